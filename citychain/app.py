@@ -1,0 +1,375 @@
+"""The Application: citychain's deterministic state machine, in the shape of ABCI.
+
+``info``, ``init_chain``, ``check_tx``, ``finalize_block``, ``commit`` and ``query`` mirror
+CometBFT's ABCI methods (spec/abci/abci++_methods.md). State and results after ``finalize_block``
+depend only on the previous state and the block (abci++_app_requirements.md, Requirements 11-12):
+handlers see the block's height and time, never a clock, and iterate nothing unordered.
+
+Each transaction runs in two layers: the ante step (chain id, signature, expiry, fee, nonce, role)
+writes the fee and the nonce into the block's state; its messages then run in a branch of that
+state, merged only if every message succeeds. A failing transaction therefore leaves no partial
+writes but still pays its fee.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from citychain.codec import DecodeError, Struct, decode, encode
+from citychain.errors import CityError
+from citychain.genesis import Genesis, GenesisError
+from citychain.modules import auth, bank, consortium
+from citychain.modules.auth.state import get_nonce, set_nonce
+from citychain.modules.bank.keeper import pay_fee
+from citychain.modules.bank.state import get_params
+from citychain.modules.base import Context, Event, MessageRoute, Module
+from citychain.modules.consortium.state import has_role
+from citychain.state import MerkleTree, Proof
+from citychain.state.overlay import Committed, Overlay
+from citychain.store.sqlite import BlockRecord, BlockStore, TxRecord
+from citychain.tx import errors as tx_errors
+from citychain.tx.envelope import DecodedTx, decode_tx
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "AppInfo",
+    "Application",
+    "BlockResult",
+    "CheckResult",
+    "StateCorruptedError",
+    "TxResult",
+]
+
+DEFAULT_MODULES: tuple[Module, ...] = (auth.MODULE, consortium.MODULE, bank.MODULE)
+
+# Signature checks are remembered for this many transactions, so a transaction verified at
+# ingress is not verified again in finalize_block. A valid signature is a property of the bytes,
+# so skipping the check cannot make two nodes disagree.
+VERIFIED_CACHE_SIZE = 500_000
+
+
+class TxResult(Struct):
+    """A transaction's outcome; ``code``, ``codespace`` and ``data`` are consensus data."""
+
+    code: int
+    codespace: str
+    log: str
+    data: bytes
+    events: tuple[Event, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+    def consensus_hash(self) -> bytes:
+        return hashlib.sha256(encode((self.code, self.codespace, self.data))).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    code: int
+    codespace: str
+    log: str
+    tx: DecodedTx | None
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    chain_id: str
+    height: int  # -1 before genesis
+    app_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    height: int
+    time_ms: int
+    tx_hashes: list[bytes]
+    tx_raws: list[bytes]
+    tx_results: list[TxResult]
+    tx_senders: list[bytes | None]  # None for bytes that did not decode
+    app_hash: bytes
+
+
+class StateCorruptedError(RuntimeError):
+    """The stored state does not hash to the stored app hash: refuse to run rather than diverge."""
+
+
+def _error_result(exc: CityError, events: tuple[Event, ...] = ()) -> TxResult:
+    return TxResult(exc.code, exc.codespace, exc.message, b"", events)
+
+
+class Application:
+    def __init__(self, store: BlockStore, modules: Sequence[Module] = DEFAULT_MODULES) -> None:
+        self.store = store
+        self.modules = tuple(sorted(modules, key=lambda m: m.genesis_order))
+        self.routes: dict[str, MessageRoute] = {}
+        for module in self.modules:
+            for route in module.routes:
+                if route.type in self.routes:
+                    raise ValueError(f"message type {route.type} registered twice")
+                self.routes[route.type] = route
+        self.height = store.last_height()
+        self.committed = Committed(store.load_state())
+        self.tree = MerkleTree.from_items(self.committed.values.items())
+        self.app_hash = store.app_hash()
+        if self.height >= 0 and self.tree.root() != self.app_hash:
+            raise StateCorruptedError(
+                f"state at height {self.height} hashes to {self.tree.root().hex()}, "
+                f"but the stored app hash is {self.app_hash.hex()}"
+            )
+        raw_genesis = store.get_meta("genesis")
+        self.genesis = Genesis.from_bytes(raw_genesis) if raw_genesis else None
+        self.chain_id = self.genesis.chain_id if self.genesis else ""
+        self._verified: dict[bytes, None] = {}
+        self._decoded: dict[bytes, DecodedTx] = {}
+        self._check = Overlay(self.committed)
+        self._block: Overlay | None = None
+        self._pending: BlockResult | None = None
+
+    # --- ABCI: Info / InitChain -----------------------------------------------------------
+    def info(self) -> AppInfo:
+        return AppInfo(self.chain_id, self.height, self.app_hash)
+
+    def init_chain(self, genesis: Genesis) -> bytes:
+        """Write every module's genesis section as height 0; return the genesis app hash."""
+        if self.height >= 0:
+            raise GenesisError("chain already initialised")
+        known = {m.name for m in self.modules}
+        unknown = sorted(set(genesis.app_state) - known)
+        if unknown:
+            raise GenesisError(f"genesis has sections for unknown modules: {', '.join(unknown)}")
+        overlay = Overlay(self.committed)
+        for module in self.modules:
+            section = genesis.app_state.get(module.name)
+            if section is not None and module.init_genesis is not None:
+                try:
+                    module.init_genesis(overlay, section)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise GenesisError(f"genesis section {module.name!r}: {exc}") from None
+        writes = sorted(overlay.writes.items())
+        self.tree.update(writes)
+        app_hash = self.tree.root()
+        self.store.commit(
+            height=0,
+            app_hash=app_hash,
+            writes=writes,
+            meta=[("genesis", genesis.raw), ("chain_id", genesis.chain_id.encode())],
+        )
+        self.committed.apply(dict(writes))
+        self.height, self.app_hash = 0, app_hash
+        self.genesis, self.chain_id = genesis, genesis.chain_id
+        self._check = Overlay(self.committed)
+        return app_hash
+
+    # --- signature cache ------------------------------------------------------------------
+    def mark_verified(self, tx_hashes: Iterable[bytes]) -> None:
+        """Record transactions whose signatures a verifier process has already checked."""
+        verified = self._verified
+        for tx_hash in tx_hashes:
+            verified[tx_hash] = None
+        while len(verified) > VERIFIED_CACHE_SIZE:
+            del verified[next(iter(verified))]
+
+    # --- ABCI: CheckTx --------------------------------------------------------------------
+    def check_tx(self, raw: bytes) -> CheckResult:
+        """Validate ``raw`` against the mempool's view of state; apply it there if valid."""
+        try:
+            tx = decode_tx(raw)
+        except CityError as exc:
+            return CheckResult(exc.code, exc.codespace, exc.message, None)
+        if self.height < 0:
+            return CheckResult(tx_errors.WRONG_CHAIN.code, "tx", "chain not initialised", tx)
+        # The ante step writes the fee and nonce before the messages run; a refused transaction
+        # never reaches a block, so none of its writes may stay in the mempool's view.
+        branch = Overlay(self._check)
+        result = self._run_tx(branch, tx, self.height + 1, 0)
+        if result.ok:
+            branch.merge_into_parent()
+            self._decoded[tx.hash] = tx
+        return CheckResult(result.code, result.codespace, result.log, tx)
+
+    def next_nonce(self, address: bytes) -> int:
+        """The nonce the mempool expects next from ``address`` (check state)."""
+        return get_nonce(self._check, address)
+
+    def committed_nonce(self, address: bytes) -> int:
+        return get_nonce(self.committed, address)
+
+    # --- ABCI: FinalizeBlock / Commit -----------------------------------------------------
+    def finalize_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> BlockResult:
+        if height != self.height + 1:
+            raise ValueError(f"expected block {self.height + 1}, got {height}")
+        block = Overlay(self.committed)
+        results: list[TxResult] = []
+        hashes: list[bytes] = []
+        senders: list[bytes | None] = []
+        decoded_cache = self._decoded
+        for raw in txs:
+            tx_hash = hashlib.sha256(raw).digest()
+            hashes.append(tx_hash)
+            tx = decoded_cache.pop(tx_hash, None)
+            if tx is None:
+                try:
+                    tx = decode_tx(raw)
+                except CityError as exc:
+                    results.append(_error_result(exc))
+                    senders.append(None)
+                    continue
+            senders.append(tx.sender)
+            results.append(self._run_tx(block, tx, height, time_ms))
+        self._block = block
+        self.tree.update(block.writes.items())
+        app_hash = self.tree.root()
+        self._pending = BlockResult(height, time_ms, hashes, list(txs), results, senders, app_hash)
+        return self._pending
+
+    def commit(self, block: BlockRecord | None = None) -> None:
+        """Persist the finalized block atomically, then make it the committed state."""
+        pending, overlay = self._pending, self._block
+        if pending is None or overlay is None:
+            raise RuntimeError("commit without finalize_block")
+        height = pending.height
+        txs: list[TxRecord] = []
+        account_index: list[tuple[bytes, int, int]] = []
+        event_index: list[tuple[str, int, int]] = []
+        for index, (tx_hash, raw, result, signer) in enumerate(
+            zip(
+                pending.tx_hashes,
+                pending.tx_raws,
+                pending.tx_results,
+                pending.tx_senders,
+                strict=True,
+            )
+        ):
+            txs.append(TxRecord(tx_hash, height, index, raw, encode(result)))
+            accounts: set[bytes] = set()
+            types: set[str] = set()
+            if signer is not None:
+                accounts.add(signer)
+            for event in result.events:
+                types.add(event.type)
+                for _, value in event.attributes:
+                    if isinstance(value, bytes) and len(value) == 20:
+                        accounts.add(value)
+            account_index.extend((a, height, index) for a in sorted(accounts))
+            event_index.extend((t, height, index) for t in sorted(types))
+        writes = sorted(overlay.writes.items())
+        self.store.commit(
+            height=height,
+            app_hash=pending.app_hash,
+            writes=writes,
+            block=block,
+            txs=txs,
+            account_index=account_index,
+            event_index=event_index,
+        )
+        self.committed.apply(overlay.writes)
+        self.height, self.app_hash = height, pending.app_hash
+        self._block = self._pending = None
+        self._check = Overlay(self.committed)
+
+    # --- ABCI: Query ----------------------------------------------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        return self.committed.get(key)
+
+    def prove(self, key: bytes) -> tuple[bytes | None, Proof]:
+        """The committed value of ``key`` (None if absent) and its proof against ``app_hash``."""
+        return self.committed.get(key), self.tree.prove(key)
+
+    def query(self, path: str, data: bytes) -> dict[str, Any]:
+        """ABCI Query for ``store/key``: the raw value and its proof at the last commit."""
+        if path != "store/key":
+            raise KeyError(f"unknown query path {path!r}")
+        value, proof = self.prove(data)
+        return {
+            "height": self.height,
+            "key": data.hex(),
+            "value": value.hex() if value is not None else None,
+            "proof": proof.to_json(),
+        }
+
+    def check_invariants(self) -> list[str]:
+        """Every module's invariants over the committed state; empty when all hold."""
+
+        def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
+            return list(self.committed.items_with_prefix(prefix))
+
+        broken: list[str] = []
+        for module in self.modules:
+            for invariant in module.invariants:
+                broken.extend(invariant(scan))
+        return broken
+
+    # --- the shared transaction runner ----------------------------------------------------
+    def _run_tx(self, parent: Overlay, tx: DecodedTx, height: int, time_ms: int) -> TxResult:
+        try:
+            routed = self._ante(parent, tx, height)
+        except CityError as exc:
+            return _error_result(exc)
+        branch = Overlay(parent)
+        ctx = Context(
+            branch,
+            chain_id=self.chain_id,
+            height=height,
+            time_ms=time_ms,
+            sender=tx.sender,
+            tx_hash=tx.hash,
+        )
+        data = b""
+        try:
+            for index, (route, message) in enumerate(routed):
+                ctx.msg_index = index
+                returned = route.handler(ctx, message)
+                if returned:
+                    data = returned
+        except CityError as exc:
+            return _error_result(exc)
+        branch.merge_into_parent()
+        return TxResult(0, "", "", data, tuple(ctx.events))
+
+    def _ante(self, state: Overlay, tx: DecodedTx, height: int) -> list[tuple[MessageRoute, Any]]:
+        """Checks every transaction passes before its messages run; writes fee and nonce."""
+        body = tx.body
+        if body.chain_id != self.chain_id:
+            raise CityError(tx_errors.WRONG_CHAIN, f"chain {body.chain_id!r} != {self.chain_id!r}")
+        if tx.hash not in self._verified:
+            if not tx.signature_valid():
+                raise CityError(tx_errors.BAD_SIGNATURE)
+            self._verified[tx.hash] = None
+        if body.expiry_height and height > body.expiry_height:
+            raise CityError(tx_errors.EXPIRED, f"expired at {body.expiry_height}, now {height}")
+        min_fee = get_params(state).min_fee
+        if body.fee < min_fee:
+            raise CityError(tx_errors.FEE_TOO_LOW, f"fee {body.fee} < minimum {min_fee}")
+        nonce = get_nonce(state, tx.sender)
+        if body.nonce < nonce:
+            raise CityError(tx_errors.NONCE_USED, f"nonce {body.nonce} < next nonce {nonce}")
+        if body.nonce > nonce:
+            raise CityError(tx_errors.NONCE_GAP, f"nonce {body.nonce} > next nonce {nonce}")
+        routed: list[tuple[MessageRoute, Any]] = []
+        for type_name, raw_message in body.messages:
+            route = self.routes.get(type_name)
+            if route is None:
+                raise CityError(tx_errors.UNKNOWN_MESSAGE, f"unknown message type {type_name!r}")
+            try:
+                message = decode(raw_message, route.cls)
+            except DecodeError as exc:
+                raise CityError(tx_errors.BAD_MESSAGE, f"{type_name}: {exc}") from None
+            if route.role is not None and not has_role(state, tx.sender, route.role):
+                raise CityError(tx_errors.UNAUTHORIZED, f"{type_name} needs role {route.role!r}")
+            routed.append((route, message))
+        try:
+            pay_fee(state, tx.sender, body.fee)
+        except CityError as exc:
+            raise CityError(tx_errors.FEE_UNPAYABLE, exc.message) from None
+        set_nonce(state, tx.sender, nonce + 1)
+        return routed
+

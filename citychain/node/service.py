@@ -1,0 +1,194 @@
+"""A running node: application, mempool, solo engine, verifier workers and subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from citychain.app import Application
+from citychain.engines.mempool import AddResult, Mempool
+from citychain.engines.solo import CommittedBlock, SoloEngine
+from citychain.genesis import Genesis
+from citychain.home import Home
+from citychain.node.metrics import NodeMetrics
+from citychain.node.verifier import Verifier
+from citychain.node.views import event_view
+from citychain.store.sqlite import BlockStore
+from citychain.errors import CityError
+from citychain.tx import errors as tx_errors
+from citychain.tx.envelope import decode_tx
+
+__all__ = ["Node", "SubmitResult"]
+
+SUBSCRIBER_QUEUE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    hash: bytes
+    code: int
+    codespace: str
+    log: str
+    height: int | None = None  # set once committed
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash.hex(),
+            "code": self.code,
+            "codespace": self.codespace,
+            "log": self.log,
+            "height": self.height,
+        }
+
+
+class Node:
+    def __init__(
+        self,
+        home: Home,
+        *,
+        verifier_workers: int = 1,
+        max_block_txs: int | None = None,
+        max_interval: float | None = None,
+    ) -> None:
+        config = home.config()
+        self.home = home
+        self.store = BlockStore(home.db_file)
+        self.app = Application(self.store)
+        if self.app.height < 0:
+            self.app.init_chain(Genesis.load(home.genesis_file))
+        self.metrics = NodeMetrics()
+        self.mempool = Mempool(self.app, max_txs=int(config.get("mempool_max_txs", 100_000)))
+        self.engine = SoloEngine(
+            self.app,
+            self.mempool,
+            home.validator_key(),
+            max_block_txs=max_block_txs or int(config.get("max_block_txs", 5000)),
+            max_interval=max_interval if max_interval is not None else float(config.get("max_block_interval", 0.05)),
+        )
+        self.validator_name = str(config.get("moniker", "validator"))
+        self.engine.listeners.append(self._on_block)
+        self.verifier = Verifier(verifier_workers)
+        self._waiters: dict[bytes, list[asyncio.Future[SubmitResult]]] = {}
+        self._subscribers: set[asyncio.Queue[str]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.metrics.height.set(self.app.height)
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.engine.run())
+
+    async def stop(self) -> None:
+        self.engine.stop()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.verifier.close()
+        self.store.close()
+
+    # --- ingress --------------------------------------------------------------------------
+    async def submit(self, raws: Sequence[bytes], wait_commit: bool, timeout: float = 30.0) -> list[SubmitResult]:
+        hashes = [hashlib.sha256(raw).digest() for raw in raws]
+        valid = await self.verifier.verify(list(raws))
+        self.app.mark_verified(h for h, ok in zip(hashes, valid, strict=True) if ok)
+        results: list[SubmitResult] = []
+        futures: list[asyncio.Future[SubmitResult] | None] = []
+        loop = asyncio.get_running_loop()
+        self.metrics.txs_received.inc(len(raws))
+        for raw, tx_hash, ok in zip(raws, hashes, valid, strict=True):
+            added = self.mempool.add(raw, tx_hash) if ok else _why_invalid(raw, tx_hash)
+            if not added.ok:
+                self.metrics.txs_rejected.labels(added.codespace, str(added.code)).inc()
+            results.append(SubmitResult(tx_hash, added.code, added.codespace, added.log))
+            if wait_commit and added.ok:
+                future: asyncio.Future[SubmitResult] = loop.create_future()
+                self._waiters.setdefault(tx_hash, []).append(future)
+                futures.append(future)
+            else:
+                futures.append(None)
+        self.metrics.mempool_size.set(self.mempool.size())
+        self.engine.notify()
+        if not wait_commit:
+            return results
+        pending = [f for f in futures if f is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        out = []
+        for result, future in zip(results, futures, strict=True):
+            if future is not None and future.done():
+                out.append(future.result())
+            else:
+                if future is not None:
+                    future.cancel()
+                    waiters = self._waiters.get(result.hash)
+                    if waiters and future in waiters:
+                        waiters.remove(future)
+                        if not waiters:
+                            del self._waiters[result.hash]
+                out.append(result)
+        return out
+
+    # --- events ---------------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[str]:
+        queue: asyncio.Queue[str] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+        self._subscribers.discard(queue)
+
+    def _on_block(self, block: CommittedBlock) -> None:
+        result = block.result
+        m = self.metrics
+        m.height.set(block.record.height)
+        m.blocks.inc()
+        m.block_seconds.observe(block.seconds)
+        m.block_txs.observe(block.record.num_txs)
+        ok = sum(1 for r in result.tx_results if r.ok)
+        m.txs_committed.labels("ok").inc(ok)
+        m.txs_committed.labels("failed").inc(len(result.tx_results) - ok)
+        m.mempool_size.set(self.mempool.size())
+        if self._waiters:
+            for tx_hash, tx_result in zip(result.tx_hashes, result.tx_results, strict=True):
+                waiters = self._waiters.pop(tx_hash, None)
+                if waiters:
+                    done = SubmitResult(
+                        tx_hash, tx_result.code, tx_result.codespace, tx_result.log, block.record.height
+                    )
+                    for future in waiters:
+                        if not future.done():
+                            future.set_result(done)
+        if self._subscribers:
+            message = json.dumps(
+                {
+                    "type": "block",
+                    "height": block.record.height,
+                    "hash": block.record.hash.hex(),
+                    "time_ms": block.record.time_ms,
+                    "num_txs": block.record.num_txs,
+                    "app_hash": block.record.app_hash.hex(),
+                    "txs": [
+                        {"hash": h.hex(), "code": r.code, "events": [event_view(e) for e in r.events]}
+                        for h, r in zip(result.tx_hashes[:1000], result.tx_results[:1000], strict=True)
+                    ],
+                }
+            )
+            for queue in list(self._subscribers):
+                if queue.full():
+                    # A slow reader loses old blocks rather than holding the node back.
+                    with contextlib.suppress(asyncio.QueueEmpty):
+                        queue.get_nowait()
+                queue.put_nowait(message)
+
+
+def _why_invalid(raw: bytes, tx_hash: bytes) -> AddResult:
+    """A transaction the verifier refused: it did not decode, or its signature is bad."""
+    try:
+        decode_tx(raw)
+    except CityError as exc:
+        return AddResult(tx_hash, exc.code, exc.codespace, exc.message)
+    return AddResult(tx_hash, tx_errors.BAD_SIGNATURE.code, "tx", tx_errors.BAD_SIGNATURE.description)

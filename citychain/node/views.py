@@ -1,0 +1,132 @@
+"""JSON views of ledger objects for the API: addresses in bech32, other bytes in hex."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from citychain.app import Application, TxResult
+from citychain.block import Header
+from citychain.codec import DecodeError, decode
+from citychain.crypto.address import address_from_bytes
+from citychain.errors import CityError
+from citychain.modules.base import AttrValue, Event
+from citychain.store.sqlite import BlockRecord, TxRecord
+from citychain.tx.envelope import decode_tx
+
+
+def render_value(name: str, value: Any) -> Any:
+    """Raw 20-byte values are addresses everywhere in citychain; other bytes print as hex."""
+    if isinstance(value, bytes):
+        if len(value) == 20:
+            return address_from_bytes(value)
+        return value.hex()
+    if isinstance(value, tuple | list):
+        return [render_value(name, v) for v in value]
+    return value
+
+
+def render_attr(value: AttrValue) -> Any:
+    return render_value("", value)
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {"type": event.type, "attributes": {k: render_attr(v) for k, v in event.attributes}}
+
+
+def result_view(result: TxResult) -> dict[str, Any]:
+    return {
+        "code": result.code,
+        "codespace": result.codespace,
+        "log": result.log,
+        "data": result.data.hex(),
+        "events": [event_view(e) for e in result.events],
+    }
+
+
+def message_view(app: Application, type_name: str, raw: msgspec.Raw) -> dict[str, Any]:
+    route = app.routes.get(type_name)
+    if route is None:
+        return {"type": type_name, "body": None}
+    try:
+        message = decode(raw, route.cls)
+    except DecodeError:
+        return {"type": type_name, "body": None}
+    body = {f: render_value(f, getattr(message, f)) for f in message.__struct_fields__}
+    return {"type": type_name, "body": body}
+
+
+def tx_view(app: Application, record: TxRecord) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "hash": record.hash.hex(),
+        "height": record.height,
+        "index": record.index,
+        "raw": record.raw.hex(),
+        "result": result_view(decode(record.result, TxResult)),
+    }
+    try:
+        tx = decode_tx(record.raw)
+    except CityError:
+        view["tx"] = None
+        return view
+    body = tx.body
+    view["tx"] = {
+        "chain_id": body.chain_id,
+        "sender": address_from_bytes(tx.sender),
+        "public_key": body.public_key.hex(),
+        "nonce": body.nonce,
+        "fee": body.fee,
+        "expiry_height": body.expiry_height,
+        "memo": body.memo,
+        "messages": [message_view(app, t, m) for t, m in body.messages],
+    }
+    return view
+
+
+def tx_summary(record: TxRecord) -> dict[str, Any]:
+    result = decode(record.result, TxResult)
+    summary: dict[str, Any] = {
+        "hash": record.hash.hex(),
+        "height": record.height,
+        "index": record.index,
+        "code": result.code,
+        "codespace": result.codespace,
+    }
+    try:
+        tx = decode_tx(record.raw)
+        summary["sender"] = address_from_bytes(tx.sender)
+        summary["types"] = [t for t, _ in tx.body.messages]
+    except CityError:
+        summary["sender"] = None
+        summary["types"] = []
+    return summary
+
+
+def header_view(header: Header) -> dict[str, Any]:
+    return {
+        "chain_id": header.chain_id,
+        "height": header.height,
+        "time_ms": header.time_ms,
+        "prev_hash": header.prev_hash.hex(),
+        "txs_hash": header.txs_hash.hex(),
+        "results_hash": header.results_hash.hex(),
+        "app_hash": header.app_hash.hex(),
+        "proposer": header.proposer.hex(),
+    }
+
+
+def block_view(record: BlockRecord, tx_hashes: list[bytes] | None = None) -> dict[str, Any]:
+    header = decode(record.header, Header)
+    view: dict[str, Any] = {
+        "height": record.height,
+        "hash": record.hash.hex(),
+        "time_ms": record.time_ms,
+        "num_txs": record.num_txs,
+        "header": header_view(header),
+        "header_bytes": record.header.hex(),
+        "signature": record.signature.hex(),
+    }
+    if tx_hashes is not None:
+        view["txs"] = [h.hex() for h in tx_hashes]
+    return view
