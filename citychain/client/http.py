@@ -1,0 +1,116 @@
+"""A synchronous HTTP client for the node API (see the OpenAPI document at /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from citychain.client.errors import ApiError
+
+__all__ = ["Client"]
+
+
+class Client:
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"cannot reach the node at {self.url}: {exc}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            message = response.text
+            if isinstance(body, dict) and isinstance(body.get("error"), dict):
+                message = str(body["error"].get("message", message))
+            raise ApiError(response.status_code, message)
+        if body is None and response.status_code != 204:
+            return response.text
+        return body
+
+    # --- node -----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/health")
+        return result
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/status")
+        return result
+
+    # --- transactions ---------------------------------------------------------------------
+    def broadcast(self, raw: bytes, wait: bool = False) -> dict[str, Any]:
+        """Submit one signed transaction; ``wait`` returns only after its block commits."""
+        mode = "commit" if wait else "sync"
+        result: dict[str, Any] = self._request("POST", "/txs", json={"tx": raw.hex(), "mode": mode})
+        return result
+
+    def broadcast_batch(self, raws: list[bytes], wait: bool = False) -> list[dict[str, Any]]:
+        mode = "commit" if wait else "sync"
+        body = self._request(
+            "POST", "/txs/batch", json={"txs": [r.hex() for r in raws], "mode": mode}
+        )
+        results: list[dict[str, Any]] = body["results"]
+        return results
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/txs/{tx_hash}")
+        return result
+
+    # --- blocks and state -----------------------------------------------------------------
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        path = "/blocks/latest" if height is None else f"/blocks/{height}"
+        result: dict[str, Any] = self._request("GET", path)
+        return result
+
+    def blocks(self, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/blocks", params={"limit": limit})[
+            "blocks"
+        ]
+        return result
+
+    def account(self, address: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/accounts/{address}")
+        return result
+
+    def account_txs(self, address: str, limit: int = 50) -> list[dict[str, Any]]:
+        body = self._request("GET", f"/accounts/{address}/txs", params={"limit": limit})
+        result: list[dict[str, Any]] = body["txs"]
+        return result
+
+    def balance(self, address: str, denom: str = "ccy", prove: bool = False) -> dict[str, Any]:
+        params = {"prove": "true"} if prove else {}
+        result: dict[str, Any] = self._request(
+            "GET", f"/accounts/{address}/balances/{denom}", params=params
+        )
+        return result
+
+    def state(self, key: bytes, prove: bool = False) -> dict[str, Any]:
+        params = {"prove": "true"} if prove else {}
+        result: dict[str, Any] = self._request("GET", f"/state/{key.hex()}", params=params)
+        return result
+
+    def payment_request(self, request_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/bank/requests/{request_id}")
+        return result
+
+    def supply(self) -> dict[str, int]:
+        result: dict[str, int] = self._request("GET", "/bank/supply")["supply"]
+        return result
+
+    def nonce(self, address: str) -> int:
+        return int(self.account(address)["nonce"])

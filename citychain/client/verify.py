@@ -1,0 +1,119 @@
+"""Offline verification of proof bundles (docs/proofs.md); needs no node and no database.
+
+A bundle is valid when, in this order:
+
+1. its header decodes canonically and is for the bundle's chain;
+2. the header's proposer is a validator the verifier trusts (from a genesis file the verifier
+   holds, else the set carried in the bundle, which the result then says it trusted);
+3. the proposer's signature over the header verifies;
+4. the Merkle proof shows ``key -> value`` (or the key's absence) under the header's app hash;
+5. the human-readable claim (a balance, say) is what the key and value encode.
+
+Each failure names the step, so a user learns exactly why a bundle is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from citychain.block import Header, header_signature_valid
+from citychain.codec import DecodeError, decode
+from citychain.crypto.address import address_to_bytes
+from citychain.crypto.errors import AddressError
+from citychain.modules.bank.state import balance_key
+from citychain.state import Proof, ProofFormatError, verify_proof
+
+__all__ = ["VerifyResult", "verify_bundle"]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _fail(reason: str, **details: Any) -> VerifyResult:
+    return VerifyResult(False, reason, details)
+
+
+def _hex(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | None:
+    value = bundle.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a hex string")
+    return bytes.fromhex(value)
+
+
+def verify_bundle(bundle: Any, trusted_validators: Iterable[bytes] | None = None) -> VerifyResult:
+    """Check a proof bundle; ``trusted_validators`` are public keys from a genesis you trust."""
+    if not isinstance(bundle, dict):
+        return _fail("malformed bundle: expected a JSON object")
+    try:
+        key = _hex(bundle, "key")
+        value = _hex(bundle, "value", optional=True)
+        header_bytes = _hex(bundle, "header")
+        signature = _hex(bundle, "signature")
+        proof = Proof.from_json(bundle.get("proof"))
+    except (ValueError, ProofFormatError) as exc:
+        return _fail(f"malformed bundle: {exc}")
+    assert key is not None and header_bytes is not None and signature is not None
+    try:
+        header = decode(header_bytes, Header)
+    except DecodeError as exc:
+        return _fail(f"header does not decode: {exc}")
+    chain_id = bundle.get("chain_id")
+    if chain_id != header.chain_id:
+        return _fail(f"header is for chain {header.chain_id!r}, bundle says {chain_id!r}")
+    if trusted_validators is None:
+        source = "bundle"
+        try:
+            trusted = {bytes.fromhex(str(v["public_key"])) for v in bundle.get("validators", [])}
+        except (TypeError, KeyError, ValueError):
+            return _fail("malformed bundle: validators must be objects with a hex public_key")
+    else:
+        source = "genesis"
+        trusted = set(trusted_validators)
+    if header.proposer not in trusted:
+        return _fail(f"header is signed by {header.proposer.hex()}, not a trusted validator")
+    if not header_signature_valid(header, signature):
+        return _fail("header signature does not verify")
+    if not verify_proof(header.app_hash, key, value, proof):
+        return _fail(f"Merkle proof does not verify against app hash {header.app_hash.hex()}")
+    claim = bundle.get("claim") or {}
+    claim_error = _check_claim(claim, key, value)
+    if claim_error:
+        return _fail(claim_error)
+    return VerifyResult(
+        True,
+        "valid",
+        {
+            "chain_id": header.chain_id,
+            "height": header.height,
+            "app_hash": header.app_hash.hex(),
+            "validators_from": source,
+            "claim": claim,
+            "present": value is not None,
+        },
+    )
+
+
+def _check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
+    if not isinstance(claim, dict):
+        return "claim must be an object"
+    if claim.get("kind") != "balance":
+        return None
+    try:
+        expected_key = balance_key(address_to_bytes(str(claim["address"])), str(claim["denom"]))
+        amount = int(claim["amount"])
+    except (KeyError, ValueError, TypeError, AddressError) as exc:
+        return f"malformed balance claim: {exc}"
+    if expected_key != key:
+        return "claim names another account or denomination than the proven key"
+    proven = int.from_bytes(value, "big") if value is not None else 0
+    if proven != amount:
+        return f"claim says balance {amount}, the proof shows {proven}"
+    return None
