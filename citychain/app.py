@@ -51,7 +51,7 @@ DEFAULT_MODULES: tuple[Module, ...] = (auth.MODULE, consortium.MODULE, bank.MODU
 VERIFIED_CACHE_SIZE = 500_000
 
 
-class TxResult(Struct):
+class TxResult(Struct, frozen=True):
     """A transaction's outcome; ``code``, ``codespace`` and ``data`` are consensus data."""
 
     code: int
@@ -372,4 +372,3 @@ class Application:
             raise CityError(tx_errors.FEE_UNPAYABLE, exc.message) from None
         set_nonce(state, tx.sender, nonce + 1)
         return routed
-

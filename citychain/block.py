@@ -17,7 +17,7 @@ HEADER_DOMAIN = b"citychain/header/v1\x00"
 ZERO_HASH = bytes(32)
 
 
-class Header(Struct):
+class Header(Struct, frozen=True):
     chain_id: str
     height: U64
     time_ms: U64  # block time chosen by the engine: the only clock the state machine sees

@@ -45,8 +45,10 @@ def init_home(
     path.mkdir(parents=True, exist_ok=True)
     validator = PrivateKey.generate()
     home.write_validator_key(validator, moniker)
-    keystore = Keystore(home.keys_dir) if kdf_limits is None else Keystore(
-        home.keys_dir, opslimit=kdf_limits[0], memlimit=kdf_limits[1]
+    keystore = (
+        Keystore(home.keys_dir)
+        if kdf_limits is None
+        else Keystore(home.keys_dir, opslimit=kdf_limits[0], memlimit=kdf_limits[1])
     )
     addresses: dict[str, str] = {}
     roles: dict[str, list[str]] = {}

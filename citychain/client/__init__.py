@@ -13,4 +13,12 @@ from citychain.client.http import Client
 from citychain.client.verify import VerifyResult, verify_bundle
 from citychain.client.wallet import Wallet
 
-__all__ = ["ApiError", "Client", "ClientError", "TxFailed", "VerifyResult", "Wallet", "verify_bundle"]
+__all__ = [
+    "ApiError",
+    "Client",
+    "ClientError",
+    "TxFailed",
+    "VerifyResult",
+    "Wallet",
+    "verify_bundle",
+]

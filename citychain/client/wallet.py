@@ -74,7 +74,12 @@ class Wallet:
         return raw
 
     def submit(
-        self, messages: Sequence[Message], *, wait: bool = True, memo: str = "", expiry_height: int = 0
+        self,
+        messages: Sequence[Message],
+        *,
+        wait: bool = True,
+        memo: str = "",
+        expiry_height: int = 0,
     ) -> dict[str, Any]:
         """Sign, broadcast and (by default) wait for the commit; raise TxFailed on failure."""
         raw = self.sign(messages, memo=memo, expiry_height=expiry_height)
@@ -86,7 +91,9 @@ class Wallet:
         return result
 
     # --- bank -----------------------------------------------------------------------------
-    def send(self, recipient: str, amount: int, denom: str = DEFAULT_DENOM, **kw: Any) -> dict[str, Any]:
+    def send(
+        self, recipient: str, amount: int, denom: str = DEFAULT_DENOM, **kw: Any
+    ) -> dict[str, Any]:
         return self.submit([MsgSend(address_to_bytes(recipient), denom, amount)], **kw)
 
     def multi_send(
@@ -95,7 +102,9 @@ class Wallet:
         msg = MsgMultiSend(denom, tuple((address_to_bytes(a), n) for a, n in outputs))
         return self.submit([msg], **kw)
 
-    def mint(self, recipient: str, amount: int, denom: str = DEFAULT_DENOM, **kw: Any) -> dict[str, Any]:
+    def mint(
+        self, recipient: str, amount: int, denom: str = DEFAULT_DENOM, **kw: Any
+    ) -> dict[str, Any]:
         return self.submit([MsgMint(address_to_bytes(recipient), denom, amount)], **kw)
 
     def burn(self, amount: int, denom: str = DEFAULT_DENOM, **kw: Any) -> dict[str, Any]:
@@ -123,7 +132,9 @@ class Wallet:
 
     def pay_request(self, request_id: str, **kw: Any) -> dict[str, Any]:
         request = self.client.payment_request(request_id)
-        msg = MsgPayRequest(bytes.fromhex(request_id), str(request["denom"]), int(request["amount"]))
+        msg = MsgPayRequest(
+            bytes.fromhex(request_id), str(request["denom"]), int(request["amount"])
+        )
         return self.submit([msg], **kw)
 
     def cancel_request(self, request_id: str, **kw: Any) -> dict[str, Any]:

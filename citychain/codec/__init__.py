@@ -19,12 +19,12 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 __all__ = [
+    "U64",
     "U64_MAX",
     "Address20",
     "Bytes32",
     "DecodeError",
     "Struct",
-    "U64",
     "decode",
     "encode",
 ]

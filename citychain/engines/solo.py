@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from citychain.app import Application, BlockResult
-from citychain.codec import encode
 from citychain.block import Header, header_hash, list_hash, sign_header
+from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
 from citychain.engines.mempool import Mempool
 from citychain.store.sqlite import BlockRecord
@@ -98,7 +98,6 @@ class SoloEngine:
             app_hash=result.app_hash,
             proposer=self.key.public_key,
         )
-
 
         header_bytes = encode(header)
         block_hash = header_hash(header)

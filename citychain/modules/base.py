@@ -15,7 +15,7 @@ __all__ = ["AttrValue", "Context", "Event", "Invariant", "MessageRoute", "Module
 AttrValue = str | int | bytes
 
 
-class Event(Struct):
+class Event(Struct, frozen=True):
     """What a handler reports: a type and ordered attributes. Addresses are raw 20 bytes."""
 
     type: str
@@ -27,7 +27,16 @@ class Event(Struct):
 class Context:
     """What a handler may see: state, block height and time, the signer, and an event sink."""
 
-    __slots__ = ("chain_id", "events", "height", "msg_index", "sender", "state", "time_ms", "tx_hash")
+    __slots__ = (
+        "chain_id",
+        "events",
+        "height",
+        "msg_index",
+        "sender",
+        "state",
+        "time_ms",
+        "tx_hash",
+    )
 
     def __init__(
         self,

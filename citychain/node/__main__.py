@@ -1,4 +1,4 @@
-"""``python -m citychain.node --home DIR [--api HOST:PORT]``: run a node (as ``citychain start``)."""
+"""``python -m citychain.node --home DIR [--api HOST:PORT]``: run a node, as ``citychain start``."""
 
 from __future__ import annotations
 

@@ -37,7 +37,9 @@ __all__ = ["create_api"]
 MAX_BATCH = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
 HexHash = Annotated[str, Path(pattern="^[0-9a-fA-F]{64}$", description="32-byte hash in hex")]
-AddressParam = Annotated[str, Path(min_length=1, max_length=100, description="bech32 address city1...")]
+AddressParam = Annotated[
+    str, Path(min_length=1, max_length=100, description="bech32 address city1...")
+]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -221,7 +223,12 @@ def create_api(node: Node) -> FastAPI:
         if denom not in list_denoms(app.committed):
             raise HTTPException(404, f"unknown denomination {denom!r}")
         amount = get_balance(app.committed, raw, denom)
-        out: dict[str, Any] = {"address": address, "denom": denom, "balance": amount, "height": app.height}
+        out: dict[str, Any] = {
+            "address": address,
+            "denom": denom,
+            "balance": amount,
+            "height": app.height,
+        }
         if prove:
             claim = {"kind": "balance", "address": address, "denom": denom, "amount": amount}
             try:
@@ -270,7 +277,8 @@ def create_api(node: Node) -> FastAPI:
     @api.get("/search/{term}", tags=["node"], responses=ERRORS)
     async def search(term: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
         """What a term names: a block height, a transaction hash or an address."""
-        if term.isdigit() and 0 < int(term) <= app.height:
+        # isascii too: str.isdigit accepts digits such as "²" that int() refuses (a 500).
+        if term.isascii() and term.isdigit() and 0 < int(term) <= app.height:
             return {"kind": "block", "id": int(term)}
         if is_address(term):
             return {"kind": "account", "id": term}

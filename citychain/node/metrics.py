@@ -9,10 +9,15 @@ class NodeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.height = Gauge("citychain_block_height", "Height of the last committed block", registry=r)
+        self.height = Gauge(
+            "citychain_block_height", "Height of the last committed block", registry=r
+        )
         self.blocks = Counter("citychain_blocks_total", "Blocks committed", registry=r)
         self.txs_committed = Counter(
-            "citychain_txs_committed_total", "Transactions committed, by result", ["result"], registry=r
+            "citychain_txs_committed_total",
+            "Transactions committed, by result",
+            ["result"],
+            registry=r,
         )
         self.txs_received = Counter(
             "citychain_txs_received_total", "Transactions submitted to ingress", registry=r
@@ -23,7 +28,9 @@ class NodeMetrics:
             ["codespace", "code"],
             registry=r,
         )
-        self.mempool_size = Gauge("citychain_mempool_size", "Transactions in the mempool", registry=r)
+        self.mempool_size = Gauge(
+            "citychain_mempool_size", "Transactions in the mempool", registry=r
+        )
         self.block_seconds = Histogram(
             "citychain_block_commit_seconds",
             "Time to execute and commit a block",

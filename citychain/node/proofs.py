@@ -15,7 +15,9 @@ from citychain.store.sqlite import BlockRecord
 BUNDLE_VERSION = 1
 
 
-def proof_bundle(app: Application, key: bytes, claim: dict[str, Any] | None = None) -> dict[str, Any]:
+def proof_bundle(
+    app: Application, key: bytes, claim: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Prove ``key`` at the last committed block; raises LookupError before the first block."""
     record: BlockRecord | None = app.store.block(app.height)
     if record is None:

@@ -30,7 +30,10 @@ def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -
     host, port = split_host_port(api or str(config.get("api", DEFAULT_API)))
     node = Node(home, verifier_workers=verifier_workers)
     # Bind first, so that port 0 resolves to a real port before node.json is written.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets whose proto is
+    # TCP, and accepted sockets inherit it; without it every keep-alive response waits ~40 ms
+    # for the client's delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
@@ -49,7 +52,10 @@ def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -
         tmp = home.node_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"api": url, "pid": os.getpid()}))
         os.replace(tmp, home.node_file)
-        print(f"citychain node serving {url} (chain {node.app.chain_id}, height {node.app.height})", flush=True)
+        print(
+            f"citychain node serving {url} (chain {node.app.chain_id}, height {node.app.height})",
+            flush=True,
+        )
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 from collections.abc import Sequence
@@ -13,13 +14,13 @@ from typing import Any
 from citychain.app import Application
 from citychain.engines.mempool import AddResult, Mempool
 from citychain.engines.solo import CommittedBlock, SoloEngine
+from citychain.errors import CityError
 from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.node.metrics import NodeMetrics
 from citychain.node.verifier import Verifier
 from citychain.node.views import event_view
 from citychain.store.sqlite import BlockStore
-from citychain.errors import CityError
 from citychain.tx import errors as tx_errors
 from citychain.tx.envelope import decode_tx
 
@@ -61,6 +62,9 @@ class Node:
         self.app = Application(self.store)
         if self.app.height < 0:
             self.app.init_chain(Genesis.load(home.genesis_file))
+        # The loaded state is millions of long-lived objects; keep the cyclic collector from
+        # rescanning them in the middle of blocks.
+        gc.freeze()
         self.metrics = NodeMetrics()
         self.mempool = Mempool(self.app, max_txs=int(config.get("mempool_max_txs", 100_000)))
         self.engine = SoloEngine(
@@ -68,7 +72,9 @@ class Node:
             self.mempool,
             home.validator_key(),
             max_block_txs=max_block_txs or int(config.get("max_block_txs", 5000)),
-            max_interval=max_interval if max_interval is not None else float(config.get("max_block_interval", 0.05)),
+            max_interval=max_interval
+            if max_interval is not None
+            else float(config.get("max_block_interval", 0.05)),
         )
         self.validator_name = str(config.get("moniker", "validator"))
         self.engine.listeners.append(self._on_block)
@@ -91,7 +97,9 @@ class Node:
         self.store.close()
 
     # --- ingress --------------------------------------------------------------------------
-    async def submit(self, raws: Sequence[bytes], wait_commit: bool, timeout: float = 30.0) -> list[SubmitResult]:
+    async def submit(
+        self, raws: Sequence[bytes], wait_commit: bool, timeout: float = 30.0
+    ) -> list[SubmitResult]:
         hashes = [hashlib.sha256(raw).digest() for raw in raws]
         valid = await self.verifier.verify(list(raws))
         self.app.mark_verified(h for h, ok in zip(hashes, valid, strict=True) if ok)
@@ -118,17 +126,19 @@ class Node:
         if pending:
             await asyncio.wait(pending, timeout=timeout)
         out = []
-        for result, future in zip(results, futures, strict=True):
-            if future is not None and future.done():
-                out.append(future.result())
+        for result, maybe in zip(results, futures, strict=True):
+            if maybe is None:
+                out.append(result)
+            elif maybe.done():
+                out.append(maybe.result())
             else:
-                if future is not None:
-                    future.cancel()
-                    waiters = self._waiters.get(result.hash)
-                    if waiters and future in waiters:
-                        waiters.remove(future)
-                        if not waiters:
-                            del self._waiters[result.hash]
+                # Not committed in time: answer with the check_tx result (height None).
+                maybe.cancel()
+                waiters = self._waiters.get(result.hash)
+                if waiters and maybe in waiters:
+                    waiters.remove(maybe)
+                    if not waiters:
+                        del self._waiters[result.hash]
                 out.append(result)
         return out
 
@@ -157,7 +167,11 @@ class Node:
                 waiters = self._waiters.pop(tx_hash, None)
                 if waiters:
                     done = SubmitResult(
-                        tx_hash, tx_result.code, tx_result.codespace, tx_result.log, block.record.height
+                        tx_hash,
+                        tx_result.code,
+                        tx_result.codespace,
+                        tx_result.log,
+                        block.record.height,
                     )
                     for future in waiters:
                         if not future.done():
@@ -172,8 +186,14 @@ class Node:
                     "num_txs": block.record.num_txs,
                     "app_hash": block.record.app_hash.hex(),
                     "txs": [
-                        {"hash": h.hex(), "code": r.code, "events": [event_view(e) for e in r.events]}
-                        for h, r in zip(result.tx_hashes[:1000], result.tx_results[:1000], strict=True)
+                        {
+                            "hash": h.hex(),
+                            "code": r.code,
+                            "events": [event_view(e) for e in r.events],
+                        }
+                        for h, r in zip(
+                            result.tx_hashes[:1000], result.tx_results[:1000], strict=True
+                        )
                     ],
                 }
             )
@@ -191,4 +211,6 @@ def _why_invalid(raw: bytes, tx_hash: bytes) -> AddResult:
         decode_tx(raw)
     except CityError as exc:
         return AddResult(tx_hash, exc.code, exc.codespace, exc.message)
-    return AddResult(tx_hash, tx_errors.BAD_SIGNATURE.code, "tx", tx_errors.BAD_SIGNATURE.description)
+    return AddResult(
+        tx_hash, tx_errors.BAD_SIGNATURE.code, "tx", tx_errors.BAD_SIGNATURE.description
+    )

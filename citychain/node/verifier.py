@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 from citychain.errors import CityError
@@ -16,6 +19,22 @@ from citychain.tx.envelope import decode_tx
 # Below this many transactions the round trip to a worker costs more than verifying here.
 MIN_BATCH_FOR_WORKERS = 32
 CHUNK = 512
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit once the node is gone.
+
+    A node killed with SIGKILL runs no shutdown, and a pool worker waits on its queue for ever,
+    so without this every crash of the node would leave an orphaned worker (and the worker keeps
+    multiprocessing's resource tracker alive too).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def verify_chunk(raws: list[bytes]) -> list[bool]:
@@ -34,7 +53,10 @@ class Verifier:
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
             self._pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent,
+                initargs=(os.getpid(),),
             )
 
     async def verify(self, raws: list[bytes]) -> list[bool]:

@@ -80,7 +80,7 @@ class LocalNode:
                     try:
                         self._client.health()
                         return self
-                    except Exception:  # noqa: BLE001 - not listening yet; poll again
+                    except Exception:
                         pass
             time.sleep(0.05)
         self.stop()

@@ -32,13 +32,13 @@ ChainId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 TypeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-class Message(Struct):
+class Message(Struct, frozen=True):
     """Base class of every module message; ``TYPE`` is its registered name."""
 
     TYPE: ClassVar[str] = ""
 
 
-class TxBody(Struct):
+class TxBody(Struct, frozen=True):
     chain_id: ChainId
     public_key: Bytes32
     nonce: U64
@@ -48,7 +48,7 @@ class TxBody(Struct):
     messages: tuple[tuple[TypeName, msgspec.Raw], ...]
 
 
-class TxRaw(Struct):
+class TxRaw(Struct, frozen=True):
     body: bytes
     signature: Bytes64
 

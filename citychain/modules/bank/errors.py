@@ -9,7 +9,9 @@ UNKNOWN_DENOM = register(CODESPACE, 2, "unknown denomination")
 INSUFFICIENT_FUNDS = register(CODESPACE, 3, "insufficient funds")
 SUPPLY_OVERFLOW = register(CODESPACE, 4, "supply would exceed the 64-bit bound")
 TIER_PAYMENT_LIMIT = register(CODESPACE, 5, "payment exceeds the sender's wallet-tier limit")
-TIER_BALANCE_LIMIT = register(CODESPACE, 6, "balance would exceed the recipient's wallet-tier limit")
+TIER_BALANCE_LIMIT = register(
+    CODESPACE, 6, "balance would exceed the recipient's wallet-tier limit"
+)
 INVALID_TIER = register(CODESPACE, 7, "no such wallet tier")
 REQUEST_NOT_FOUND = register(CODESPACE, 8, "no such payment request")
 REQUEST_NOT_OPEN = register(CODESPACE, 9, "payment request is not open")

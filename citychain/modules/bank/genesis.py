@@ -57,10 +57,20 @@ def _uint(value: Any, what: str) -> int:
 def init_genesis(state: Overlay, section: Mapping[str, Any]) -> None:
     for entry in section.get("denoms", []):
         denom = str(entry["denom"])
-        set_denom(state, denom, DenomInfo(_uint(entry.get("decimals", 0), "decimals"), bool(entry.get("tiered", False))))
+        set_denom(
+            state,
+            denom,
+            DenomInfo(
+                _uint(entry.get("decimals", 0), "decimals"), bool(entry.get("tiered", False))
+            ),
+        )
     params = section["params"]
     tiers = tuple(
-        TierLimits(str(t["name"]), _uint(t["max_balance"], "max_balance"), _uint(t["max_payment"], "max_payment"))
+        TierLimits(
+            str(t["name"]),
+            _uint(t["max_balance"], "max_balance"),
+            _uint(t["max_payment"], "max_payment"),
+        )
         for t in params["tiers"]
     )
     if not tiers:

@@ -129,7 +129,6 @@ def handle_pay_request(ctx: Context, msg: MsgPayRequest) -> None:
         raise BankError(errors.PAYER_NOT_ALLOWED, "request is addressed to another payer")
     keeper.transfer(ctx.state, ctx.sender, request.merchant, request.denom, request.amount)
 
-
     set_request(
         ctx.state, msg.request_id, structs.replace(request, status=REQUEST_PAID, paid_by=ctx.sender)
     )
@@ -150,7 +149,6 @@ def handle_cancel_request(ctx: Context, msg: MsgCancelRequest) -> None:
     if request.status != REQUEST_OPEN:
         raise BankError(errors.REQUEST_NOT_OPEN, f"request is {request.status}")
 
-
     set_request(ctx.state, msg.request_id, structs.replace(request, status=REQUEST_CANCELLED))
     ctx.emit("request_cancelled", id=msg.request_id, merchant=ctx.sender)
 
@@ -170,7 +168,6 @@ def handle_refund(ctx: Context, msg: MsgRefund) -> None:
     )
     refunded = request.refunded + msg.amount
     status = REQUEST_REFUNDED if refunded == request.amount else request.status
-
 
     set_request(
         ctx.state, msg.request_id, structs.replace(request, refunded=refunded, status=status)

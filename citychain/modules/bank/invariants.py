@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from citychain.codec import decode
-from citychain.modules.base import PrefixScan
 from citychain.modules.bank.state import BALANCE_PREFIX, split_balance_key
+from citychain.modules.base import PrefixScan
 
 
 def total_supply(scan: PrefixScan) -> list[str]:
@@ -15,7 +15,9 @@ def total_supply(scan: PrefixScan) -> list[str]:
     for key, value in scan(BALANCE_PREFIX):
         _, denom = split_balance_key(key)
         sums[denom] += int.from_bytes(value, "big")
-    supplies = {key[len(b"bank/s/") :].decode(): int.from_bytes(v, "big") for key, v in scan(b"bank/s/")}
+    supplies = {
+        key[len(b"bank/s/") :].decode(): int.from_bytes(v, "big") for key, v in scan(b"bank/s/")
+    }
     denoms = decode(dict(scan(b"bank/denoms")).get(b"bank/denoms", b"\x90"), tuple[str, ...])
     broken = []
     for denom in sorted(set(denoms) | set(sums) | set(supplies)):
@@ -29,4 +31,8 @@ def total_supply(scan: PrefixScan) -> list[str]:
 
 def no_zero_balances(scan: PrefixScan) -> list[str]:
     """zero-balances: a zero balance is deleted, never stored, so each state has one form."""
-    return [f"zero-balances: {key.hex()} stores 0" for key, v in scan(BALANCE_PREFIX) if not int.from_bytes(v, "big")]
+    return [
+        f"zero-balances: {key.hex()} stores 0"
+        for key, v in scan(BALANCE_PREFIX)
+        if not int.from_bytes(v, "big")
+    ]

@@ -49,7 +49,8 @@ def check_balance_limit(state: StateReader, recipient: bytes, new_balance: int) 
     if new_balance > limits.max_balance:
         raise BankError(
             errors.TIER_BALANCE_LIMIT,
-            f"balance {new_balance} > {limits.max_balance}, the limit of tier {tier} ({limits.name})",
+            f"balance {new_balance} > {limits.max_balance},"
+            f" the limit of tier {tier} ({limits.name})",
         )
 
 

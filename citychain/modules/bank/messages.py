@@ -18,39 +18,39 @@ Tier = Annotated[int, msgspec.Meta(ge=0, le=255)]
 MAX_OUTPUTS = 100
 
 
-class MsgSend(Message):
+class MsgSend(Message, frozen=True):
     TYPE = "bank/send"
     recipient: Address20
     denom: Denom
     amount: U64
 
 
-class MsgMultiSend(Message):
+class MsgMultiSend(Message, frozen=True):
     TYPE = "bank/multi_send"
     denom: Denom
     outputs: tuple[tuple[Address20, U64], ...]
 
 
-class MsgMint(Message):
+class MsgMint(Message, frozen=True):
     TYPE = "bank/mint"
     recipient: Address20
     denom: Denom
     amount: U64
 
 
-class MsgBurn(Message):
+class MsgBurn(Message, frozen=True):
     TYPE = "bank/burn"
     denom: Denom
     amount: U64
 
 
-class MsgSetTier(Message):
+class MsgSetTier(Message, frozen=True):
     TYPE = "bank/set_tier"
     account: Address20
     tier: Tier
 
 
-class MsgCreateRequest(Message):
+class MsgCreateRequest(Message, frozen=True):
     """A merchant asks for ``amount``; ``payer`` empty means anyone may pay it."""
 
     TYPE = "bank/create_request"
@@ -61,7 +61,7 @@ class MsgCreateRequest(Message):
     payer: OptionalAddress
 
 
-class MsgPayRequest(Message):
+class MsgPayRequest(Message, frozen=True):
     """Pay a request exactly: the payer restates amount and denom so nothing else is paid."""
 
     TYPE = "bank/pay_request"
@@ -70,12 +70,12 @@ class MsgPayRequest(Message):
     amount: U64
 
 
-class MsgCancelRequest(Message):
+class MsgCancelRequest(Message, frozen=True):
     TYPE = "bank/cancel_request"
     request_id: RequestId
 
 
-class MsgRefund(Message):
+class MsgRefund(Message, frozen=True):
     TYPE = "bank/refund"
     request_id: RequestId
     amount: U64

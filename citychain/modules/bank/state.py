@@ -39,24 +39,24 @@ REQUEST_REFUNDED = 3
 REQUEST_STATUS_NAMES = ("open", "paid", "cancelled", "refunded")
 
 
-class DenomInfo(Struct):
+class DenomInfo(Struct, frozen=True):
     decimals: int
     tiered: bool  # wallet-tier limits apply to this denomination
 
 
-class TierLimits(Struct):
+class TierLimits(Struct, frozen=True):
     name: str
     max_balance: U64
     max_payment: U64
 
 
-class BankParams(Struct):
+class BankParams(Struct, frozen=True):
     fee_denom: str
     min_fee: U64
     tiers: tuple[TierLimits, ...]
 
 
-class PaymentRequest(Struct):
+class PaymentRequest(Struct, frozen=True):
     merchant: Address20
     denom: str
     amount: U64
@@ -104,9 +104,22 @@ def set_supply(state: Overlay, denom: str, amount: int) -> None:
         state.delete(key)
 
 
+# Parameters and denominations are read by every transaction and change rarely; decoded values
+# are remembered by their exact bytes, so a cache hit is the same answer a decode would give.
+_decoded_params: dict[bytes, BankParams] = {}
+_decoded_denoms: dict[bytes, DenomInfo] = {}
+
+
 def get_denom(state: StateReader, denom: str) -> DenomInfo | None:
     raw = state.get(_DENOM + denom.encode())
-    return decode(raw, DenomInfo) if raw is not None else None
+    if raw is None:
+        return None
+    info = _decoded_denoms.get(raw)
+    if info is None:
+        if len(_decoded_denoms) > 1024:
+            _decoded_denoms.clear()
+        info = _decoded_denoms[raw] = decode(raw, DenomInfo)
+    return info
 
 
 def set_denom(state: Overlay, denom: str, info: DenomInfo) -> None:
@@ -125,7 +138,12 @@ def get_params(state: StateReader) -> BankParams:
     raw = state.get(_PARAMS)
     if raw is None:
         raise LookupError("bank params missing: the chain has no bank genesis")
-    return decode(raw, BankParams)
+    params = _decoded_params.get(raw)
+    if params is None:
+        if len(_decoded_params) > 64:
+            _decoded_params.clear()
+        params = _decoded_params[raw] = decode(raw, BankParams)
+    return params
 
 
 def set_params(state: Overlay, params: BankParams) -> None:

@@ -96,7 +96,12 @@ def test_pinned_vectors() -> None:
     three = {b"alice": b"100", b"bob": b"5", b"carol": b"0"}
     expected = branch({2: leaf(b"alice", b"100"), 8: leaf(b"bob", b"5"), 4: leaf(b"carol", b"0")})
     assert expected.hex() == "90f22e01fe039693b28fa91d88728918ceda159ac47537355ee2a5c3af671135"
-    assert MerkleTree.from_items(three.items()).root() == expected
+    tree = MerkleTree.from_items(three.items())
+    assert tree.root() == expected
+    # docs/state.md, section 5: dave ends at empty slot 6, eve at bob's leaf in slot 8.
+    assert tree.prove(b"dave") == Proof(tree.prove(b"alice").branches, None)
+    assert tree.prove(b"eve") == Proof(tree.prove(b"alice").branches, (sha(b"bob"), sha(b"5")))
+    assert verify_proof(expected, b"eve", None, tree.prove(b"eve"))
 
 
 def test_two_keys_with_different_first_nibbles_hang_from_the_root_branch() -> None:

@@ -1,0 +1,38 @@
+# citychain: the two commands that set up a fresh machine are `make demo` and `make test`.
+PY := .venv/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps clean
+
+setup:            ## the runtime: .venv with citychain
+	bash scripts/setup-python.sh
+
+setup-dev:        ## runtime + test and lint tools
+	bash scripts/setup-python.sh dev
+
+system-deps:      ## Debian packages the tests need (Chromium for the explorer test)
+	bash scripts/apt-install.sh chromium
+
+demo: setup       ## a fresh chain with a simulated city's payments flowing
+	.venv/bin/citychain demo $(DEMO_ARGS)
+
+lint: setup-dev
+	.venv/bin/ruff check citychain tests bench
+	.venv/bin/ruff format --check citychain tests bench
+
+typecheck: setup-dev
+	.venv/bin/mypy --strict citychain
+
+test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: setup-dev   ## skip the suites marked slow
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+bench: setup-dev  ## benchmarks: payments through HTTP, commit cost by state size, Merkle tree
+	.venv/bin/citychain bench payments $(BENCH_ARGS)
+	$(PY) bench/bench_commit_scaling.py
+	$(PY) bench/bench_state_tree.py
+
+clean:
+	rm -rf .venv demo-home .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,250 @@
+"""What every command shares: errors and exit codes, argument types, passwords, homes, output.
+
+Exit codes (docs/cli.md): 0 success; 1 failure (a refused transaction, an invalid proof, a node
+that cannot be reached, a wrong password); 2 a command line that cannot be carried out as
+written (argparse's own errors, a malformed address, a missing --home or password source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from citychain.client import Client
+from citychain.crypto.address import address_to_bytes, is_address
+from citychain.crypto.errors import AddressError, InvalidKeyNameError, KeyNotFoundError
+from citychain.crypto.keystore import Keystore, validate_key_name
+from citychain.home import Home
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "HOME_ENV",
+    "PASSWORD_ENV",
+    "CliFailure",
+    "Parser",
+    "UsageError",
+    "amount",
+    "client_for",
+    "denom",
+    "home_of",
+    "host_port",
+    "print_json",
+    "read_password",
+    "require_home",
+    "resolve_address",
+    "stdin_is_tty",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+PASSWORD_ENV = "CITYCHAIN_PASSWORD"
+HOME_ENV = "CITYCHAIN_HOME"
+
+U64_MAX = 2**64 - 1
+"""Amounts are unsigned 64-bit integers on the ledger (docs/encoding.md)."""
+
+_DIGITS = re.compile(r"[0-9]+")
+_DENOM = re.compile(r"[a-z][a-z0-9]{1,15}")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.\-\[\]:]*:[0-9]{1,5}")
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as written: exit status 2."""
+
+
+class CliFailure(Exception):
+    """The command ran and failed (an invalid proof, a node already running): exit status 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with our error format: the usage line, then ``error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"error: {message}\n")
+
+
+# --- argument types (argparse turns ArgumentTypeError into exit 2) ----------------------------
+
+
+def amount(text: str) -> int:
+    """A positive whole number of minor units (cents), at most 2^64-1."""
+    if not _DIGITS.fullmatch(text) or int(text) == 0:
+        raise argparse.ArgumentTypeError(
+            "amount must be a positive whole number of minor units (1250 means 12.50), "
+            f"got {text!r}"
+        )
+    value = int(text)
+    if value > U64_MAX:
+        raise argparse.ArgumentTypeError(f"amount {text} is over the ledger's bound 2^64-1")
+    return value
+
+
+def natural(text: str) -> int:
+    """A whole number >= 0, at most 2^64-1 (fees, heights)."""
+    if not _DIGITS.fullmatch(text) or int(text) > U64_MAX:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0..2^64-1, got {text!r}")
+    return int(text)
+
+
+def positive(text: str) -> int:
+    """A whole number >= 1, at most 2^64-1 (heights, counts)."""
+    value = natural(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def denom(text: str) -> str:
+    if not _DENOM.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"denomination must be 2 to 16 lowercase letters and digits, starting with a letter, "
+            f"got {text!r}"
+        )
+    return text
+
+
+def host_port(text: str) -> str:
+    if not _HOST_PORT.fullmatch(text) or int(text.rpartition(":")[2]) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT (port 0 picks a free one), got {text!r}"
+        )
+    return text
+
+
+def hex_string(size: int, what: str) -> Any:
+    """An argparse type accepting exactly ``size`` bytes as hex; returns it in lowercase."""
+    pattern = re.compile(f"[0-9a-fA-F]{{{2 * size}}}")
+
+    def parse(text: str) -> str:
+        if not pattern.fullmatch(text):
+            raise argparse.ArgumentTypeError(
+                f"{what} must be {2 * size} hex characters, got {text!r}"
+            )
+        return text.lower()
+
+    return parse
+
+
+def text_limit(limit: int, what: str) -> Any:
+    """An argparse type for free text of at most ``limit`` UTF-8 bytes."""
+
+    def parse(text: str) -> str:
+        if len(text.encode()) > limit:
+            raise argparse.ArgumentTypeError(f"{what} is longer than {limit} bytes")
+        return text
+
+    return parse
+
+
+# --- homes, nodes, keys ------------------------------------------------------------------------
+
+
+def home_of(args: argparse.Namespace) -> Home | None:
+    """The --home given (or $CITYCHAIN_HOME), if any."""
+    path = getattr(args, "home", None) or os.environ.get(HOME_ENV)
+    return Home(Path(path).expanduser().absolute()) if path else None
+
+
+def require_home(args: argparse.Namespace) -> Home:
+    home = home_of(args)
+    if home is None:
+        raise UsageError(f"--home DIR is required (or set {HOME_ENV})")
+    return home
+
+
+def client_for(args: argparse.Namespace) -> Client:
+    """A client for --node URL, else for the node running from --home (HOME/node.json)."""
+    node = getattr(args, "node", None)
+    if node:
+        url = node if node.startswith(("http://", "https://")) else f"http://{node}"
+        return Client(url)
+    home = home_of(args)
+    if home is None:
+        raise UsageError(f"give --home DIR (or {HOME_ENV}) to find the node, or --node URL")
+    return Client(home.api_url())
+
+
+def resolve_address(text: str, args: argparse.Namespace) -> str:
+    """An address argument: a ``city1...`` address, or the name of a key in the keystore."""
+    candidate = text.lower() if text.isupper() else text  # BIP-173 allows all-uppercase
+    if is_address(candidate):
+        return candidate
+    home = home_of(args)
+    if home is not None:
+        try:
+            validate_key_name(text)
+            return Keystore(home.keys_dir).show(text).address
+        except (InvalidKeyNameError, KeyNotFoundError):
+            pass
+    if candidate.startswith("city1"):
+        try:
+            address_to_bytes(candidate)
+        except AddressError as exc:
+            raise UsageError(f"invalid address {text!r}: {exc}") from None
+    where = f"a key in {home.keys_dir}" if home else "a key name (give --home to use key names)"
+    raise UsageError(f"{text!r} is neither a city1... address nor {where}")
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def read_password(args: argparse.Namespace, *, new: bool = False) -> str:
+    """The key password: --password-file, else $CITYCHAIN_PASSWORD, else a terminal prompt.
+
+    ``new`` (a password that will encrypt a new key) refuses an empty one and, at a prompt, asks
+    twice.
+    """
+    password_file = getattr(args, "password_file", None)
+    if password_file:
+        try:
+            text = Path(password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --password-file {password_file}: {exc}") from None
+        # The first line, so that `echo pw > file` and editors' final newlines both work.
+        password = text.splitlines()[0] if text else ""
+        source = f"--password-file {password_file}"
+    elif os.environ.get(PASSWORD_ENV) is not None:
+        password = os.environ[PASSWORD_ENV]
+        source = PASSWORD_ENV
+    elif stdin_is_tty():
+        password = getpass.getpass("Key password: ")
+        if new and getpass.getpass("Repeat the password: ") != password:
+            raise UsageError("the two passwords differ")
+        source = "the prompt"
+    else:
+        raise UsageError(
+            f"no key password: pass --password-file FILE or set {PASSWORD_ENV} "
+            "(there is no terminal to ask on)"
+        )
+    if new and not password:
+        raise UsageError(f"the password from {source} is empty; a key needs a password")
+    return password
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
+
+
+def fail(message: str) -> NoReturn:
+    raise CliFailure(message)

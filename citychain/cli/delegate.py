@@ -1,0 +1,59 @@
+"""``citychain demo`` and ``citychain bench payments``: thin doors into the simulator and the
+benchmarks, imported only when run so that every other command works without them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from citychain.cli.common import CliFailure
+
+__all__ = ["DELEGATED", "register", "run_delegated"]
+
+# command words -> the module whose main(argv) runs them
+DELEGATED: dict[tuple[str, ...], str] = {
+    ("demo",): "citychain.sim.demo",
+    ("bench", "payments"): "citychain.benchmarks.payments",
+}
+
+
+def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Listed for --help; main() hands these argument lists over before argparse sees them."""
+    demo = commands.add_parser(
+        "demo",
+        add_help=False,
+        help="a fresh chain with a simulated city's payments (what make demo runs)",
+    )
+    demo.add_argument("args", nargs=argparse.REMAINDER, help="passed to the demo")
+    bench = commands.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    payments = bench_sub.add_parser(
+        "payments",
+        add_help=False,
+        help="signed transfers through the HTTP ingress: committed tps, p50/p99, ratio",
+    )
+    payments.add_argument("args", nargs=argparse.REMAINDER, help="--txs N --accounts M --json ...")
+
+
+def delegated_command(argv: Sequence[str]) -> tuple[str, list[str]] | None:
+    """(module, remaining args) when argv starts with a delegated command's words."""
+    for words, module in DELEGATED.items():
+        if tuple(argv[: len(words)]) == words:
+            return module, list(argv[len(words) :])
+    return None
+
+
+def run_delegated(module_name: str, argv: list[str]) -> int:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise CliFailure(
+                f"this installation has no {module_name} (the command is not available)"
+            ) from None
+        raise CliFailure(f"{module_name} needs {exc.name}, which is not installed") from None
+    main = cast(Callable[[list[str]], Any], module.main)
+    code = main(argv)
+    return int(code or 0)

@@ -1,0 +1,130 @@
+"""``citychain verify proof FILE``: check a proof bundle offline (docs/proofs.md); no network.
+
+Which validators are trusted decides what a valid answer means:
+
+- ``--genesis FILE`` (or ``--home DIR``, which reads DIR/genesis.json): the header must be signed
+  by a validator of that genesis, and be for its chain. This proves the fact on that chain.
+- neither: the bundle's own validator list is trusted, which shows only that the bundle is
+  consistent with itself. The output says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from citychain.cli.common import EXIT_FAILURE, CliFailure, print_json
+from citychain.client import VerifyResult, verify_bundle
+from citychain.genesis import Genesis
+from citychain.home import Home
+
+__all__ = ["register"]
+
+
+def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    verify = commands.add_parser("verify", help="check proofs offline")
+    sub = verify.add_subparsers(dest="verify_command", required=True, metavar="WHAT")
+    proof = sub.add_parser(
+        "proof",
+        parents=[parents["json"]],
+        help="check a proof bundle offline; exit 0 only when valid",
+        description="Check a proof bundle (or the output of 'query bank balance --prove', which "
+        "holds it under 'proof') without any network access. Exit 0 only when it is valid.",
+    )
+    proof.add_argument("file", metavar="FILE", help="the bundle JSON ('-' reads stdin)")
+    trust = proof.add_mutually_exclusive_group()
+    trust.add_argument("--genesis", metavar="FILE", help="trust the validators of this genesis")
+    trust.add_argument("--home", metavar="DIR", help="trust the validators of DIR/genesis.json")
+    proof.set_defaults(func=cmd_verify_proof)
+
+
+def _load_document(name: str) -> Any:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliFailure(f"cannot read proof file {name}: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliFailure(f"{name} is not JSON: {exc}") from None
+
+
+def extract_bundle(doc: Any) -> Any:
+    """The bundle itself, or the one that ``query bank balance --prove`` carries under "proof".
+
+    A bundle has a "proof" field too (its Merkle path), so the wrapper is told apart by the
+    bundle's own "header" field.
+    """
+    if isinstance(doc, dict) and "header" not in doc:
+        inner = doc.get("proof")
+        if isinstance(inner, dict) and "header" in inner:
+            return inner
+    return doc
+
+
+def _trusted_genesis(args: argparse.Namespace) -> tuple[Genesis | None, str]:
+    if args.genesis:
+        return Genesis.load(Path(args.genesis)), args.genesis
+    if args.home:
+        home = Home(Path(args.home))
+        return Genesis.load(home.genesis_file), str(home.genesis_file)
+    return None, "the bundle itself"
+
+
+def check(bundle: Any, genesis: Genesis | None) -> VerifyResult:
+    """verify_bundle, plus: with a genesis, the proven header must be for the genesis' chain."""
+    trusted = None if genesis is None else [v.public_key for v in genesis.validators]
+    try:
+        result = verify_bundle(bundle, trusted)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return VerifyResult(False, f"malformed bundle: {exc}")
+    if result.valid and genesis is not None and result.details["chain_id"] != genesis.chain_id:
+        return VerifyResult(
+            False,
+            f"the header is for chain {result.details['chain_id']!r}, the trusted genesis for "
+            f"{genesis.chain_id!r}",
+            result.details,
+        )
+    return result
+
+
+def cmd_verify_proof(args: argparse.Namespace) -> int:
+    genesis, trust_source = _trusted_genesis(args)
+    bundle = extract_bundle(_load_document(args.file))
+    result = check(bundle, genesis)
+    if args.json:
+        print_json(
+            {
+                "valid": result.valid,
+                "reason": result.reason,
+                "trusted_validators_from": trust_source,
+                **({"details": result.details} if result.details else {}),
+            }
+        )
+    if not result.valid:
+        print(f"error: invalid proof: {result.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.json:
+        print(_describe(result))
+    if genesis is None:
+        print(
+            "warning: no --genesis or --home given, so the bundle's own validator list was "
+            "trusted: this shows the bundle is consistent, not that the chain you trust signed it",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _describe(result: VerifyResult) -> str:
+    d = result.details
+    claim = d.get("claim") or {}
+    where = f"at height {d.get('height')} of chain {d.get('chain_id')!r}"
+    where += f" (app hash {d.get('app_hash')})"
+    if claim.get("kind") == "balance":
+        holds = f"{claim.get('address')} holds {claim.get('amount')} {claim.get('denom')}"
+        return f"valid: {holds} {where}"
+    state = "present" if d.get("present") else "absent"
+    return f"valid: the key is {state} {where}"

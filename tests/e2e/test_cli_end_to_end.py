@@ -1,0 +1,363 @@
+"""End to end through the ``citychain`` command against a real node process (issue 2, item 9).
+
+The must-show: init a home, start the node, two wallets funded by the issuer, a payment and its
+receipt, a balance proof that ``verify proof`` accepts and rejects after one byte of the proof,
+the header or the signature changes, or against another chain's genesis. Also the payment
+request flow and a refused overdraft (bank/3). Every command runs as a subprocess, without a
+terminal, exactly as a user's script would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PASSWORD = "correct horse battery staple"
+CHAIN_ID = "e2e-cli-chain"
+STARTUP_TIMEOUT = 60.0
+API_ANY_PORT = ("--api", "127.0.0.1:0")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None, stdin: str = "") -> Run:
+    """Run ``python -m citychain.cli.main ARGS`` with no terminal; never a traceback."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "citychain.cli.main", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env if env is not None else {**os.environ, "CITYCHAIN_PASSWORD": PASSWORD},
+        timeout=120,
+    )
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+def ok(*args: str | Path) -> Run:
+    run = cli(*args)
+    assert run.returncode == 0, f"citychain {' '.join(map(str, args))}: {run.stderr}"
+    return run
+
+
+@dataclass
+class Chain:
+    home: Path
+    work: Path
+    addresses: dict[str, str]
+
+    def tx(self, *args: str | Path) -> Run:
+        return cli("tx", "bank", *args, "--home", self.home, "--json")
+
+    def balance(self, who: str) -> int:
+        return int(ok("query", "bank", "balance", who, "--home", self.home).json()["balance"])
+
+    def height(self) -> int:
+        return int(ok("status", "--home", self.home, "--json").json()["height"])
+
+
+def _wait_for_node(home: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    node_file = home / "node.json"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"citychain start exited with {process.returncode}")
+        try:
+            started = json.loads(node_file.read_text()).get("pid") == process.pid
+        except (OSError, ValueError):
+            started = False
+        if started and cli("status", "--home", home).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the node did not start within {STARTUP_TIMEOUT}s")
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    work = tmp_path_factory.mktemp("cli-e2e")
+    home = work / "home"
+    init = ok("init", "--home", home, "--chain-id", CHAIN_ID, "--json").json()
+    assert init["chain_id"] == CHAIN_ID
+    assert set(init["addresses"]) >= {"issuer", "kyc", "validator"}
+    log = (work / "node.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "citychain.cli.main", "start", *("--home", home), *API_ANY_PORT],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()
+    try:
+        _wait_for_node(home, process)
+        yield Chain(home, work, dict(init["addresses"]))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert "Traceback" not in (work / "node.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def wallets(chain: Chain) -> dict[str, str]:
+    """alice and bob, created with ``keys add`` and funded by the issuer with ``tx bank mint``."""
+    addresses = {}
+    for name in ("alice", "bob"):
+        added = ok("keys", "add", name, "--home", chain.home)
+        address = added.stdout.strip()
+        assert address.startswith("city1")
+        # The new key's BIP-39 words are shown once, on stderr: 24 words on one line.
+        assert any(len(line.split()) == 24 for line in added.stderr.splitlines())
+        addresses[name] = address
+    minted = chain.tx("mint", "alice", "50000", "--from", "issuer")
+    assert minted.returncode == 0, minted.stderr
+    assert minted.json()["code"] == 0 and minted.json()["height"] >= 1
+    minted = chain.tx("mint", addresses["bob"], "10000", "--from", "issuer")
+    assert minted.returncode == 0, minted.stderr
+    return addresses
+
+
+def _flip_hex(text: str, index: int) -> str:
+    """Change one byte of a hex string: the byte at ``index`` (negative counts from the end)."""
+    raw = bytearray.fromhex(text)
+    raw[index] ^= 0x01
+    return raw.hex()
+
+
+# --- the must-show --------------------------------------------------------------------------
+
+
+def test_keys_list_and_show_name_the_new_wallets(chain: Chain, wallets: dict[str, str]) -> None:
+    listed = {
+        k["name"]: k["address"] for k in ok("keys", "list", "--home", chain.home, "--json").json()
+    }
+    assert listed["alice"] == wallets["alice"] and listed["bob"] == wallets["bob"]
+    assert listed["issuer"] == chain.addresses["issuer"]
+    shown = ok("keys", "show", "bob", "--home", chain.home, "--address")
+    assert shown.stdout.strip() == wallets["bob"]
+
+
+def test_payment_receipt_and_balance_proof(chain: Chain, wallets: dict[str, str]) -> None:
+    alice_before, bob_before = chain.balance("alice"), chain.balance("bob")
+
+    sent = ok("tx", "bank", "send", "bob", "1250", "--from", "alice", "--home", chain.home)
+    lines = dict(line.split(None, 1) for line in sent.stdout.splitlines())
+    tx_hash, height = lines["hash"], int(lines["height"])
+    assert len(tx_hash) == 64
+
+    receipt = ok("query", "tx", tx_hash, "--home", chain.home).json()
+    assert receipt["height"] == height
+    assert receipt["result"]["code"] == 0
+    assert receipt["tx"]["sender"] == wallets["alice"]
+    transfer = next(e for e in receipt["result"]["events"] if e["type"] == "transfer")
+    assert transfer["attributes"]["recipient"] == wallets["bob"]
+    assert transfer["attributes"]["amount"] == 1250
+    assert chain.balance("alice") == alice_before - 1250 - 1  # the fee is 1
+    assert chain.balance("bob") == bob_before + 1250
+
+    proof_file = chain.work / "p.json"
+    answer = ok(
+        "query", "bank", "balance", "bob", "--prove", "--out", proof_file, "--home", chain.home
+    ).json()
+    assert answer["balance"] == bob_before + 1250
+    bundle = json.loads(proof_file.read_text())
+    assert bundle == answer["proof"]
+    assert {"header", "signature", "proof", "value"} <= set(bundle)
+
+    verified = ok("verify", "proof", proof_file, "--home", chain.home, "--json").json()
+    assert verified["valid"] is True
+    assert verified["details"]["claim"]["amount"] == bob_before + 1250
+    assert verified["details"]["validators_from"] == "genesis"
+    ok("verify", "proof", proof_file, "--genesis", chain.home / "genesis.json")
+
+    # Without a trusted genesis it still checks, and says whose validators it trusted.
+    untrusted = ok("verify", "proof", proof_file)
+    assert "valid" in untrusted.stdout and "bundle's own validator list" in untrusted.stderr
+
+    # The whole `query bank balance --prove` answer is accepted as well as the bare bundle.
+    whole = chain.work / "answer.json"
+    whole.write_text(json.dumps(answer))
+    ok("verify", "proof", whole, "--home", chain.home)
+
+
+# Header layout (canonical encoding of citychain.block.Header): ... app_hash (32) then the
+# 2-byte tag and 32 bytes of the proposer, so byte -40 is inside the app hash and -1 is the last
+# byte of the proposer's key.
+TAMPERINGS = [
+    # (what, field path in the bundle, byte index, expected reason)
+    ("a branch hash", ("proof", "branches", 0, 0), 5, "Merkle proof does not verify"),
+    ("the header's app hash", ("header",), -40, "header signature does not verify"),
+    ("the header's proposer", ("header",), -1, "not a trusted validator"),
+    ("the signature", ("signature",), 10, "header signature does not verify"),
+    ("the proven value", ("value",), -1, "Merkle proof does not verify"),
+]
+
+
+def _change_byte(bundle: dict[str, Any], path: tuple[str | int, ...], index: int) -> None:
+    container: Any = bundle
+    for step in path[:-1]:
+        container = container[step]
+    container[path[-1]] = _flip_hex(container[path[-1]], index)
+
+
+@pytest.mark.parametrize(
+    ("what", "path", "index", "reason"), TAMPERINGS, ids=[t[0] for t in TAMPERINGS]
+)
+def test_verify_rejects_a_changed_byte(
+    chain: Chain,
+    wallets: dict[str, str],
+    what: str,
+    path: tuple[str | int, ...],
+    index: int,
+    reason: str,
+) -> None:
+    answer = ok("query", "bank", "balance", "bob", "--prove", "--home", chain.home).json()
+    bundle = answer["proof"]
+    _change_byte(bundle, path, index)
+    bad = chain.work / "tampered.json"
+    bad.write_text(json.dumps(bundle))
+    for trust in (["--home", str(chain.home)], []):
+        run = cli("verify", "proof", bad, *trust)
+        assert run.returncode == 1, f"{what}: accepted"
+        assert "error: invalid proof:" in run.stderr and reason in run.stderr, run.stderr
+    as_json = cli("verify", "proof", bad, "--home", chain.home, "--json")
+    assert as_json.returncode == 1 and as_json.json()["valid"] is False
+
+
+def test_verify_against_another_chains_genesis_fails(chain: Chain, wallets: dict[str, str]) -> None:
+    proof_file = chain.work / "p-other.json"
+    ok("query", "bank", "balance", "alice", "--out", proof_file, "--home", chain.home)
+    other = chain.work / "other-home"
+    ok("init", "--home", other, "--chain-id", "another-chain")
+    run = cli("verify", "proof", proof_file, "--genesis", other / "genesis.json")
+    assert run.returncode == 1
+    assert "not a trusted validator" in run.stderr
+
+
+# --- payment requests and refusals ------------------------------------------------------------
+
+
+def test_payment_request_pay_and_refund(chain: Chain, wallets: dict[str, str]) -> None:
+    expiry = chain.height() + 1000
+    made = ok(
+        "tx",
+        "bank",
+        "request",
+        "500",
+        "--expiry-height",
+        str(expiry),
+        "--memo",
+        "coffee",
+        "--from",
+        "bob",
+        "--home",
+        chain.home,
+    )
+    fields = dict(line.split(None, 1) for line in made.stdout.splitlines())
+    request_id = fields["request_id"]
+    assert len(request_id) == 32
+    request = ok("query", "request", request_id, "--home", chain.home).json()
+    assert (request["status"], request["amount"], request["memo"]) == ("open", 500, "coffee")
+    assert request["merchant"] == wallets["bob"]
+
+    alice_before, bob_before = chain.balance("alice"), chain.balance("bob")
+    paid = chain.tx("pay", request_id, "--from", "alice")
+    assert paid.returncode == 0, paid.stderr
+    request = ok("query", "request", request_id, "--home", chain.home).json()
+    assert (request["status"], request["paid_by"]) == ("paid", wallets["alice"])
+    assert chain.balance("alice") == alice_before - 500 - 1
+    assert chain.balance("bob") == bob_before + 500
+
+    # Paid once, exactly: a second payment is refused and costs nothing.
+    again = chain.tx("pay", request_id, "--from", "alice")
+    assert again.returncode == 1 and "bank/9" in again.stderr
+
+    refunded = chain.tx("refund", request_id, "200", "--from", "bob")
+    assert refunded.returncode == 0, refunded.stderr
+    assert ok("query", "request", request_id, "--home", chain.home).json()["refunded"] == 200
+    assert chain.balance("alice") == alice_before - 500 - 1 + 200
+
+    too_much = chain.tx("refund", request_id, "301", "--from", "bob")
+    assert too_much.returncode == 1 and "bank/13" in too_much.stderr
+
+
+def test_overdraft_is_refused_with_bank_3(chain: Chain, wallets: dict[str, str]) -> None:
+    balance = chain.balance("bob")
+    amount = balance + 1  # under the unverified tier's payment limit, over the balance
+    assert amount <= 20_000
+    run = cli("tx", "bank", "send", "alice", str(amount), "--from", "bob", "--home", chain.home)
+    assert run.returncode == 1
+    assert "bank/3" in run.stderr
+    assert "code:      3" in run.stderr and "codespace: bank" in run.stderr
+    assert "log:" in run.stderr
+    as_json = chain.tx("send", "alice", str(amount), "--from", "bob")
+    assert as_json.returncode == 1
+    assert (as_json.json()["code"], as_json.json()["codespace"]) == (3, "bank")
+    assert chain.balance("bob") == balance
+
+
+def test_multi_send_set_tier_burn_and_reads(chain: Chain, wallets: dict[str, str]) -> None:
+    bob_before = chain.balance("bob")
+    sent = chain.tx("multi-send", "bob:100", f"{chain.addresses['kyc']}:200", "--from", "alice")
+    assert sent.returncode == 0, sent.stderr
+    assert chain.balance("bob") == bob_before + 100
+
+    tiered = chain.tx("set-tier", "bob", "1", "--from", "kyc")
+    assert tiered.returncode == 0, tiered.stderr
+    account = ok("query", "account", "bob", "--home", chain.home).json()
+    assert account["tier"] == 1
+
+    supply_before = ok("query", "supply", "--home", chain.home).json()["supply"]["ccy"]
+    burned = chain.tx("burn", "1000", "--from", "issuer")
+    assert burned.returncode == 0, burned.stderr
+    assert ok("query", "bank", "supply", "--home", chain.home).json()["supply"]["ccy"] == (
+        supply_before - 1000
+    )
+
+    block = ok("query", "block", "--home", chain.home).json()
+    assert block["height"] == chain.height()
+    assert ok("query", "block", "1", "--home", chain.home).json()["height"] == 1
+    history = ok("query", "txs", "bob", "--home", chain.home).json()["txs"]
+    assert history and all(len(t["hash"]) == 64 for t in history)
+
+    # A wallet that only knows the node's URL (--node) needs no home for reads.
+    url = json.loads((chain.home / "node.json").read_text())["api"]
+    assert ok("status", "--node", url, "--json").json()["chain_id"] == CHAIN_ID
+
+
+def test_no_wait_returns_after_check_tx(chain: Chain, wallets: dict[str, str]) -> None:
+    sent = chain.tx("send", "bob", "5", "--from", "alice", "--no-wait")
+    assert sent.returncode == 0, sent.stderr
+    tx_hash = sent.json()["hash"]
+    deadline = time.monotonic() + 30
+    while cli("query", "tx", tx_hash, "--home", chain.home).returncode != 0:
+        assert time.monotonic() < deadline, "the transaction never committed"
+        time.sleep(0.1)
+
+
+def test_node_unreachable_after_stop_is_a_clear_error(tmp_path: Path) -> None:
+    home = tmp_path / "idle"
+    ok("init", "--home", home, "--api", "127.0.0.1:1")
+    run = cli("status", "--home", home)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: cannot reach the node")
