@@ -20,6 +20,7 @@ before any clock starts.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import multiprocessing
@@ -38,6 +39,7 @@ __all__ = [
     "DENOM",
     "FEE",
     "OPENING_BALANCE",
+    "GcTimer",
     "account_addresses",
     "genesis_balances",
     "machine_info",
@@ -234,7 +236,41 @@ def raw_verify_rate(signed: Sequence[bytes], seconds: float = 2.0) -> float:
             return done / (now - started)
 
 
-# --- reporting ------------------------------------------------------------------------------
+# --- reporting ---------------------------------------------------------------------------
+class GcTimer:
+    """Runs of the cyclic garbage collector and their seconds, per generation, while started.
+
+    cProfile charges a collection to whichever function happened to allocate, so the collector's
+    share of a run is measured here instead.
+    """
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._began = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.collections[generation] += 1
+            self.seconds[generation] += time.perf_counter() - self._began
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def as_json(self) -> dict[str, dict[str, float]]:
+        return {
+            f"gen{g}": {"collections": self.collections[g], "seconds": self.seconds[g]}
+            for g in range(3)
+        }
+
+
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of already sorted values (0 for none)."""
     if not sorted_values:

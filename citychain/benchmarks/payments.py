@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import hashlib
 import io
 import itertools
@@ -52,6 +51,7 @@ import msgspec
 
 from citychain.benchmarks import (
     CHAIN_ID,
+    GcTimer,
     account_addresses,
     genesis_balances,
     machine_info,
@@ -192,6 +192,36 @@ def _node_metrics(client: Client) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # Fields 14 and 15 of proc(5), utime and stime, are 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the live children of ``pid`` (the node's verifier workers)."""
+    total = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(_cpu_seconds(int(child)) for child in children)
+    return total
+
+
+def _own_cpu() -> float:
+    return time.process_time()
+
+
 def _tally(batches: list[Batch], client: Client) -> dict[str, Any]:
     """Count what committed; look up every transaction whose fate the answers leave open."""
     committed = 0
@@ -306,34 +336,21 @@ def profiled_node_main(argv: list[str]) -> int:
 
     stats_file, node_argv = Path(argv[0]), argv[1:]
     profiler = cProfile.Profile()
-    collections: dict[int, list[float]] = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
-    window = {"enabled": 0.0, "disabled": 0.0}
-    gc_started = [0.0]
-
-    def on_gc(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            gc_started[0] = time.perf_counter()
-        elif window["enabled"] and not window["disabled"]:
-            entry = collections[info["generation"]]
-            entry[0] += 1
-            entry[1] += time.perf_counter() - gc_started[0]
+    collector = GcTimer()
+    window = [0.0]
 
     def enable(_signum: int, _frame: FrameType | None) -> None:
-        window["enabled"] = time.perf_counter()
-        gc.callbacks.append(on_gc)
+        window[0] = time.perf_counter()
+        collector.start()
         profiler.enable()
 
     def disable(_signum: int, _frame: FrameType | None) -> None:
         profiler.disable()
-        window["disabled"] = time.perf_counter()
-        gc.callbacks.remove(on_gc)
+        collector.stop()
+        side = {"window_s": time.perf_counter() - window[0], "gc": collector.as_json()}
+        Path(f"{stats_file}.gc.json").write_text(json.dumps(side))
         tmp = stats_file.with_suffix(".tmp")
         profiler.dump_stats(tmp)
-        side = {
-            "window_s": window["disabled"] - window["enabled"],
-            "gc": {str(g): {"collections": c, "seconds": s} for g, (c, s) in collections.items()},
-        }
-        Path(f"{stats_file}.gc.json").write_text(json.dumps(side))
         os.replace(tmp, stats_file)
 
     signal.signal(signal.SIGUSR1, enable)
@@ -461,9 +478,13 @@ def run(options: Options, log: Any = None) -> dict[str, Any]:
             setup["node_start_s"] = time.perf_counter() - started
             say(f"node started in {setup['node_start_s']:.1f} s; submitting")
             height_before = int(node.client.status()["height"])
+            assert node.process is not None
+            node_pid = node.process.pid
+            cpu_before = _cpu_seconds(node_pid), _children_cpu_seconds(node_pid), _own_cpu()
             if isinstance(node, _ProfiledNode):
                 node.signal(signal.SIGUSR1)
             _submit_all(node.url, batches, options.concurrency)
+            cpu_after = _cpu_seconds(node_pid), _children_cpu_seconds(node_pid), _own_cpu()
             if isinstance(node, _ProfiledNode):
                 node.signal(signal.SIGUSR2)
                 node.wait_for_profile()
@@ -494,6 +515,12 @@ def run(options: Options, log: Any = None) -> dict[str, Any]:
         **tally,
         node=metrics,
         setup=setup,
+        cpu_s={
+            name: after - before
+            for name, before, after in zip(
+                ("node_main", "node_workers", "client"), cpu_before, cpu_after, strict=True
+            )
+        },
         loadavg_after=machine_info()["loadavg"],
     )
     if options.profile_node is not None:
@@ -522,6 +549,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"  block commit (node metric) {1000 * commit.get('mean', 0.0):>12.1f} ms mean, "
         f"p50 <= {commit.get('p50_le')} s, p99 <= {commit.get('p99_le')} s",
         "",
+        f"  CPU during the run: node main {r['cpu_s']['node_main']:.1f} s, verifier workers "
+        f"{r['cpu_s']['node_workers']:.1f} s, this client {r['cpu_s']['client']:.1f} s "
+        f"(wall {r['wall_s']:.1f} s)",
         f"  setup: accounts {setup['accounts_s']:.1f} s, genesis write "
         f"{setup['genesis_write_s']:.1f} s ({setup['genesis_bytes'] / 1e6:.1f} MB), "
         f"signing {setup['sign_s']:.2f} s, node start {setup['node_start_s']:.1f} s",
@@ -549,7 +579,7 @@ def format_report(r: dict[str, Any]) -> str:
 
 def _format_profile(profile: dict[str, Any]) -> list[str]:
     gcs = ", ".join(
-        f"gen{g} {v['collections']}x {v['seconds']:.2f} s" for g, v in profile["gc"].items()
+        f"{g} {v['collections']}x {v['seconds']:.2f} s" for g, v in profile["gc"].items()
     )
     lines = [
         f"node main thread under cProfile, {profile['window_s']:.1f} s window "

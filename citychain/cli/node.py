@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+from types import FrameType
 from typing import Any
 
 from citychain.cli.common import (
@@ -123,15 +125,29 @@ def cmd_start(args: argparse.Namespace) -> int:
     # Imported here: the server stack (uvicorn, FastAPI) is only needed by this command.
     from citychain.node.run import run_node
 
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler it
+    # found. Ours turns it into an exception, so that run_node's clean-up (removing node.json)
+    # runs and the command exits 0 instead of dying by the signal.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         run_node(home, args.api, verifier_workers=args.verifier_workers)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         return 0
     except OSError as exc:
         raise CliFailure(f"the node could not run: {exc}") from None
     except RuntimeError as exc:  # StateCorruptedError and the like: refuse to go on
         raise CliFailure(f"the node stopped: {exc}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: the node has shut down and the command ends normally."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -68,7 +68,8 @@ class Mempool:
             assert result.tx is not None
             self._promote(result.tx.sender)
             return AddResult(tx_hash, 0, "", "")
-        if result.code == tx_errors.NONCE_GAP.code and result.tx is not None:
+        gap = (result.codespace, result.code) == (tx_errors.CODESPACE, tx_errors.NONCE_GAP.code)
+        if gap and result.tx is not None:
             return self._queue(result.tx, tx_hash, raw)
         return AddResult(tx_hash, result.code, result.codespace, result.log)
 

@@ -7,7 +7,6 @@ never reaches a stack trace.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -71,10 +70,17 @@ class ErrorOut(BaseModel):
     error: dict[str, Any]
 
 
-def _error(status: int, message: str, code: int = 0, codespace: str = "api") -> JSONResponse:
+def _error(
+    status: int,
+    message: str,
+    code: int = 0,
+    codespace: str = "api",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "codespace": codespace, "message": message}},
+        headers=headers,
     )
 
 
@@ -112,7 +118,8 @@ def create_api(node: Node) -> FastAPI:
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110).
+        return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @api.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -300,16 +307,21 @@ def create_api(node: Node) -> FastAPI:
     async def events(socket: WebSocket) -> None:
         await socket.accept()
         queue = node.subscribe()
-        try:
+
+        async def forward() -> None:
             while True:
-                message = await queue.get()
-                await socket.send_text(message)
-        except (WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
+                await socket.send_text(await queue.get())
+
+        sender = asyncio.create_task(forward())
+        try:
+            # Reading is how a disconnect is noticed; clients have nothing else to say.
+            while (await socket.receive())["type"] != "websocket.disconnect":
+                pass
+        except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            sender.cancel()
             node.unsubscribe(queue)
-            with contextlib.suppress(Exception):
-                await socket.close()
 
     # --- explorer -----------------------------------------------------------------------
     web = resources.files("citychain") / "web"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 
 import uvicorn
@@ -66,4 +67,16 @@ def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -
             except (OSError, ValueError):
                 pass
 
-    asyncio.run(serve())
+    # uvicorn handles SIGTERM/SIGINT while serving and then re-raises the signal to the handler
+    # that was installed before it; a no-op one lets the cleanup above run and the process
+    # exit 0 instead of dying by the signal with node.json left behind.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(serve())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Stands in for the default handler while uvicorn owns the signals."""

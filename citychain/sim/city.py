@@ -96,6 +96,7 @@ class SimulationError(Exception):
 @dataclass(frozen=True)
 class MerchantKind:
     name: str
+    plural: str
     weight: int  # how many of every 100 merchants are of this kind
     ticket_min: int  # cents
     ticket_max: int
@@ -103,15 +104,15 @@ class MerchantKind:
 
 
 MERCHANT_KINDS: tuple[MerchantKind, ...] = (
-    MerchantKind("café", 24, 180, 950, ("espresso", "flat white", "croissant", "lunch menu")),
-    MerchantKind("bakery", 12, 120, 1_400, ("baguette", "rye loaf", "cake slice")),
-    MerchantKind("grocery", 20, 600, 9_500, ("groceries", "weekly shop", "fruit and veg")),
-    MerchantKind("pharmacy", 8, 350, 6_500, ("prescription", "vitamins", "first-aid kit")),
-    MerchantKind("transit", 8, 180, 450, ("bus fare", "tram fare", "metro fare")),
-    MerchantKind("restaurant", 12, 1_400, 8_500, ("dinner for two", "set menu", "takeaway")),
-    MerchantKind("utilities", 4, 2_500, 15_000, ("electricity", "water", "heating")),
-    MerchantKind("hardware", 6, 300, 12_000, ("tools", "paint", "screws")),
-    MerchantKind("bookshop", 6, 500, 4_500, ("paperback", "newspaper", "atlas")),
+    MerchantKind("café", "cafés", 24, 180, 950, ("espresso", "flat white", "croissant", "lunch")),
+    MerchantKind("bakery", "bakeries", 12, 120, 1_400, ("baguette", "rye loaf", "cake slice")),
+    MerchantKind("grocery", "groceries", 20, 600, 9_500, ("groceries", "weekly shop", "fruit")),
+    MerchantKind("pharmacy", "pharmacies", 8, 350, 6_500, ("prescription", "vitamins", "plasters")),
+    MerchantKind("transit", "transit lines", 8, 180, 450, ("bus fare", "tram fare", "metro fare")),
+    MerchantKind("restaurant", "restaurants", 12, 1_400, 8_500, ("dinner", "set menu", "takeaway")),
+    MerchantKind("utilities", "utilities", 4, 2_500, 15_000, ("electricity", "water", "heating")),
+    MerchantKind("hardware", "hardware stores", 6, 300, 12_000, ("tools", "paint", "screws")),
+    MerchantKind("bookshop", "bookshops", 6, 500, 4_500, ("paperback", "newspaper", "atlas")),
 )
 
 
@@ -150,7 +151,8 @@ class TierLimit:
 
 
 DEFAULT_TIERS: tuple[TierLimit, ...] = tuple(
-    TierLimit(int(t["max_balance"]), int(t["max_payment"])) for t in DEFAULT_SECTION["params"]["tiers"]
+    TierLimit(int(tier["max_balance"]), int(tier["max_payment"]))
+    for tier in DEFAULT_SECTION["params"]["tiers"]
 )
 
 
@@ -432,6 +434,7 @@ class Stats:
     refused: Counter[str] = field(default_factory=Counter)
     mismatches: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    stopped: float | None = None  # set when ``run`` returns, so rates stop at the run's end
     example_payment: str = ""  # hash of a committed request payment, for the explorer
 
     @property
@@ -440,7 +443,7 @@ class Stats:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.stopped or time.monotonic()) - self.started
 
 
 @dataclass(frozen=True)
@@ -484,7 +487,8 @@ SHORT_LIFETIME = 3  # blocks; such a request is left unpaid to expire
 
 
 def _seeded_key(seed: int, role: str, index: int) -> PrivateKey:
-    return PrivateKey.from_seed(hashlib.sha256(f"citychain-sim/{seed}/{role}/{index}".encode()).digest())
+    seed32 = hashlib.sha256(f"citychain-sim/{seed}/{role}/{index}".encode()).digest()
+    return PrivateKey.from_seed(seed32)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
@@ -517,19 +521,21 @@ class CitySimulation:
             "fee collector", address_from_bytes(FEE_COLLECTOR), TIER_INSTITUTION, unlimited=True
         )
         self.ledger = ExpectedLedger(self.fee_collector)
-        self.issuer = self._account("issuer", Wallet(issuer, client, chain_id=self.chain_id, fee=FEE))
-        self.kyc = self._account("kyc", Wallet(kyc, client, chain_id=self.chain_id, fee=FEE))
+        self.issuer = self._account("issuer", Wallet(issuer, client, chain_id=self.chain_id))
+        self.kyc = self._account("kyc", Wallet(kyc, client, chain_id=self.chain_id))
         self.employer = self._fresh("battery factory", "employer", 0)
         self.citizens = [self._fresh(f"citizen {i}", "citizen", i) for i in range(config.citizens)]
-        kinds = self.rng.choices(MERCHANT_KINDS, [k.weight for k in MERCHANT_KINDS], k=config.merchants)
+        weights = [k.weight for k in MERCHANT_KINDS]
+        kinds = self.rng.choices(MERCHANT_KINDS, weights, k=config.merchants)
         seen: Counter[str] = Counter()
         self.merchants: list[Merchant] = []
         for i, kind in enumerate(kinds):
             seen[kind.name] += 1
-            self.merchants.append(Merchant(self._fresh(f"{kind.name} {seen[kind.name]}", "merchant", i), kind))
+            account = self._fresh(f"{kind.name} {seen[kind.name]}", "merchant", i)
+            self.merchants.append(Merchant(account, kind))
         verified = self.rng.sample(self.citizens, round(config.citizens * config.verified_share))
         self.verified = set(verified)
-        self.employees = verified[: min(len(verified), round(config.citizens * config.employee_share))]
+        self.employees = verified[: round(config.citizens * config.employee_share)]
         self.wages = {e: self.rng.randint(60, 180) * 500 for e in self.employees}
         self.setup_txs: list[str] = []  # hashes of the set-up transactions (tiers, opening float)
         self.start_supply = 0
@@ -586,10 +592,10 @@ class CitySimulation:
         for c in self.citizens:
             high = 300_000 if c in self.verified else 40_000
             mints.append(Mint(c, self.rng.randint(2_000, high) // 10 * 10))
-        planned = [self._plan("setup", self.kyc, chunk) for chunk in _chunks(tiers, MAX_MESSAGES)]
-        planned += [self._plan("setup", self.issuer, chunk) for chunk in _chunks(mints, MAX_MESSAGES)]
+        planned = [self._plan("setup", self.kyc, ops) for ops in _chunks(tiers, MAX_MESSAGES)]
+        planned += [self._plan("setup", self.issuer, ops) for ops in _chunks(mints, MAX_MESSAGES)]
         if any(p is None for p in planned):
-            raise SimulationError("the issuer or kyc key cannot fund the city (roles or fee float?)")
+            raise SimulationError("the issuer or kyc key cannot fund the city (fee float?)")
         self.setup_txs = [p.hash for p in planned if p is not None]
         self._submit([p for p in planned if p is not None])
         if self.stats.mismatches:
@@ -629,18 +635,20 @@ class CitySimulation:
         start = time.monotonic()
         if self.stats.ticks == 0:
             self.stats.started = start
+        self.stats.stopped = None
         next_report = start + every
         while time.monotonic() - start < seconds:
             self.tick()
             if on_progress is not None and time.monotonic() >= next_report:
                 on_progress(self.stats)
                 next_report += every
+        self.stats.stopped = time.monotonic()
         return self.stats
 
     def _sort_requests(self) -> None:
         """Move requests out of the payable pool near their expiry, and into the expired list."""
         h = self.height
-        payable = []
+        payable: list[Request] = []
         for r in self._payable:
             if r.status != "open":
                 continue
@@ -684,7 +692,8 @@ class CitySimulation:
             for e in cohort
             if e.balance + self.wages[e] <= limits[e.tier].max_balance
         ]
-        ops: list[Op] = [MultiSend(tuple(c)) for c in _chunks(outputs, MAX_OUTPUTS)][:MAX_MESSAGES]
+        chunks = _chunks(outputs, MAX_OUTPUTS)[:MAX_MESSAGES]
+        ops: list[Op] = [MultiSend(tuple(chunk)) for chunk in chunks]
         if ops and (p := self._plan("payroll", self.employer, ops)) is not None:
             planned.append(p)
 
@@ -999,13 +1008,14 @@ class CitySimulation:
         audit.add(
             "supply",
             supply == expected,
-            f"/bank/supply {supply:,} {'=' if supply == expected else '!='} genesis"
-            f" {self.start_supply:,} + minted {minted:,} - burned {burned:,}",
+            f"/bank/supply {supply:,} {'=' if supply == expected else '!='} start"
+            f" {self.start_supply:,} + minted {minted:,} - burned {burned:,} (cents)",
         )
         # With every account read, the node's own balances are summed; else the expected ones.
         held = node_total if node_total is not None else sum(a.balance for a in self.accounts)
         held += 0 if node_total is not None else self.outside
         whose = "all balances on the node" if node_total is not None else "expected balances"
+        whose += "" if node_total is not None else " (every account)"
         audit.add(
             "total-supply",
             held == supply,
@@ -1015,7 +1025,10 @@ class CitySimulation:
     def _audit_requests(self, audit: Audit) -> None:
         picker = random.Random(self.config.seed + 2)
         pools: list[Sequence[Request]] = [
-            list(self._paid), list(self._cancelled), list(self._expired), self._payable
+            list(self._paid),
+            list(self._cancelled),
+            list(self._expired),
+            self._payable,
         ]
         sample = [r for pool in pools for r in picker.sample(list(pool), min(40, len(pool)))]
         wrong = []
@@ -1053,7 +1066,8 @@ class CitySimulation:
             f"{account.name}'s balance {int(body['balance']):,} proven at height"
             f" {result.details.get('height')} and verified offline"
             if ok
-            else f"{account.name}: {result.reason}; node {body['balance']}, expected {account.balance}",
+            else f"{account.name}: {result.reason}; node {body['balance']},"
+            f" expected {account.balance}",
         )
 
     def example_account(self) -> Account:

@@ -285,9 +285,14 @@ function announceBlock(block) {
 
 async function refreshStatus() {
   const status = await api("/status");
-  const previous = chain.height;
   setChainHead({ height: status.height, chainId: status.chain_id, appHash: status.app_hash });
-  return { status, advanced: status.height > previous };
+  return status;
+}
+
+/** Polling and reconnecting know only the latest height; announceBlock ignores old ones. */
+async function catchUp() {
+  const status = await refreshStatus();
+  announceBlock({ height: status.height, app_hash: status.app_hash, resync: true });
 }
 
 let socket = null;
@@ -307,12 +312,7 @@ function connectLive() {
     stopPolling();
     setLive("live", "Live");
     // Blocks committed while the socket was down never reach it: catch up once.
-    try {
-      const { status, advanced } = await refreshStatus();
-      if (advanced) announceBlock({ height: status.height, app_hash: status.app_hash, resync: true });
-    } catch {
-      // the next block message brings the header up to date
-    }
+    catchUp().catch(() => {}); // on failure the next block message brings the header up to date
   });
   socket.addEventListener("message", (event) => {
     let message;
@@ -335,9 +335,8 @@ function startPolling() {
   setLive("polling", "Polling");
   const poll = async () => {
     try {
-      const { status, advanced } = await refreshStatus();
+      await catchUp();
       setLive("polling", "Polling");
-      if (advanced) announceBlock({ height: status.height, app_hash: status.app_hash, resync: true });
     } catch {
       setLive("offline", "Offline");
     }
@@ -354,7 +353,7 @@ function stopPolling() {
 // --- views ---------------------------------------------------------------------------------
 
 async function homeView(ctx) {
-  const [{ blocks }, supply, { status }] = await Promise.all([
+  const [{ blocks }, supply, status] = await Promise.all([
     api(`/blocks?limit=${LATEST_BLOCKS}`),
     api("/bank/supply"),
     refreshStatus(),
@@ -389,14 +388,20 @@ async function homeView(ctx) {
       if (!ctx.current()) return;
       tbody.replaceChildren(...fresh.blocks.map(blockRow));
       emptyNote.hidden = fresh.blocks.length > 0;
-    } else if (!tbody.querySelector(`tr[data-height="${block.height}"]`)) {
+    } else if (block.height !== Number(tbody.rows[0]?.dataset.height ?? 0) + 1) {
+      // A gap (the socket drops blocks for slow readers): reload rather than mis-order.
+      const fresh = await api(`/blocks?limit=${LATEST_BLOCKS}`);
+      if (!ctx.current()) return;
+      tbody.replaceChildren(...fresh.blocks.map(blockRow));
+      emptyNote.hidden = fresh.blocks.length > 0;
+    } else {
       const row = blockRow(block);
       row.classList.add("fresh");
       tbody.prepend(row);
       while (tbody.rows.length > LATEST_BLOCKS) tbody.lastElementChild.remove();
       emptyNote.hidden = true;
     }
-    refreshSupply();
+    refreshSide();
   });
 
   const supplyList = h("dl", { class: "facts", id: "supply" });
@@ -406,15 +411,28 @@ async function homeView(ctx) {
         h("div", {}, h("dt", {}, denom), h("dd", { class: "amount" }, formatAmount(amount, denom))),
       ),
     );
-  const refreshSupply = async () => {
+  const nodeFacts = h("div");
+  const fillNode = (st) =>
+    nodeFacts.replaceChildren(
+      facts([
+        ["Chain", st.chain_id],
+        ["Validator", st.validator?.name ?? "—"],
+        ["Engine", st.engine ?? "—"],
+        ["Mempool", `${st.mempool_size} pending`],
+      ]),
+    );
+  const refreshSide = async () => {
     try {
-      const fresh = await api("/bank/supply");
-      if (ctx.current()) fillSupply(fresh);
+      const [freshSupply, freshStatus] = await Promise.all([api("/bank/supply"), api("/status")]);
+      if (!ctx.current()) return;
+      fillSupply(freshSupply);
+      fillNode(freshStatus);
     } catch {
       // keep the last figures
     }
   };
   fillSupply(supply);
+  fillNode(status);
 
   return h(
     "div",
@@ -435,15 +453,7 @@ async function homeView(ctx) {
       "aside",
       { class: "side" },
       section("Money supply", supplyList),
-      section(
-        "Node",
-        facts([
-          ["Chain", status.chain_id],
-          ["Validator", status.validator?.name ?? "—"],
-          ["Engine", status.engine ?? "—"],
-          ["Mempool", `${status.mempool_size} pending`],
-        ]),
-      ),
+      section("Node", nodeFacts),
     ),
   );
 }
@@ -879,6 +889,7 @@ async function searchView(ctx, term) {
     }
     throw error;
   }
+  document.getElementById("search-input").value = "";
   navigate(`#/${found.kind}/${found.id}`, { replace: true });
   return null;
 }
@@ -993,6 +1004,8 @@ document.getElementById("search").addEventListener("submit", (event) => {
 
 window.addEventListener("hashchange", () => render());
 
-refreshStatus().catch(() => setLive("offline", "Offline"));
+refreshStatus()
+  .then((status) => (chain.announced = Math.max(chain.announced, status.height)))
+  .catch(() => setLive("offline", "Offline"));
 connectLive();
 render();

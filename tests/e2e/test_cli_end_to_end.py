@@ -115,6 +115,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # SIGTERM is a clean stop: exit 0, and node.json no longer points at a dead API.
+    assert process.returncode == 0
+    assert not (home / "node.json").exists()
     assert "Traceback" not in (work / "node.log").read_text()
 
 
