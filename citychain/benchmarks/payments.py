@@ -65,18 +65,22 @@ from citychain.sim.localnode import LocalNode
 
 __all__ = ["main", "profiled_node_main", "run"]
 
-DEFAULTS = {"txs": 50_000, "accounts": 100_000, "max_senders": 20_000, "batch": 500}
+DEFAULT_TXS = 50_000
+DEFAULT_ACCOUNTS = 100_000
+MAX_DEFAULT_SENDERS = 20_000
+DEFAULT_BATCH = 500
+DEFAULT_CONCURRENCY = 4
 REQUEST_TIMEOUT = 300.0  # seconds; the node itself stops waiting for a commit after 30
 PROFILE_TOP = 15
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    txs: int = DEFAULTS["txs"]
-    accounts: int = DEFAULTS["accounts"]
-    senders: int | None = None  # None: min(accounts, 20,000)
-    batch: int = DEFAULTS["batch"]
-    concurrency: int = 4
+    txs: int = DEFAULT_TXS
+    accounts: int = DEFAULT_ACCOUNTS
+    senders: int | None = None  # None: min(accounts, MAX_DEFAULT_SENDERS)
+    batch: int = DEFAULT_BATCH
+    concurrency: int = DEFAULT_CONCURRENCY
     verifier_workers: int = 1
     verify_seconds: float = 2.0
     processes: int | None = None
@@ -84,7 +88,7 @@ class Options:
 
     @property
     def sender_count(self) -> int:
-        return self.senders if self.senders is not None else min(self.accounts, 20_000)
+        return self.senders if self.senders is not None else min(self.accounts, MAX_DEFAULT_SENDERS)
 
 
 @dataclass(slots=True)
@@ -518,7 +522,7 @@ def run(options: Options, log: Any = None) -> dict[str, Any]:
         cpu_s={
             name: after - before
             for name, before, after in zip(
-                ("node_main", "node_workers", "client"), cpu_before, cpu_after, strict=True
+                ("node", "node_workers", "client"), cpu_before, cpu_after, strict=True
             )
         },
         loadavg_after=machine_info()["loadavg"],
@@ -549,7 +553,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"  block commit (node metric) {1000 * commit.get('mean', 0.0):>12.1f} ms mean, "
         f"p50 <= {commit.get('p50_le')} s, p99 <= {commit.get('p99_le')} s",
         "",
-        f"  CPU during the run: node main {r['cpu_s']['node_main']:.1f} s, verifier workers "
+        f"  CPU during the run: node process {r['cpu_s']['node']:.1f} s, verifier workers "
         f"{r['cpu_s']['node_workers']:.1f} s, this client {r['cpu_s']['client']:.1f} s "
         f"(wall {r['wall_s']:.1f} s)",
         f"  setup: accounts {setup['accounts_s']:.1f} s, genesis write "
@@ -607,11 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Signed transfers through a real node's HTTP ingress, against this "
         "machine's raw Ed25519 verification rate (docs/benchmarks.md).",
     )
-    parser.add_argument("--txs", type=int, default=DEFAULTS["txs"], help="transfers (N)")
-    parser.add_argument("--accounts", type=int, default=DEFAULTS["accounts"], help="funded (M)")
+    parser.add_argument("--txs", type=int, default=DEFAULT_TXS, help="transfers (N)")
+    parser.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS, help="funded (M)")
     parser.add_argument("--senders", type=int, default=None, help="default min(M, 20000)")
-    parser.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="txs per request")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="txs per request")
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight"
+    )
     parser.add_argument("--verifier-workers", type=int, default=1, help="node's verifier procs")
     parser.add_argument("--verify-seconds", type=float, default=2.0, help="baseline loop time")
     parser.add_argument("--processes", type=int, default=None, help="signing processes")

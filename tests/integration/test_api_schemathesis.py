@@ -22,10 +22,11 @@ Checks run: everything that holds for this API. Two are left out, each for a rea
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -55,7 +56,9 @@ CHECKS = (
 
 
 @pytest.fixture(scope="module")
-def node_with_data(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def node_with_data(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalNode, Path, dict[str, list[str]]]]:
     """A running node with a few blocks: a mint, a payment and an open payment request."""
     base = tmp_path_factory.mktemp("schemathesis")
     home, _, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
@@ -71,7 +74,8 @@ def node_with_data(tmp_path_factory: pytest.TempPathFactory) -> Any:
             "addresses": [merchant.address, payer],
             "request_ids": [request_id],
             "denoms": ["ccy"],
-            # "²" and "٣" are digits to str.isdigit but not to int(): /search once gave a 500.
+            # "²" is a digit to str.isdigit but not to int(): /search once gave a 500 for it.
+            # "٣" (Arabic-Indic three) is a digit to both.
             "terms": ["1", "2", sent["hash"], merchant.address, "²", "٣", "0"],
         }
         yield node, base, known
@@ -96,7 +100,9 @@ def _config(known: dict[str, list[str]]) -> str:
 
 
 @pytest.mark.timeout(600)
-def test_schemathesis_finds_no_server_error(node_with_data: Any) -> None:
+def test_schemathesis_finds_no_server_error(
+    node_with_data: tuple[LocalNode, Path, dict[str, list[str]]],
+) -> None:
     node, base, known = node_with_data
     client = node.client
     before = client.status()
@@ -106,8 +112,13 @@ def test_schemathesis_finds_no_server_error(node_with_data: Any) -> None:
     work.mkdir()
     config = work / "schemathesis.toml"
     config.write_text(_config(known))
+    cli = Path(sys.executable).with_name("schemathesis")
+    if not cli.exists():
+        found = shutil.which("schemathesis")
+        assert found, "schemathesis is not installed (pip install -e '.[dev]')"
+        cli = Path(found)
     command = [
-        str(Path(sys.executable).with_name("schemathesis")),
+        str(cli),
         "--config-file",
         str(config),
         "run",

@@ -56,6 +56,8 @@ def test_payments_reports_every_field_and_commits_everything(
     assert node["block_commit_seconds"]["mean"] > 0
     assert node["block_txs"]["sum"] == 240
     assert r["setup"]["node_start_s"] > 0 and r["setup"]["genesis_bytes"] > 0
+    assert set(r["cpu_s"]) == {"node", "node_workers", "client"}
+    assert all(seconds >= 0 for seconds in r["cpu_s"].values())
 
 
 def test_payments_profiles_the_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

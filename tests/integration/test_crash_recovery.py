@@ -411,7 +411,7 @@ def test_node_refuses_to_start_on_tampered_state(
     source, payee = stopped_home
     home = tmp_path / "home"
     shutil.copytree(source, home)
-    # uvicorn re-raises SIGTERM after its shutdown, so a stopped node can leave node.json behind.
+    # So that a node.json found afterwards can only have come from the tampered node.
     (home / "node.json").unlink(missing_ok=True)
     key = balance_key(address_to_bytes(payee), "ccy")
     with sqlite3.connect(home / "data" / "chain.sqlite") as db:
