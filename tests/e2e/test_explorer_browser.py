@@ -69,9 +69,7 @@ class Ledger:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"Debian chromium is not installed at {CHROMIUM}: run: make system-deps"
-        )
+        pytest.skip(f"Debian chromium is not installed at {CHROMIUM}: run: make system-deps")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium
