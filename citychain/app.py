@@ -13,8 +13,9 @@ writes but still pays its fee.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,8 @@ class Application:
         self._check = Overlay(self.committed)
         self._block: Overlay | None = None
         self._pending: BlockResult | None = None
+        # The newest block header, which may be ahead of the store while its write is queued.
+        self.last_block: BlockRecord | None = store.block(self.height) if self.height > 0 else None
 
     # --- ABCI: Info / InitChain -----------------------------------------------------------
     def info(self) -> AppInfo:
@@ -231,8 +234,16 @@ class Application:
         self._pending = BlockResult(height, time_ms, hashes, list(txs), results, senders, app_hash)
         return self._pending
 
-    def commit(self, block: BlockRecord | None = None) -> None:
-        """Persist the finalized block atomically, then make it the committed state."""
+    def commit(
+        self, block: BlockRecord | None = None, *, defer_write: bool = False
+    ) -> Callable[[], None] | None:
+        """Make the finalized block the committed state and persist it atomically.
+
+        With ``defer_write`` the block becomes the in-memory state at once and the durable
+        write is returned for the caller to run (on a writer thread, in block order) before it
+        acknowledges anything: a crash before that write simply loses a block nobody was told
+        about, and the node restarts from the last block on disk.
+        """
         pending, overlay = self._pending, self._block
         if pending is None or overlay is None:
             raise RuntimeError("commit without finalize_block")
@@ -261,20 +272,25 @@ class Application:
                         accounts.add(value)
             account_index.extend((a, height, index) for a in sorted(accounts))
             event_index.extend((t, height, index) for t in sorted(types))
-        writes = sorted(overlay.writes.items())
-        self.store.commit(
+        store_write = functools.partial(
+            self.store.commit,
             height=height,
             app_hash=pending.app_hash,
-            writes=writes,
+            writes=sorted(overlay.writes.items()),
             block=block,
             txs=txs,
             account_index=account_index,
             event_index=event_index,
         )
+        if not defer_write:
+            store_write()
         self.committed.apply(overlay.writes)
         self.height, self.app_hash = height, pending.app_hash
+        if block is not None:
+            self.last_block = block
         self._block = self._pending = None
         self._check = Overlay(self.committed)
+        return store_write if defer_write else None
 
     # --- ABCI: Query ----------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:

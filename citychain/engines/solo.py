@@ -9,8 +9,13 @@ node's validator key, and commits everything in one store transaction. It makes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from citychain.app import Application, BlockResult
@@ -21,6 +26,11 @@ from citychain.engines.mempool import Mempool
 from citychain.store.sqlite import BlockRecord
 
 __all__ = ["CommittedBlock", "SoloEngine"]
+
+log = logging.getLogger(__name__)
+
+MAX_WRITES_IN_FLIGHT = 2
+BURST_POLL = 0.004  # seconds between looks at a still-growing mempool
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +61,9 @@ class SoloEngine:
         self.listeners: list[Callable[[CommittedBlock], None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
-        last = app.store.block(app.height) if app.height > 0 else None
+        self.failure: str | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
+        last = app.last_block
         self._last_time_ms = last.time_ms if last else 0
         genesis = app.genesis
         self._prev_hash = last.hash if last else (genesis.hash if genesis else bytes(32))
@@ -65,21 +77,75 @@ class SoloEngine:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stopping:
-            if not len(self.mempool):
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if len(self.mempool) < self.max_block_txs:
-                # Let a burst that is still arriving join this block.
-                await asyncio.sleep(self.max_interval)
-            if self._stopping:
+        """Make blocks while transactions wait; each block's disk write overlaps the next block.
+
+        Writes run on one writer thread, so they land in block order; a block's listeners (the
+        acknowledgements) fire only once its write is durable. At most ``MAX_WRITES_IN_FLIGHT``
+        blocks are ahead of the disk.
+        """
+        loop = asyncio.get_running_loop()
+        writes: deque[asyncio.Future[None]] = deque()
+        try:
+            while not self._stopping and self.failure is None:
+                if not len(self.mempool):
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._gather_burst()
+                if self._stopping:
+                    break
+                while len(writes) >= MAX_WRITES_IN_FLIGHT:
+                    await writes.popleft()
+                produced = self._produce()
+                if produced is None:
+                    continue
+                committed, store_write = produced
+                future = loop.run_in_executor(self._writer, store_write)
+                future.add_done_callback(functools.partial(self._written, committed))
+                writes.append(future)
+                # Give waiting requests a turn before the next block.
+                await asyncio.sleep(0)
+        finally:
+            for future in writes:
+                with contextlib.suppress(Exception):
+                    await future
+            self._writer.shutdown(wait=True)
+
+    async def _gather_burst(self) -> None:
+        """Wait while transactions keep arriving, at most ``max_interval`` after the first."""
+        deadline = time.monotonic() + self.max_interval
+        seen = len(self.mempool)
+        while seen < self.max_block_txs and time.monotonic() < deadline:
+            await asyncio.sleep(BURST_POLL)
+            now = len(self.mempool)
+            if now == seen:
                 break
-            self.produce_block()
-            # Give waiting requests a turn before the next block.
-            await asyncio.sleep(0)
+            seen = now
+
+    def _written(self, committed: CommittedBlock, future: asyncio.Future[None]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        if future.cancelled() or error is not None:
+            # Memory is ahead of the disk and can never catch up: stop making blocks; a restart
+            # resumes from the last block on disk.
+            self.failure = f"writing block {committed.record.height} failed: {error!r}"
+            log.error(self.failure)
+            self.stop()
+            return
+        for listener in self.listeners:
+            listener(committed)
 
     def produce_block(self) -> CommittedBlock | None:
+        """Make, commit and durably write one block now (tests and tools; ``run`` pipelines)."""
+        produced = self._produce()
+        if produced is None:
+            return None
+        committed, store_write = produced
+        store_write()
+        for listener in self.listeners:
+            listener(committed)
+        return committed
+
+    def _produce(self) -> tuple[CommittedBlock, Callable[[], None]] | None:
         txs = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
         if not txs:
             return None
@@ -98,22 +164,19 @@ class SoloEngine:
             app_hash=result.app_hash,
             proposer=self.key.public_key,
         )
-
-        header_bytes = encode(header)
         block_hash = header_hash(header)
         record = BlockRecord(
             height=height,
             hash=block_hash,
             time_ms=time_ms,
-            header=header_bytes,
+            header=encode(header),
             signature=sign_header(self.key, header),
             app_hash=result.app_hash,
             num_txs=len(txs),
         )
-        self.app.commit(record)
+        store_write = self.app.commit(record, defer_write=True)
+        assert store_write is not None
         self._prev_hash, self._last_time_ms = block_hash, time_ms
         self.mempool.update(result.tx_hashes)
         committed = CommittedBlock(header, record, result, time.perf_counter() - started)
-        for listener in self.listeners:
-            listener(committed)
-        return committed
+        return committed, store_write

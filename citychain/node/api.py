@@ -137,12 +137,14 @@ def create_api(node: Node) -> FastAPI:
 
     # --- node ---------------------------------------------------------------------------
     @api.get("/health", tags=["node"])
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "height": app.height}
+    async def health() -> JSONResponse:
+        if node.engine.failure is not None:
+            return _error(503, node.engine.failure)
+        return JSONResponse({"status": "ok", "height": app.height})
 
     @api.get("/status", tags=["node"])
     async def status() -> dict[str, Any]:
-        latest = app.store.block(app.height) if app.height > 0 else None
+        latest = app.last_block
         return {
             "chain_id": app.chain_id,
             "height": app.height,
@@ -190,7 +192,9 @@ def create_api(node: Node) -> FastAPI:
 
     @api.get("/blocks/latest", tags=["blocks"], responses=ERRORS)
     async def latest_block() -> dict[str, Any]:
-        return _block(app.height)
+        # The newest block on disk: the one in memory may still be being written.
+        latest = app.store.recent_blocks(1)
+        return _block(latest[0].height if latest else 0)
 
     @api.get("/blocks/{height}", tags=["blocks"], responses=ERRORS)
     async def get_block(height: Annotated[int, Path(ge=0, le=2**62)]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def proof_bundle(
     app: Application, key: bytes, claim: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Prove ``key`` at the last committed block; raises LookupError before the first block."""
-    record: BlockRecord | None = app.store.block(app.height)
+    record: BlockRecord | None = app.last_block
     if record is None:
         raise LookupError("no block committed yet: a proof needs a signed header")
     value, proof = app.prove(key)

@@ -63,13 +63,18 @@ class BlockStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA cache_size=-200000")
         self._db.executescript(_SCHEMA)
+        # Readers get their own connection: in WAL mode they see the last committed block
+        # while the writer thread is in the middle of the next one.
+        self._read = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._read.execute("PRAGMA cache_size=-50000")
 
     def close(self) -> None:
+        self._read.close()
         self._db.close()
 
     # --- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str) -> bytes | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self._read.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return bytes(row[0]) if row else None
 
     def last_height(self) -> int:
@@ -139,36 +144,38 @@ class BlockStore:
 
     # --- reads ------------------------------------------------------------------------------
     def load_state(self) -> dict[bytes, bytes]:
-        return {bytes(k): bytes(v) for k, v in self._db.execute("SELECT key, value FROM state")}
+        return {bytes(k): bytes(v) for k, v in self._read.execute("SELECT key, value FROM state")}
 
     def block(self, height: int) -> BlockRecord | None:
-        row = self._db.execute("SELECT * FROM blocks WHERE height=?", (height,)).fetchone()
+        row = self._read.execute("SELECT * FROM blocks WHERE height=?", (height,)).fetchone()
         return _block(row) if row else None
 
     def block_by_hash(self, block_hash: bytes) -> BlockRecord | None:
-        row = self._db.execute("SELECT * FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+        row = self._read.execute("SELECT * FROM blocks WHERE hash=?", (block_hash,)).fetchone()
         return _block(row) if row else None
 
     def recent_blocks(self, limit: int, before: int | None = None) -> list[BlockRecord]:
         if before is None:
-            rows = self._db.execute(
+            rows = self._read.execute(
                 "SELECT * FROM blocks ORDER BY height DESC LIMIT ?", (limit,)
             ).fetchall()
         else:
-            rows = self._db.execute(
+            rows = self._read.execute(
                 "SELECT * FROM blocks WHERE height<? ORDER BY height DESC LIMIT ?", (before, limit)
             ).fetchall()
         return [_block(r) for r in rows]
 
     def tx(self, tx_hash: bytes) -> TxRecord | None:
-        row = self._db.execute("SELECT * FROM txs WHERE hash=?", (tx_hash,)).fetchone()
+        row = self._read.execute("SELECT * FROM txs WHERE hash=?", (tx_hash,)).fetchone()
         return _tx(row) if row else None
 
     def has_tx(self, tx_hash: bytes) -> bool:
-        return self._db.execute("SELECT 1 FROM txs WHERE hash=?", (tx_hash,)).fetchone() is not None
+        return (
+            self._read.execute("SELECT 1 FROM txs WHERE hash=?", (tx_hash,)).fetchone() is not None
+        )
 
     def block_txs(self, height: int) -> list[TxRecord]:
-        rows = self._db.execute(
+        rows = self._read.execute(
             "SELECT * FROM txs WHERE height=? ORDER BY idx", (height,)
         ).fetchall()
         return [_tx(r) for r in rows]
@@ -188,10 +195,10 @@ class BlockStore:
         )
 
     def _indexed(self, sql: str, args: tuple[object, ...]) -> list[TxRecord]:
-        return [_tx(r) for r in self._db.execute(sql, args).fetchall()]
+        return [_tx(r) for r in self._read.execute(sql, args).fetchall()]
 
     def iter_state(self) -> Iterator[tuple[bytes, bytes]]:
-        for key, value in self._db.execute("SELECT key, value FROM state ORDER BY key"):
+        for key, value in self._read.execute("SELECT key, value FROM state ORDER BY key"):
             yield bytes(key), bytes(value)
 
 
