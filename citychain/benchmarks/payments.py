@@ -69,7 +69,7 @@ DEFAULT_TXS = 50_000
 DEFAULT_ACCOUNTS = 100_000
 MAX_DEFAULT_SENDERS = 20_000
 DEFAULT_BATCH = 500
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 8  # a wallet server keeps several batches in flight; 4 gives smaller blocks
 REQUEST_TIMEOUT = 300.0  # seconds; the node itself stops waiting for a commit after 30
 PROFILE_TOP = 15
 
