@@ -290,6 +290,9 @@ class Application:
             self.last_block = block
         self._block = self._pending = None
         self._check = Overlay(self.committed)
+        if len(self._decoded) > VERIFIED_CACHE_SIZE:
+            # Decoded transactions of evicted mempool entries; decoding again is only slower.
+            self._decoded.clear()
         return store_write if defer_write else None
 
     # --- ABCI: Query ----------------------------------------------------------------------
@@ -359,7 +362,7 @@ class Application:
         if tx.hash not in self._verified:
             if not tx.signature_valid():
                 raise CityError(tx_errors.BAD_SIGNATURE)
-            self._verified[tx.hash] = None
+            self.mark_verified((tx.hash,))
         if body.expiry_height and height > body.expiry_height:
             raise CityError(tx_errors.EXPIRED, f"expired at {body.expiry_height}, now {height}")
         min_fee = get_params(state).min_fee

@@ -7,6 +7,7 @@ never reaches a stack trace.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -32,6 +33,8 @@ from citychain.node.service import Node
 from citychain.node.views import block_view, tx_summary, tx_view
 
 __all__ = ["create_api"]
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -120,6 +123,12 @@ def create_api(node: Node) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110).
         return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+
+    @api.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: say so in the API's own error shape, without internals.
+        log.exception("unexpected error serving a request")
+        return _error(500, f"internal error ({type(exc).__name__}); see the node log")
 
     @api.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

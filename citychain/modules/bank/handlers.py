@@ -25,6 +25,7 @@ from citychain.modules.bank.state import (
     REQUEST_PAID,
     REQUEST_REFUNDED,
     PaymentRequest,
+    get_balance,
     get_params,
     get_request,
     new_request_id,
@@ -43,14 +44,24 @@ def handle_send(ctx: Context, msg: MsgSend) -> None:
 
 
 def handle_multi_send(ctx: Context, msg: MsgMultiSend) -> None:
-    """Pay several recipients at once; any failing output fails the whole message."""
+    """Pay several recipients at once; any failing output fails the whole message.
+
+    The sender's wallet-tier payment limit applies to the message's total, so splitting a
+    payment into outputs cannot get round it.
+    """
     if not 1 <= len(msg.outputs) <= MAX_OUTPUTS:
         raise BankError(errors.TOO_MANY_OUTPUTS, f"{len(msg.outputs)} outputs")
     total = sum(amount for _, amount in msg.outputs)
     if total > U64_MAX:
         raise BankError(errors.BALANCE_OVERFLOW, f"outputs sum to {total}")
+    info = keeper.require_denom(ctx.state, msg.denom)
+    balance = get_balance(ctx.state, ctx.sender, msg.denom)
+    if balance < total:
+        raise BankError(errors.INSUFFICIENT_FUNDS, f"{balance} < {total} {msg.denom}")
+    if info.tiered:
+        keeper.check_payment_limit(ctx.state, ctx.sender, total)
     for recipient, amount in msg.outputs:
-        keeper.transfer(ctx.state, ctx.sender, recipient, msg.denom, amount)
+        keeper.transfer(ctx.state, ctx.sender, recipient, msg.denom, amount, payment=False)
         ctx.emit("transfer", sender=ctx.sender, recipient=recipient, denom=msg.denom, amount=amount)
 
 

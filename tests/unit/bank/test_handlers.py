@@ -193,6 +193,15 @@ def test_invalid_multi_send_outputs_summing_past_u64(chain: Chain) -> None:
     assert_fails_paying_fee(chain, ALICE, MsgMultiSend(CCY, outputs), error=errors.BALANCE_OVERFLOW)
 
 
+def test_invalid_multi_send_splitting_a_payment_past_the_tier_0_limit(chain: Chain) -> None:
+    # Each output is within tier 0's 20,000 limit; together they are not.
+    outputs = ((addr(BOB), 15_000), (addr(CAROL), 15_000))
+    assert_fails_paying_fee(
+        chain, ALICE, MsgMultiSend(CCY, outputs), error=errors.TIER_PAYMENT_LIMIT
+    )
+    assert (chain.balance(BOB), chain.balance(CAROL)) == (10_000, 1_000)
+
+
 def test_invalid_multi_send_output_of_zero(chain: Chain) -> None:
     outputs = ((addr(BOB), 5), (addr(CAROL), 0))
     assert_fails_paying_fee(chain, ALICE, MsgMultiSend(CCY, outputs), error=errors.INVALID_AMOUNT)
