@@ -51,10 +51,14 @@ class Overlay:
         self.writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        writes = self.writes
-        if key in writes:
-            return writes[key]
-        return self.parent.get(key)
+        # A loop rather than a call per layer: this is the hottest read of every transaction.
+        layer: StateReader = self
+        while type(layer) is Overlay:
+            writes = layer.writes
+            if key in writes:
+                return writes[key]
+            layer = layer.parent
+        return layer.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         self.writes[key] = value
