@@ -55,6 +55,13 @@ class Wallet:
             self._nonce = self.client.nonce(self.address)
         return self._nonce
 
+    def set_nonce(self, nonce: int) -> None:
+        """Take ``nonce`` as the next nonce without asking the node.
+
+        For a key known to be new, skipping the account look-up.
+        """
+        self._nonce = nonce
+
     def resync(self) -> None:
         """Forget the cached nonce (after a refused transaction), so the node's is used."""
         self._nonce = None

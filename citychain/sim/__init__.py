@@ -11,16 +11,11 @@ assert sim.audit().ok
 ``citychain demo`` (``citychain.sim.demo``) runs it against a fresh local node.
 """
 
-from citychain.sim.city import (
-    MERCHANT_KINDS,
-    Audit,
-    Check,
-    CityConfig,
-    CitySimulation,
-    MerchantKind,
-    SimulationError,
-    Stats,
-)
+from citychain.sim.audit import Audit, Check
+from citychain.sim.city import CitySimulation
+from citychain.sim.config import MERCHANT_KINDS, CityConfig, MerchantKind
+from citychain.sim.stats import Stats
+from citychain.sim.transactions import SimulationError
 
 __all__ = [
     "MERCHANT_KINDS",

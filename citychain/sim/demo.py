@@ -25,15 +25,12 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home, HomeError
 from citychain.init_home import init_home
-from citychain.sim.city import (
-    MERCHANT_KINDS,
-    Audit,
-    CityConfig,
-    CitySimulation,
-    SimulationError,
-    Stats,
-)
+from citychain.sim.audit import Audit
+from citychain.sim.city import CitySimulation
+from citychain.sim.config import MERCHANT_KINDS, CityConfig
 from citychain.sim.localnode import LocalNode
+from citychain.sim.stats import Stats
+from citychain.sim.transactions import SimulationError
 
 __all__ = ["main"]
 

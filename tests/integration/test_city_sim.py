@@ -26,7 +26,9 @@ from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.bank import errors as bank_errors
 from citychain.sim import Audit, CityConfig, CitySimulation, SimulationError, Stats
-from citychain.sim.city import (
+from citychain.sim.demo import MARKER, main, prepare_home
+from citychain.sim.localnode import LocalNode
+from citychain.sim.model import (
     AMOUNT_MISMATCH,
     INSUFFICIENT_FUNDS,
     REQUEST_EXPIRED,
@@ -34,8 +36,6 @@ from citychain.sim.city import (
     TIER_PAYMENT_LIMIT,
     Send,
 )
-from citychain.sim.demo import MARKER, main, prepare_home
-from citychain.sim.localnode import LocalNode
 
 PASSWORD = "pw"
 RUN_SECONDS = 10.0
