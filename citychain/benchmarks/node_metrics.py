@@ -63,7 +63,13 @@ def node_metrics(client: Client) -> dict[str, Any]:
         "block_commit_seconds": _histogram(families, "citychain_block_commit_seconds"),
         "block_txs": _histogram(families, "citychain_block_txs"),
         "txs_committed": committed,
+        "block_write_wait_seconds": _gauge(families, "citychain_block_write_wait_seconds"),
     }
+
+
+def _gauge(families: dict[str, Any], name: str) -> float | None:
+    family = families.get(name)
+    return float(family.samples[0].value) if family is not None and family.samples else None
 
 
 def cpu_seconds(pid: int) -> float:

@@ -62,6 +62,7 @@ class SoloEngine:
         self._wake = asyncio.Event()
         self._stopping = False
         self.failure: str | None = None
+        self.write_wait_seconds = 0.0  # time blocks waited for the disk to catch up
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
         last = app.last_block
         self._last_time_ms = last.time_ms if last else 0
@@ -94,8 +95,11 @@ class SoloEngine:
                 await self._gather_burst()
                 if self._stopping:
                     break
-                while len(writes) >= MAX_WRITES_IN_FLIGHT:
-                    await writes.popleft()
+                if len(writes) >= MAX_WRITES_IN_FLIGHT:
+                    waited = time.perf_counter()
+                    while len(writes) >= MAX_WRITES_IN_FLIGHT:
+                        await writes.popleft()
+                    self.write_wait_seconds += time.perf_counter() - waited
                 produced = self._produce()
                 if produced is None:
                     continue

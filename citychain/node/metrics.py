@@ -37,6 +37,11 @@ class NodeMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=r,
         )
+        self.write_wait = Gauge(
+            "citychain_block_write_wait_seconds",
+            "Total time block production waited for earlier blocks' disk writes",
+            registry=r,
+        )
         self.block_txs = Histogram(
             "citychain_block_txs",
             "Transactions per block",

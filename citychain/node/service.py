@@ -158,6 +158,7 @@ class Node:
         m.blocks.inc()
         m.block_seconds.observe(block.seconds)
         m.block_txs.observe(block.record.num_txs)
+        m.write_wait.set(self.engine.write_wait_seconds)
         ok = sum(1 for r in result.tx_results if r.ok)
         m.txs_committed.labels("ok").inc(ok)
         m.txs_committed.labels("failed").inc(len(result.tx_results) - ok)
