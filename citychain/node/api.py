@@ -96,9 +96,13 @@ def _address(value: str) -> bytes:
 
 def _hex(value: str, what: str) -> bytes:
     try:
-        return bytes.fromhex(value)
+        raw = bytes.fromhex(value)
     except ValueError:
+        raw = None
+    # bytes.fromhex skips whitespace; the length check refuses it.
+    if raw is None or 2 * len(raw) != len(value):
         raise HTTPException(400, f"{what} must be hex") from None
+    return raw
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
