@@ -198,9 +198,10 @@ def test_a_wrong_expectation_is_reported_and_reconciled(tmp_path: Path) -> None:
         )
         sim.setup()
         sim.run(1.0)
-        # The poorest citizen, so that the planned amount stays within every tier's limits.
-        payer = min(sim.citizens, key=lambda c: c.balance)
-        payee = next(c for c in sim.citizens if c is not payer)
+        # A citizen with little money but enough for the fee, so that the planned amount stays
+        # within every tier's limits and the refusal is the overdraft itself.
+        payer = min((c for c in sim.citizens if c.balance >= 100), key=lambda c: c.balance)
+        payee = min((c for c in sim.citizens if c is not payer), key=lambda c: c.balance)
         real = payer.balance
         payer.balance = real + 5_000  # the simulator now believes the payer is richer
         # Reaching into the planner: a transfer the model thinks affordable, the node refuses.
