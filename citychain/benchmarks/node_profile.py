@@ -14,7 +14,6 @@ import json
 import os
 import pstats
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,6 @@ from types import FrameType
 from typing import Any
 
 from citychain.benchmarks import GcTimer
-from citychain.client import ApiError, Client
 from citychain.sim.localnode import LocalNode
 
 __all__ = ["PROFILE_TOP", "ProfiledNode", "profiled_node_main", "read_profile"]
@@ -37,46 +35,14 @@ class ProfiledNode(LocalNode):
         super().__init__(home, **kwargs)
         self.stats_file = stats_file
 
-    def start(self) -> LocalNode:
-        self.home.node_file.unlink(missing_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys; from citychain.benchmarks.node_profile import profiled_node_main;"
-                    " sys.exit(profiled_node_main(sys.argv[1:]))",
-                    str(self.stats_file),
-                    "--home",
-                    str(self.home.path),
-                    "--api",
-                    self.api,
-                    "--verifier-workers",
-                    str(self.verifier_workers),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited with {self.process.returncode}; see {self.log}")
-            try:
-                doc = json.loads(self.home.node_file.read_text())
-            except (OSError, ValueError):
-                doc = {}
-            if doc.get("pid") == self.process.pid:
-                self.url = str(doc["api"])
-                self._client = Client(self.url)
-                try:
-                    self._client.health()
-                    return self
-                except ApiError:  # not listening yet; poll again
-                    pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"node did not start within {self.startup_timeout}s; see {self.log}")
+    def launcher(self) -> list[str]:
+        return [
+            sys.executable,
+            "-c",
+            "import sys; from citychain.benchmarks.node_profile import profiled_node_main;"
+            " sys.exit(profiled_node_main(sys.argv[1:]))",
+            str(self.stats_file),
+        ]
 
     def signal(self, signum: int) -> None:
         assert self.process is not None

@@ -44,15 +44,17 @@ class LocalNode:
             raise RuntimeError("node not started")
         return self._client
 
+    def launcher(self) -> list[str]:
+        """The command that runs a node; it is given ``--home``, ``--api`` and worker flags."""
+        return [sys.executable, "-m", "citychain.node"]
+
     def start(self) -> LocalNode:
         self.home.node_file.unlink(missing_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         log = self.log.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "citychain.node",
+                *self.launcher(),
                 "--home",
                 str(self.home.path),
                 "--api",
