@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from citychain.codec import Struct
@@ -89,4 +89,3 @@ class Module:
     init_genesis: GenesisInit | None = None
     invariants: tuple[Invariant, ...] = ()
     genesis_order: int = 100
-    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -313,9 +313,8 @@ def create_api(node: Node) -> FastAPI:
                 digest = b""
             if digest and app.store.has_tx(digest):
                 return {"kind": "tx", "id": term.lower()}
-            if digest and app.store.block_by_hash(digest) is not None:
-                block = app.store.block_by_hash(digest)
-                assert block is not None
+            block = app.store.block_by_hash(digest) if digest else None
+            if block is not None:
                 return {"kind": "block", "id": block.height}
         raise HTTPException(404, f"nothing found for {term!r}")
 

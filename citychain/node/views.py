@@ -11,28 +11,24 @@ from citychain.block import Header
 from citychain.codec import DecodeError, decode
 from citychain.crypto.address import address_from_bytes
 from citychain.errors import CityError
-from citychain.modules.base import AttrValue, Event
+from citychain.modules.base import Event
 from citychain.store.sqlite import BlockRecord, TxRecord
 from citychain.tx.envelope import decode_tx
 
 
-def render_value(name: str, value: Any) -> Any:
+def render_value(value: Any) -> Any:
     """Raw 20-byte values are addresses everywhere in citychain; other bytes print as hex."""
     if isinstance(value, bytes):
         if len(value) == 20:
             return address_from_bytes(value)
         return value.hex()
     if isinstance(value, tuple | list):
-        return [render_value(name, v) for v in value]
+        return [render_value(v) for v in value]
     return value
 
 
-def render_attr(value: AttrValue) -> Any:
-    return render_value("", value)
-
-
 def event_view(event: Event) -> dict[str, Any]:
-    return {"type": event.type, "attributes": {k: render_attr(v) for k, v in event.attributes}}
+    return {"type": event.type, "attributes": {k: render_value(v) for k, v in event.attributes}}
 
 
 def result_view(result: TxResult) -> dict[str, Any]:
@@ -53,7 +49,7 @@ def message_view(app: Application, type_name: str, raw: msgspec.Raw) -> dict[str
         message = decode(raw, route.cls)
     except DecodeError:
         return {"type": type_name, "body": None}
-    body = {f: render_value(f, getattr(message, f)) for f in message.__struct_fields__}
+    body = {f: render_value(getattr(message, f)) for f in message.__struct_fields__}
     return {"type": type_name, "body": body}
 
 
