@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +27,6 @@ __all__ = ["CommittedBlock", "SoloEngine"]
 
 log = logging.getLogger(__name__)
 
-MAX_WRITES_IN_FLIGHT = 2
 BURST_POLL = 0.004  # seconds between looks at a still-growing mempool
 
 
@@ -62,7 +59,8 @@ class SoloEngine:
         self._wake = asyncio.Event()
         self._stopping = False
         self.failure: str | None = None
-        self.write_wait_seconds = 0.0  # time blocks waited for the disk to catch up
+        self.write_wait_seconds = 0.0  # time block production waited for block writes
+        self._writing: asyncio.Future[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
         last = app.last_block
         self._last_time_ms = last.time_ms if last else 0
@@ -78,14 +76,15 @@ class SoloEngine:
         self._wake.set()
 
     async def run(self) -> None:
-        """Make blocks while transactions wait; each block's disk write overlaps the next block.
+        """Make blocks while transactions wait.
 
-        Writes run on one writer thread, so they land in block order; a block's listeners (the
-        acknowledgements) fire only once its write is durable. At most ``MAX_WRITES_IN_FLIGHT``
-        blocks are ahead of the disk.
+        A block's disk write runs on a writer thread while the event loop goes on admitting
+        transactions. The next block waits for it, and so does every read of state (``settled``):
+        a block is visible, acknowledged or proven only once it is durable, so a crash can never
+        lose a block that anyone has seen, and the node can never sign two different blocks at
+        one height that both left it.
         """
         loop = asyncio.get_running_loop()
-        writes: deque[asyncio.Future[None]] = deque()
         try:
             while not self._stopping and self.failure is None:
                 if not len(self.mempool):
@@ -95,25 +94,40 @@ class SoloEngine:
                 await self._gather_burst()
                 if self._stopping:
                     break
-                if len(writes) >= MAX_WRITES_IN_FLIGHT:
-                    waited = time.perf_counter()
-                    while len(writes) >= MAX_WRITES_IN_FLIGHT:
-                        await writes.popleft()
-                    self.write_wait_seconds += time.perf_counter() - waited
                 produced = self._produce()
                 if produced is None:
                     continue
                 committed, store_write = produced
-                future = loop.run_in_executor(self._writer, store_write)
-                future.add_done_callback(functools.partial(self._written, committed))
-                writes.append(future)
-                # Give waiting requests a turn before the next block.
-                await asyncio.sleep(0)
+                writing = self._writing = loop.run_in_executor(self._writer, store_write)
+                waited = time.perf_counter()
+                try:
+                    await asyncio.shield(writing)
+                except Exception as exc:
+                    # Memory is ahead of the disk and can never catch up: stop making blocks;
+                    # a restart resumes from the last block on disk.
+                    self.failure = f"writing block {committed.record.height} failed: {exc!r}"
+                    log.error(self.failure)
+                    break
+                finally:
+                    self.write_wait_seconds += time.perf_counter() - waited
+                for listener in self.listeners:
+                    listener(committed)
         finally:
-            for future in writes:
+            if self._writing is not None and not self._writing.done():
                 with contextlib.suppress(Exception):
-                    await future
+                    await self._writing
             self._writer.shutdown(wait=True)
+
+    async def settled(self) -> None:
+        """Return once no block write is in flight, so that state in memory is state on disk.
+
+        Callers read state right after, without awaiting in between.
+        """
+        while self._writing is not None and not self._writing.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writing)
+        if self.failure is not None:
+            raise RuntimeError(self.failure)
 
     async def _gather_burst(self) -> None:
         """Wait while transactions keep arriving, at most ``max_interval`` after the first."""
@@ -125,18 +139,6 @@ class SoloEngine:
             if now == seen:
                 break
             seen = now
-
-    def _written(self, committed: CommittedBlock, future: asyncio.Future[None]) -> None:
-        error = future.exception() if not future.cancelled() else None
-        if future.cancelled() or error is not None:
-            # Memory is ahead of the disk and can never catch up: stop making blocks; a restart
-            # resumes from the last block on disk.
-            self.failure = f"writing block {committed.record.height} failed: {error!r}"
-            log.error(self.failure)
-            self.stop()
-            return
-        for listener in self.listeners:
-            listener(committed)
 
     def produce_block(self) -> CommittedBlock | None:
         """Make, commit and durably write one block now (tests and tools; ``run`` pipelines)."""

@@ -123,6 +123,13 @@ def create_api(node: Node) -> FastAPI:
     )
     app = node.app
 
+    async def settle() -> None:
+        """Wait until no block write is in flight, so that reads see only durable state."""
+        try:
+            await node.engine.settled()
+        except RuntimeError as exc:
+            raise HTTPException(503, str(exc)) from None
+
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Keep the exception's headers: a 405 must say which methods are allowed (RFC 9110).
@@ -151,12 +158,15 @@ def create_api(node: Node) -> FastAPI:
     # --- node ---------------------------------------------------------------------------
     @api.get("/health", tags=["node"])
     async def health() -> JSONResponse:
-        if node.engine.failure is not None:
-            return _error(503, node.engine.failure)
+        try:
+            await node.engine.settled()
+        except RuntimeError as exc:
+            return _error(503, str(exc))
         return JSONResponse({"status": "ok", "height": app.height})
 
     @api.get("/status", tags=["node"])
     async def status() -> dict[str, Any]:
+        await settle()
         latest = app.last_block
         return {
             "chain_id": app.chain_id,
@@ -222,6 +232,7 @@ def create_api(node: Node) -> FastAPI:
     # --- accounts -----------------------------------------------------------------------
     @api.get("/accounts/{address}", tags=["accounts"], responses=ERRORS)
     async def get_account(address: AddressParam) -> dict[str, Any]:
+        await settle()
         raw = _address(address)
         view = account_view(app.committed, raw)
         return {
@@ -243,6 +254,7 @@ def create_api(node: Node) -> FastAPI:
         denom: Annotated[str, Path(pattern="^[a-z][a-z0-9]{1,15}$")],
         prove: bool = False,
     ) -> dict[str, Any]:
+        await settle()
         raw = _address(address)
         if denom not in list_denoms(app.committed):
             raise HTTPException(404, f"unknown denomination {denom!r}")
@@ -265,6 +277,7 @@ def create_api(node: Node) -> FastAPI:
     async def get_state(
         key: Annotated[str, Path(pattern="^([0-9a-fA-F]{2}){1,256}$")], prove: bool = False
     ) -> dict[str, Any]:
+        await settle()
         raw_key = _hex(key, "key")
         value = app.get(raw_key)
         out: dict[str, Any] = {
@@ -287,12 +300,14 @@ def create_api(node: Node) -> FastAPI:
 
     @api.get("/bank/supply", tags=["bank"])
     async def supply() -> dict[str, Any]:
+        await settle()
         return {"supply": supply_view(app.committed), "height": app.height}
 
     @api.get("/bank/requests/{request_id}", tags=["bank"], responses=ERRORS)
     async def payment_request(
         request_id: Annotated[str, Path(pattern="^[0-9a-fA-F]{32}$")],
     ) -> dict[str, Any]:
+        await settle()
         view = request_view(app.committed, _hex(request_id, "request id"))
         if view is None:
             raise HTTPException(404, "no such payment request")
@@ -301,6 +316,7 @@ def create_api(node: Node) -> FastAPI:
     @api.get("/search/{term}", tags=["node"], responses=ERRORS)
     async def search(term: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
         """What a term names: a block height, a transaction hash or an address."""
+        await settle()
         # isascii too: str.isdigit accepts digits such as "²" that int() refuses (a 500).
         if term.isascii() and term.isdigit() and 0 < int(term) <= app.height:
             return {"kind": "block", "id": int(term)}

@@ -39,7 +39,7 @@ class NodeMetrics:
         )
         self.write_wait = Gauge(
             "citychain_block_write_wait_seconds",
-            "Total time block production waited for earlier blocks' disk writes",
+            "Total time block production waited for block writes to become durable",
             registry=r,
         )
         self.block_txs = Histogram(
