@@ -2,13 +2,18 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps clean
+.PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps cometbft clean
 
-setup:            ## the runtime: .venv with citychain
+setup:            ## the runtime: .venv with citychain, CometBFT and its generated ABCI types
 	bash scripts/setup-python.sh
+	bash scripts/install-cometbft.sh
 
 setup-dev:        ## runtime + test and lint tools
 	bash scripts/setup-python.sh dev
+	bash scripts/install-cometbft.sh
+
+cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abci/pb
+	bash scripts/install-cometbft.sh
 
 system-deps:      ## Debian packages the tests need (Chromium for the explorer test)
 	bash scripts/apt-install.sh chromium

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from citychain.codec import DecodeError, Struct, decode, encode
@@ -26,7 +26,7 @@ from citychain.modules import auth, bank, consortium
 from citychain.modules.auth.state import get_nonce, set_nonce
 from citychain.modules.bank.keeper import pay_fee
 from citychain.modules.bank.state import get_params
-from citychain.modules.base import Context, Event, MessageRoute, Module
+from citychain.modules.base import Context, Event, MessageRoute, Module, ValidatorUpdate
 from citychain.modules.consortium.state import has_role
 from citychain.state import MerkleTree, Proof
 from citychain.state.overlay import Committed, Overlay
@@ -97,6 +97,7 @@ class BlockResult:
     tx_results: list[TxResult]
     tx_senders: list[bytes | None]  # None for bytes that did not decode
     app_hash: bytes
+    validator_updates: list[ValidatorUpdate] = field(default_factory=list)
 
 
 class StateCorruptedError(RuntimeError):
@@ -228,11 +229,22 @@ class Application:
                     continue
             senders.append(tx.sender)
             results.append(self._run_tx(block, tx, height, time_ms))
+        updates = self._end_block(block, height, time_ms)
         self._block = block
         self.tree.update(block.writes.items())
         app_hash = self.tree.root()
-        self._pending = BlockResult(height, time_ms, hashes, list(txs), results, senders, app_hash)
+        self._pending = BlockResult(
+            height, time_ms, hashes, list(txs), results, senders, app_hash, updates
+        )
         return self._pending
+
+    def _end_block(self, block: Overlay, height: int, time_ms: int) -> list[ValidatorUpdate]:
+        updates: list[ValidatorUpdate] = []
+        for module in self.modules:
+            if module.end_block is not None:
+                ctx = Context(block, chain_id=self.chain_id, height=height, time_ms=time_ms)
+                updates.extend(module.end_block(ctx))
+        return updates
 
     def commit(
         self, block: BlockRecord | None = None, *, defer_write: bool = False

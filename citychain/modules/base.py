@@ -10,7 +10,17 @@ from citychain.codec import Struct
 from citychain.state.overlay import Overlay
 from citychain.tx.envelope import Message
 
-__all__ = ["AttrValue", "Context", "Event", "Invariant", "MessageRoute", "Module", "PrefixScan"]
+__all__ = [
+    "AttrValue",
+    "Context",
+    "EndBlock",
+    "Event",
+    "Invariant",
+    "MessageRoute",
+    "Module",
+    "PrefixScan",
+    "ValidatorUpdate",
+]
 
 AttrValue = str | int | bytes
 
@@ -62,7 +72,19 @@ class Context:
         self.events.append(Event(type_, tuple(attributes.items())))
 
 
+class ValidatorUpdate(Struct, frozen=True):
+    """A change to the consensus validator set: Ed25519 public key and new power (0 removes).
+
+    CometBFT applies updates returned by FinalizeBlock at height H from height H+2.
+    """
+
+    public_key: bytes
+    power: int
+
+
 Handler = Callable[[Context, Any], bytes | None]
+# Runs once after a block's transactions, on the block's state; returns validator-set changes.
+EndBlock = Callable[[Context], list[ValidatorUpdate]]
 GenesisInit = Callable[[Overlay, Mapping[str, Any]], None]
 # An invariant reads committed state through a prefix scan and returns its violations.
 PrefixScan = Callable[[bytes], list[tuple[bytes, bytes]]]
@@ -89,3 +111,4 @@ class Module:
     init_genesis: GenesisInit | None = None
     invariants: tuple[Invariant, ...] = ()
     genesis_order: int = 100
+    end_block: EndBlock | None = None

@@ -1,0 +1,1 @@
+"""ABCI: citychain's Application served to CometBFT over its socket protocol."""
