@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,8 @@ class Application:
         raw_genesis = store.get_meta("genesis")
         self.genesis = Genesis.from_bytes(raw_genesis) if raw_genesis else None
         self.chain_id = self.genesis.chain_id if self.genesis else ""
+        raw_changes = store.get_meta("valset_changes")
+        self.valset_changes: list[int] = json.loads(raw_changes) if raw_changes else []
         self._verified: dict[bytes, None] = {}
         self._decoded: dict[bytes, DecodedTx] = {}
         self._check = Overlay(self.committed)
@@ -181,6 +184,9 @@ class Application:
             verified[tx_hash] = None
         while len(verified) > VERIFIED_CACHE_SIZE:
             del verified[next(iter(verified))]
+
+    def is_verified(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._verified
 
     # --- ABCI: CheckTx --------------------------------------------------------------------
     def check_tx(self, raw: bytes) -> CheckResult:
@@ -284,10 +290,17 @@ class Application:
                         accounts.add(value)
             account_index.extend((a, height, index) for a in sorted(accounts))
             event_index.extend((t, height, index) for t in sorted(types))
+        meta: list[tuple[str, bytes]] = []
+        if pending.validator_updates:
+            # CometBFT applies updates from FinalizeBlock(H) at H+2; light-client proofs need the
+            # headers where the set changed (docs/light-client.md).
+            self.valset_changes = [*self.valset_changes, height + 2]
+            meta.append(("valset_changes", json.dumps(self.valset_changes).encode()))
         store_write = functools.partial(
             self.store.commit,
             height=height,
             app_hash=pending.app_hash,
+            meta=meta,
             writes=sorted(overlay.writes.items()),
             block=block,
             txs=txs,

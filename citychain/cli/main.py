@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from citychain.cli import delegate, keys, node, query, tx, verify
+from citychain.cli import delegate, keys, net, node, query, tx, verify
 from citychain.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -29,6 +29,7 @@ from citychain.client import ApiError, ClientError, TxFailed
 from citychain.crypto.errors import CryptoError
 from citychain.genesis import GenesisError
 from citychain.home import HomeError
+from citychain.net.layout import NetError
 
 __all__ = ["build_parser", "main"]
 
@@ -39,6 +40,12 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups that commands share; each goes after the command words."""
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", metavar="DIR", help=f"the chain's home folder (or ${HOME_ENV})")
+    home.add_argument(
+        "--node-dir",
+        dest="home",
+        metavar="DIR",
+        help="a network node's folder (DIR/nodeI from `citychain net init`); same as --home",
+    )
     node_url = argparse.ArgumentParser(add_help=False)
     node_url.add_argument(
         "--node", metavar="URL", help="the node's API (default: the one running from --home)"
@@ -62,7 +69,7 @@ def build_parser() -> Parser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = _parents()
-    for module in (node, keys, tx, query, verify, delegate):
+    for module in (node, keys, tx, query, verify, delegate, net):
         module.register(commands, parents)
     return parser
 
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     except ApiError as exc:
         _print_error(_api_error(exc, args))
         return EXIT_FAILURE
-    except (ClientError, HomeError, CryptoError, GenesisError, ValueError) as exc:
+    except (ClientError, HomeError, CryptoError, GenesisError, NetError, ValueError) as exc:
         _print_error(str(exc) or type(exc).__name__)
         return EXIT_FAILURE
     except OSError as exc:

@@ -18,12 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verifier-workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        run_node(Home(args.home), args.api, verifier_workers=args.verifier_workers)
+        failure = run_node(Home(args.home), args.api, verifier_workers=args.verifier_workers)
     except (HomeError, StateCorruptedError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
+    else:
+        if failure is not None:
+            print(f"error: the node stopped: {failure}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -28,7 +28,6 @@ from citychain.modules.bank.queries import account_view, request_view, supply_vi
 from citychain.modules.bank.state import balance_key, get_balance, list_denoms
 from citychain.modules.consortium.roles import ALL_ROLES
 from citychain.modules.consortium.state import has_role
-from citychain.node.proofs import proof_bundle
 from citychain.node.service import Node
 from citychain.node.views import block_view, tx_summary, tx_view
 
@@ -176,10 +175,10 @@ def create_api(node: Node) -> FastAPI:
             "latest_block_time_ms": latest.time_ms if latest else None,
             "validator": {
                 "name": node.validator_name,
-                "public_key": node.engine.key.public_key.hex(),
+                "public_key": node.validator_public_key().hex(),
             },
-            "mempool_size": node.mempool.size(),
-            "engine": "solo",
+            "mempool_size": node.mempool_size(),
+            "engine": node.engine_name,
         }
 
     @api.get("/metrics", tags=["node"], response_class=Response)
@@ -268,7 +267,7 @@ def create_api(node: Node) -> FastAPI:
         if prove:
             claim = {"kind": "balance", "address": address, "denom": denom, "amount": amount}
             try:
-                out["proof"] = proof_bundle(app, balance_key(raw, denom), claim)
+                out["proof"] = await node.prove(balance_key(raw, denom), claim)
             except LookupError as exc:
                 raise HTTPException(404, str(exc)) from None
         return out
@@ -287,7 +286,7 @@ def create_api(node: Node) -> FastAPI:
         }
         if prove:
             try:
-                out["proof"] = proof_bundle(app, raw_key, {"kind": "raw"})
+                out["proof"] = await node.prove(raw_key, {"kind": "raw"})
             except LookupError as exc:
                 raise HTTPException(404, str(exc)) from None
         return out

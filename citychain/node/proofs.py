@@ -7,10 +7,25 @@ header's app hash.
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from citychain.app import Application
+from citychain.home import Home, HomeError
+from citychain.light import (
+    LightClientError,
+    build_trust_chain,
+    fetch_signed_header,
+    fetch_validators,
+)
 from citychain.store.sqlite import BlockRecord
+
+if TYPE_CHECKING:
+    from citychain.engines.comet import CometEngine
 
 BUNDLE_VERSION = 1
 
@@ -43,4 +58,53 @@ def proof_bundle(
         "header": record.header.hex(),
         "signature": record.signature.hex(),
         "validators": validators,
+    }
+
+
+def cometbft_validator_key(home: Home) -> bytes:
+    """This node's consensus public key, from CometBFT's priv_validator_key.json."""
+    path = Path(str(home.config().get("cometbft_home", home.path / "cometbft")))
+    key_file = path / "config" / "priv_validator_key.json"
+    try:
+        doc = json.loads(key_file.read_text())
+        return base64.b64decode(doc["pub_key"]["value"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HomeError(f"cannot read the validator key {key_file}: {exc}") from None
+
+
+async def cometbft_proof_bundle(
+    engine: CometEngine, key: bytes, claim: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Prove ``key`` at the last committed height H against CometBFT's signed header H+1.
+
+    Header H+1 carries the app hash of the state after block H; it is signed by the commit of
+    H+1, which exists once block H+2 is decided (a few seconds at most with empty blocks on).
+    """
+    app = engine.app
+    if app.height < 1:
+        raise LookupError("no block committed yet: a proof needs a signed header")
+    height, chain_id = app.height, app.chain_id
+    value, proof = app.prove(key)
+    changes = [h for h in app.valset_changes if h <= height + 1]
+    client = engine.http()
+    try:
+        signed_header = await fetch_signed_header(engine.rpc_url, height + 1, client)
+        validators = await fetch_validators(engine.rpc_url, height + 1, client)
+        trust_chain = await build_trust_chain(engine.rpc_url, changes, client)
+    except (LightClientError, httpx.HTTPError) as exc:
+        raise LookupError(
+            f"cannot fetch the signed header for height {height + 1}: {exc}"
+        ) from None
+    return {
+        "version": 2,
+        "engine": "cometbft",
+        "chain_id": chain_id,
+        "height": height,
+        "key": key.hex(),
+        "value": value.hex() if value is not None else None,
+        "claim": claim or {},
+        "proof": proof.to_json(),
+        "signed_header": signed_header,
+        "validators": validators,
+        "trust_chain": trust_chain,
     }

@@ -25,8 +25,9 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -> None:
-    """Serve until SIGINT/SIGTERM; writes HOME/node.json with the API URL while running."""
+def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -> str | None:
+    """Serve until SIGINT/SIGTERM or until the engine stops; writes HOME/node.json with the API
+    URL while running. Returns why the engine failed, if it did."""
     config = home.config()
     host, port = split_host_port(api or str(config.get("api", DEFAULT_API)))
     node = Node(home, verifier_workers=verifier_workers)
@@ -48,6 +49,11 @@ def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -
             timeout_keep_alive=30,
         )
     )
+
+    def engine_exited() -> None:
+        server.should_exit = True
+
+    node.on_engine_exit = engine_exited
 
     async def serve() -> None:
         tmp = home.node_file.with_suffix(".tmp")
@@ -76,6 +82,7 @@ def run_node(home: Home, api: str | None = None, *, verifier_workers: int = 1) -
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return node.engine.failure
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -7,17 +7,20 @@ import contextlib
 import gc
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from citychain.abci.handler import FinalizedBlock
 from citychain.app import Application
+from citychain.engines.comet import CometEngine
 from citychain.engines.mempool import AddResult, Mempool
 from citychain.engines.solo import CommittedBlock, SoloEngine
 from citychain.errors import CityError
 from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.node.metrics import NodeMetrics
+from citychain.node.proofs import cometbft_proof_bundle, cometbft_validator_key, proof_bundle
 from citychain.node.verifier import Verifier
 from citychain.node.views import event_view
 from citychain.store.sqlite import BlockStore
@@ -60,33 +63,57 @@ class Node:
         self.home = home
         self.store = BlockStore(home.db_file)
         self.app = Application(self.store)
-        if self.app.height < 0:
+        self.engine_name = str(config.get("engine", "solo"))
+        if self.engine_name not in ("solo", "cometbft"):
+            raise ValueError(f"unknown engine {self.engine_name!r} in {home.config_file}")
+        if self.app.height < 0 and self.engine_name == "solo":
+            # Under CometBFT the genesis arrives in InitChain instead.
             self.app.init_chain(Genesis.load(home.genesis_file))
         # The loaded state is millions of long-lived objects; keep the cyclic collector from
         # rescanning them in the middle of blocks.
         gc.freeze()
         self.metrics = NodeMetrics()
         self.mempool = Mempool(self.app, max_txs=int(config.get("mempool_max_txs", 100_000)))
-        self.engine = SoloEngine(
-            self.app,
-            self.mempool,
-            home.validator_key(),
-            max_block_txs=max_block_txs or int(config.get("max_block_txs", 5000)),
-            max_interval=max_interval
-            if max_interval is not None
-            else float(config.get("max_block_interval", 0.05)),
-        )
+        self.engine: SoloEngine | CometEngine
+        self.comet: CometEngine | None = None
+        if self.engine_name == "cometbft":
+            self.comet = CometEngine(
+                self.app,
+                abci_address=str(config["abci"]),
+                rpc_url=str(config["cometbft_rpc"]),
+            )
+            self.engine = self.comet
+            self.comet.listeners.append(self._on_block)
+        else:
+            solo = SoloEngine(
+                self.app,
+                self.mempool,
+                home.validator_key(),
+                max_block_txs=max_block_txs or int(config.get("max_block_txs", 5000)),
+                max_interval=max_interval
+                if max_interval is not None
+                else float(config.get("max_block_interval", 0.05)),
+            )
+            solo.listeners.append(self._on_block)
+            self.engine = solo
         self.validator_name = str(config.get("moniker", "validator"))
-        self.engine.listeners.append(self._on_block)
         self.verifier = Verifier(verifier_workers)
         self._waiters: dict[bytes, list[asyncio.Future[SubmitResult]]] = {}
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._task: asyncio.Task[None] | None = None
+        self.on_engine_exit: Callable[[], None] | None = None
         self.metrics.height.set(self.app.height)
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.engine.run())
+        self._task.add_done_callback(self._engine_exited)
+
+    def _engine_exited(self, _: asyncio.Task[None]) -> None:
+        # An engine that stopped on its own (a failed block write, a state that does not match
+        # the chain) must take the node down with it rather than keep serving stale state.
+        if self.on_engine_exit is not None:
+            self.on_engine_exit()
 
     async def stop(self) -> None:
         self.engine.stop()
@@ -95,6 +122,26 @@ class Node:
                 await self._task
         self.verifier.close()
         self.store.close()
+
+    # --- reads ----------------------------------------------------------------------------
+    def validator_public_key(self) -> bytes:
+        if isinstance(self.engine, SoloEngine):
+            return self.engine.key.public_key
+        return cometbft_validator_key(self.home)
+
+    def mempool_size(self) -> int:
+        return self.mempool.size() if self.comet is None else 0
+
+    async def prove(self, key: bytes, claim: dict[str, Any]) -> dict[str, Any]:
+        """A proof bundle for ``key`` at the last committed block.
+
+        The value is read before the first await, so it belongs to the state the caller read
+        just before; under CometBFT the signed header is fetched afterwards (it is the next
+        block's, which carries this state's app hash). Raises LookupError when there is none.
+        """
+        if self.comet is None:
+            return proof_bundle(self.app, key, claim)
+        return await cometbft_proof_bundle(self.comet, key, claim)
 
     # --- ingress --------------------------------------------------------------------------
     async def submit(
@@ -107,17 +154,37 @@ class Node:
         futures: list[asyncio.Future[SubmitResult] | None] = []
         loop = asyncio.get_running_loop()
         self.metrics.txs_received.inc(len(raws))
+        early: dict[bytes, asyncio.Future[SubmitResult]] = {}
+        checked: dict[bytes, AddResult] = {}
+        if self.comet is not None:
+            good = [(raw, h) for raw, h, ok in zip(raws, hashes, valid, strict=True) if ok]
+            if wait_commit:
+                # Wait for the commit from before CometBFT sees the transaction, so that no
+                # block can commit it unobserved.
+                for _, tx_hash in good:
+                    early[tx_hash] = loop.create_future()
+                    self._waiters.setdefault(tx_hash, []).append(early[tx_hash])
+            outcomes = await self.comet.broadcast([r for r, _ in good], [h for _, h in good])
+            for (_, tx_hash), outcome in zip(good, outcomes, strict=True):
+                checked[tx_hash] = AddResult(tx_hash, outcome.code, outcome.codespace, outcome.log)
         for raw, tx_hash, ok in zip(raws, hashes, valid, strict=True):
-            added = self.mempool.add(raw, tx_hash) if ok else _why_invalid(raw, tx_hash)
+            if not ok:
+                added = _why_invalid(raw, tx_hash)
+            elif self.comet is not None:
+                added = checked[tx_hash]
+            else:
+                added = self.mempool.add(raw, tx_hash)
             if not added.ok:
                 self.metrics.txs_rejected.labels(added.codespace, str(added.code)).inc()
             results.append(SubmitResult(tx_hash, added.code, added.codespace, added.log))
-            if wait_commit and added.ok:
-                future: asyncio.Future[SubmitResult] = loop.create_future()
+            future: asyncio.Future[SubmitResult] | None = early.pop(tx_hash, None)
+            if future is not None and not added.ok:
+                self._drop_waiter(tx_hash, future)
+                future = None
+            elif future is None and wait_commit and added.ok:
+                future = loop.create_future()
                 self._waiters.setdefault(tx_hash, []).append(future)
-                futures.append(future)
-            else:
-                futures.append(None)
+            futures.append(future)
         self.metrics.mempool_size.set(self.mempool.size())
         self.engine.notify()
         if not wait_commit:
@@ -133,14 +200,17 @@ class Node:
                 out.append(maybe.result())
             else:
                 # Not committed in time: answer with the check_tx result (height None).
-                maybe.cancel()
-                waiters = self._waiters.get(result.hash)
-                if waiters and maybe in waiters:
-                    waiters.remove(maybe)
-                    if not waiters:
-                        del self._waiters[result.hash]
+                self._drop_waiter(result.hash, maybe)
                 out.append(result)
         return out
+
+    def _drop_waiter(self, tx_hash: bytes, future: asyncio.Future[SubmitResult]) -> None:
+        future.cancel()
+        waiters = self._waiters.get(tx_hash)
+        if waiters and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._waiters[tx_hash]
 
     # --- events ---------------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[str]:
@@ -151,7 +221,7 @@ class Node:
     def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
         self._subscribers.discard(queue)
 
-    def _on_block(self, block: CommittedBlock) -> None:
+    def _on_block(self, block: CommittedBlock | FinalizedBlock) -> None:
         result = block.result
         m = self.metrics
         m.height.set(block.record.height)

@@ -1,0 +1,309 @@
+"""ABCI requests mapped onto the Application (spec/abci/abci++_methods.md, CometBFT 0.38).
+
+The state machine is the one the solo engine drives; only the transport differs. What CometBFT
+adds is handled here: genesis arrives in ``InitChain`` (our genesis document is CometBFT's
+``app_state``), block time comes from the BFT timestamp, validator-set changes go back in
+``FinalizeBlock``, and ``Commit`` answers only once the block is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from citychain.abci.pb.tendermint.abci import types_pb2 as abci
+from citychain.abci.pb.tendermint.crypto import keys_pb2, proof_pb2
+from citychain.app import Application, BlockResult, CheckResult, StateCorruptedError
+from citychain.errors import CityError
+from citychain.genesis import Genesis, GenesisError
+from citychain.store.sqlite import BlockRecord
+from citychain.tx.envelope import decode_tx
+
+__all__ = ["APP_VERSION", "AbciHandler", "FinalizedBlock"]
+
+log = logging.getLogger(__name__)
+
+APP_VERSION = 1
+QUERY_STORE_KEY = "store/key"
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizedBlock:
+    """A block CometBFT decided and the Application committed durably."""
+
+    record: BlockRecord
+    result: BlockResult
+    seconds: float  # execute + commit, as the solo engine measures it
+    proposer_address: bytes
+
+
+class AbciHandler:
+    """Serves one Application to CometBFT; see ``AbciServer`` for the transport."""
+
+    def __init__(
+        self,
+        app: Application,
+        *,
+        on_check: Callable[[bytes, CheckResult], None] | None = None,
+        on_block: Callable[[FinalizedBlock], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.on_check = on_check
+        self.on_block = on_block
+        self.on_failure = on_failure
+        self.writing: asyncio.Future[None] | None = None
+        self.write_wait_seconds = 0.0
+        self.requests = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
+        self._finalized: tuple[abci.RequestFinalizeBlock, BlockResult, float] | None = None
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+
+    async def handle(self, request: abci.Request) -> abci.Response:
+        self.requests += 1
+        kind = request.WhichOneof("value")
+        try:
+            if kind == "check_tx":
+                return abci.Response(check_tx=self.check_tx(request.check_tx))
+            if kind == "flush":
+                return abci.Response(flush=abci.ResponseFlush())
+            if kind == "finalize_block":
+                return abci.Response(finalize_block=self.finalize_block(request.finalize_block))
+            if kind == "commit":
+                return abci.Response(commit=await self.commit())
+            if kind == "prepare_proposal":
+                return abci.Response(
+                    prepare_proposal=self.prepare_proposal(request.prepare_proposal)
+                )
+            if kind == "process_proposal":
+                return abci.Response(
+                    process_proposal=self.process_proposal(request.process_proposal)
+                )
+            if kind == "info":
+                return abci.Response(info=self.info())
+            if kind == "query":
+                return abci.Response(query=self.query(request.query))
+            if kind == "init_chain":
+                return abci.Response(init_chain=self.init_chain(request.init_chain))
+            if kind == "echo":
+                return abci.Response(echo=abci.ResponseEcho(message=request.echo.message))
+            if kind == "extend_vote":
+                return abci.Response(extend_vote=abci.ResponseExtendVote())
+            if kind == "verify_vote_extension":
+                status = abci.ResponseVerifyVoteExtension.ACCEPT
+                return abci.Response(
+                    verify_vote_extension=abci.ResponseVerifyVoteExtension(status=status)
+                )
+            # State sync: this node offers no snapshots and accepts none, so a new member
+            # syncs by replaying blocks (blocksync), which re-executes and re-checks them all.
+            if kind == "list_snapshots":
+                return abci.Response(list_snapshots=abci.ResponseListSnapshots())
+            if kind == "offer_snapshot":
+                reject = abci.ResponseOfferSnapshot.REJECT
+                return abci.Response(offer_snapshot=abci.ResponseOfferSnapshot(result=reject))
+            if kind == "load_snapshot_chunk":
+                return abci.Response(load_snapshot_chunk=abci.ResponseLoadSnapshotChunk())
+            if kind == "apply_snapshot_chunk":
+                abort = abci.ResponseApplySnapshotChunk.ABORT
+                return abci.Response(
+                    apply_snapshot_chunk=abci.ResponseApplySnapshotChunk(result=abort)
+                )
+            return _exception(f"unsupported ABCI request {kind!r}")
+        except (GenesisError, StateCorruptedError) as exc:
+            self._fail(str(exc))
+            return _exception(str(exc))
+        except Exception as exc:
+            # Anything else on the consensus path means this node can no longer follow the
+            # chain: answer with an exception (CometBFT stops) rather than guess.
+            log.exception("ABCI %s failed", kind)
+            self._fail(f"{kind} failed: {exc!r}")
+            return _exception(f"{kind} failed: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        if self.on_failure is not None:
+            self.on_failure(reason)
+
+    # --- info / genesis -------------------------------------------------------------------
+    def info(self) -> abci.ResponseInfo:
+        app = self.app
+        height = max(app.height, 0)
+        return abci.ResponseInfo(
+            data="citychain",
+            version="citychain/1",
+            app_version=APP_VERSION,
+            last_block_height=height,
+            last_block_app_hash=app.app_hash if height > 0 else b"",
+        )
+
+    def init_chain(self, request: abci.RequestInitChain) -> abci.ResponseInitChain:
+        try:
+            genesis = Genesis.from_bytes(request.app_state_bytes)
+        except ValueError as exc:
+            raise GenesisError(f"app_state is not a citychain genesis document: {exc}") from None
+        if genesis.chain_id != request.chain_id:
+            raise GenesisError(
+                f"app_state is for chain {genesis.chain_id!r}, CometBFT runs {request.chain_id!r}"
+            )
+        if request.initial_height > 1:
+            raise GenesisError("citychain chains start at height 1")
+        ours = sorted((v.public_key, v.power) for v in genesis.validators)
+        theirs = sorted((v.pub_key.ed25519, v.power) for v in request.validators)
+        if ours != theirs:
+            raise GenesisError(
+                "CometBFT's genesis validators differ from the citychain genesis validators"
+            )
+        app = self.app
+        if app.height == 0 and app.genesis is not None:
+            # A crash between InitChain and the first Commit: CometBFT asks again.
+            if app.genesis.raw != genesis.raw:
+                raise GenesisError("this node was initialised with a different genesis")
+            return abci.ResponseInitChain(app_hash=app.app_hash)
+        return abci.ResponseInitChain(app_hash=app.init_chain(genesis))
+
+    # --- mempool --------------------------------------------------------------------------
+    def check_tx(self, request: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        raw = request.tx
+        result = self.app.check_tx(raw)
+        if self.on_check is not None and request.type != abci.RECHECK:
+            self.on_check(hashlib.sha256(raw).digest(), result)
+        return abci.ResponseCheckTx(
+            code=result.code, codespace=result.codespace, log=result.log, gas_wanted=1
+        )
+
+    # --- proposals ------------------------------------------------------------------------
+    def _well_formed(self, raw: bytes) -> bool:
+        """Decodes and carries a valid signature: a property of the bytes alone.
+
+        A proposer that includes anything else is faulty; refusing its block costs a round, and
+        keeps free garbage out of the chain (a transaction that fails here could pay no fee).
+        """
+        try:
+            tx = decode_tx(raw)
+        except CityError:
+            return False
+        if self.app.is_verified(tx.hash):
+            return True
+        if tx.signature_valid():
+            self.app.mark_verified((tx.hash,))
+            return True
+        return False
+
+    def prepare_proposal(
+        self, request: abci.RequestPrepareProposal
+    ) -> abci.ResponsePrepareProposal:
+        budget = request.max_tx_bytes
+        chosen: list[bytes] = []
+        for raw in request.txs:
+            if len(raw) > budget:
+                break
+            if self._well_formed(raw):
+                chosen.append(raw)
+                budget -= len(raw)
+        return abci.ResponsePrepareProposal(txs=chosen)
+
+    def process_proposal(
+        self, request: abci.RequestProcessProposal
+    ) -> abci.ResponseProcessProposal:
+        ok = all(self._well_formed(raw) for raw in request.txs)
+        status = abci.ResponseProcessProposal.ACCEPT if ok else abci.ResponseProcessProposal.REJECT
+        return abci.ResponseProcessProposal(status=status)
+
+    # --- blocks ---------------------------------------------------------------------------
+    def finalize_block(self, request: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        started = time.perf_counter()
+        time_ms = request.time.seconds * 1000 + request.time.nanos // 1_000_000
+        result = self.app.finalize_block(request.height, time_ms, list(request.txs))
+        self._finalized = (request, result, started)
+        return abci.ResponseFinalizeBlock(
+            tx_results=[
+                abci.ExecTxResult(code=r.code, data=r.data, log=r.log, codespace=r.codespace)
+                for r in result.tx_results
+            ],
+            validator_updates=[
+                abci.ValidatorUpdate(
+                    pub_key=keys_pb2.PublicKey(ed25519=u.public_key), power=u.power
+                )
+                for u in result.validator_updates
+            ],
+            app_hash=result.app_hash,
+        )
+
+    async def commit(self) -> abci.ResponseCommit:
+        if self._finalized is None:
+            raise RuntimeError("Commit without FinalizeBlock")
+        request, result, started = self._finalized
+        self._finalized = None
+        record = BlockRecord(
+            height=request.height,
+            hash=request.hash,
+            time_ms=result.time_ms,
+            header=b"",  # CometBFT keeps the header and its commit; proofs fetch them from it
+            signature=b"",
+            app_hash=result.app_hash,
+            num_txs=len(result.tx_raws),
+        )
+        store_write = self.app.commit(record, defer_write=True)
+        assert store_write is not None
+        loop = asyncio.get_running_loop()
+        # The block is in memory now; reads wait on ``writing`` until it is on disk too, and
+        # CometBFT hears "committed" only after that.
+        self.writing = loop.run_in_executor(self._writer, store_write)
+        waited = time.perf_counter()
+        try:
+            await asyncio.shield(self.writing)
+        finally:
+            self.write_wait_seconds += time.perf_counter() - waited
+        if self.on_block is not None:
+            self.on_block(
+                FinalizedBlock(
+                    record,
+                    result,
+                    time.perf_counter() - started,
+                    bytes(request.proposer_address),
+                )
+            )
+        return abci.ResponseCommit(retain_height=0)
+
+    # --- queries --------------------------------------------------------------------------
+    def query(self, request: abci.RequestQuery) -> abci.ResponseQuery:
+        app = self.app
+        if request.path != QUERY_STORE_KEY:
+            return abci.ResponseQuery(
+                code=1, codespace="abci", log=f"unknown query path {request.path!r}"
+            )
+        if request.height not in (0, app.height):
+            return abci.ResponseQuery(
+                code=2,
+                codespace="abci",
+                log=f"only the latest height ({app.height}) can be queried",
+                height=app.height,
+            )
+        value, proof = app.prove(bytes(request.data))
+        response = abci.ResponseQuery(
+            code=0, key=request.data, value=value or b"", height=app.height
+        )
+        if request.prove:
+            response.proof_ops.CopyFrom(
+                proof_pb2.ProofOps(
+                    ops=[
+                        proof_pb2.ProofOp(
+                            type="citychain/hexary",
+                            key=request.data,
+                            data=json.dumps(proof.to_json()).encode(),
+                        )
+                    ]
+                )
+            )
+        return response
+
+
+def _exception(message: str) -> abci.Response:
+    return abci.Response(exception=abci.ResponseException(error=message))

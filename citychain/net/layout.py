@@ -1,0 +1,125 @@
+"""Where a local network keeps its nodes, and which ports each one listens on.
+
+```
+DIR/
+  net.json              chain id and the nodes: name, folder, ports
+  node0/ ... nodeN-1/   each a citychain home (config.json engine=cometbft, keys/, data/)
+    cometbft/           CometBFT's home: config.toml, genesis.json, validator and node keys
+    app.log, cometbft.log, pids.json
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MEMBER_ORGS",
+    "NetError",
+    "NetLayout",
+    "NodeSpec",
+    "cometbft_binary",
+]
+
+# The consortium's member organisations, in the order nodes are created.
+MEMBER_ORGS = (
+    "City Hall",
+    "First City Bank",
+    "Voltcell Batteries",
+    "Securities Regulator",
+    "Citizens Credit Union",
+    "Harbour Savings Bank",
+    "City Utilities",
+    "University Hospital",
+)
+PORTS_PER_NODE = 10
+
+
+class NetError(Exception):
+    """A network folder that is missing, malformed, or a node that cannot be started."""
+
+
+def cometbft_binary() -> Path:
+    """The pinned CometBFT from ``make cometbft``, else $COMETBFT, else one on PATH."""
+    explicit = os.environ.get("COMETBFT")
+    if explicit:
+        return Path(explicit)
+    local = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "cometbft"
+    if local.exists():
+        return local
+    found = shutil.which("cometbft")
+    if found:
+        return Path(found)
+    raise NetError("CometBFT is not installed: run `make cometbft` (or set COMETBFT=PATH)")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    index: int
+    name: str  # the member organisation
+    moniker: str
+    p2p_port: int
+    rpc_port: int
+    abci_port: int
+    api_port: int
+    node_id: str = ""
+
+    @property
+    def folder(self) -> str:
+        return f"node{self.index}"
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @staticmethod
+    def at(index: int, base_port: int, name: str | None = None) -> NodeSpec:
+        name = name or (MEMBER_ORGS[index] if index < len(MEMBER_ORGS) else f"Member {index}")
+        port = base_port + PORTS_PER_NODE * index
+        moniker = "-".join(name.lower().split())
+        return NodeSpec(index, name, moniker, port, port + 1, port + 2, port + 3)
+
+
+@dataclass(frozen=True)
+class NetLayout:
+    path: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "net.json"
+
+    def node_dir(self, index: int) -> Path:
+        return self.path / f"node{index}"
+
+    def cometbft_home(self, index: int) -> Path:
+        return self.node_dir(index) / "cometbft"
+
+    def exists(self) -> bool:
+        return self.manifest.exists()
+
+    def load(self) -> tuple[str, list[NodeSpec]]:
+        try:
+            doc = json.loads(self.manifest.read_text())
+            nodes = [NodeSpec(**n) for n in doc["nodes"]]
+            return str(doc["chain_id"]), nodes
+        except FileNotFoundError:
+            raise NetError(
+                f"{self.path} holds no network (run: citychain net init --dir {self.path})"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NetError(f"{self.manifest} is malformed: {exc}") from None
+
+    def save(self, chain_id: str, nodes: list[NodeSpec]) -> None:
+        doc: dict[str, Any] = {"chain_id": chain_id, "nodes": [asdict(n) for n in nodes]}
+        tmp = self.manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, self.manifest)
