@@ -15,24 +15,14 @@ Each failure names the step, so a user learns exactly why a bundle is refused.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from citychain.block import Header, header_signature_valid
+from citychain.client.claims import VerifyResult, check_claim
 from citychain.codec import DecodeError, decode
-from citychain.crypto.address import address_to_bytes
-from citychain.crypto.errors import AddressError
-from citychain.modules.bank.state import balance_key
 from citychain.state import Proof, ProofFormatError, verify_proof
 
 __all__ = ["VerifyResult", "verify_bundle"]
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    valid: bool
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _fail(reason: str, **details: Any) -> VerifyResult:
@@ -84,7 +74,7 @@ def verify_bundle(bundle: Any, trusted_validators: Iterable[bytes] | None = None
     if not verify_proof(header.app_hash, key, value, proof):
         return _fail(f"Merkle proof does not verify against app hash {header.app_hash.hex()}")
     claim = bundle.get("claim") or {}
-    claim_error = _check_claim(claim, key, value)
+    claim_error = check_claim(claim, key, value)
     if claim_error:
         return _fail(claim_error)
     return VerifyResult(
@@ -99,21 +89,3 @@ def verify_bundle(bundle: Any, trusted_validators: Iterable[bytes] | None = None
             "present": value is not None,
         },
     )
-
-
-def _check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
-    if not isinstance(claim, dict):
-        return "claim must be an object"
-    if claim.get("kind") != "balance":
-        return None
-    try:
-        expected_key = balance_key(address_to_bytes(str(claim["address"])), str(claim["denom"]))
-        amount = int(claim["amount"])
-    except (KeyError, ValueError, TypeError, AddressError) as exc:
-        return f"malformed balance claim: {exc}"
-    if expected_key != key:
-        return "claim names another account or denomination than the proven key"
-    proven = int.from_bytes(value, "big") if value is not None else 0
-    if proven != amount:
-        return f"claim says balance {amount}, the proof shows {proven}"
-    return None

@@ -1,0 +1,37 @@
+"""What a proof bundle claims, and the result of checking one (shared by both bundle versions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from citychain.crypto.address import address_to_bytes
+from citychain.crypto.errors import AddressError
+from citychain.modules.bank.state import balance_key
+
+__all__ = ["VerifyResult", "check_claim"]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    valid: bool
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
+    if not isinstance(claim, dict):
+        return "claim must be an object"
+    if claim.get("kind") != "balance":
+        return None
+    try:
+        expected_key = balance_key(address_to_bytes(str(claim["address"])), str(claim["denom"]))
+        amount = int(claim["amount"])
+    except (KeyError, ValueError, TypeError, AddressError) as exc:
+        return f"malformed balance claim: {exc}"
+    if expected_key != key:
+        return "claim names another account or denomination than the proven key"
+    proven = int.from_bytes(value, "big") if value is not None else 0
+    if proven != amount:
+        return f"claim says balance {amount}, the proof shows {proven}"
+    return None

@@ -1,0 +1,172 @@
+"""Offline verification of CometBFT proof bundles (docs/light-client.md).
+
+A bundle (version 2, engine "cometbft") proves that `key -> value` (or the key's absence) is in
+the app's state after block H. CometBFT puts that state's root, the app hash, in the header of
+block H + 1, so the bundle carries that header with its commit and validator set, and the
+headers where the validator set changed since genesis (`trust_chain`). It is valid when, in
+this order:
+
+1. it is well formed: the fields below, the RPC JSON of every header and validator set;
+2. the target header is for the bundle's chain and at height H + 1;
+3. the chain of headers verifies from the trusted validators (a genesis set the verifier holds,
+   else the first hop's own set, which the result then says it trusted), each hop by CometBFT's
+   skipping rule (`citychain.light.verifier.verify_chain`);
+4. the Merkle proof shows `key -> value` under the target header's app hash;
+5. the human-readable claim (a balance, say) is what the key and value encode.
+
+Each failure names the step, and for step 3 the hop and the check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+from citychain.client.claims import VerifyResult, check_claim
+from citychain.light.encoding import header_hash
+from citychain.light.errors import Check, LightClientError
+from citychain.light.rpc_parse import parse_light_block
+from citychain.light.types import LightBlock, ValidatorSet, make_validator_set
+from citychain.light.verifier import DEFAULT_TRUST_LEVEL, verify_chain
+from citychain.state import Proof, ProofFormatError, verify_proof
+
+__all__ = ["BUNDLE_ENGINE", "BUNDLE_VERSION", "verify_cometbft_bundle"]
+
+BUNDLE_VERSION = 2
+"""The bundle format this module reads; version 1 is the solo engine's (citychain.client.verify)."""
+
+BUNDLE_ENGINE = "cometbft"
+
+
+def _fail(reason: str, **details: Any) -> VerifyResult:
+    return VerifyResult(False, reason, details)
+
+
+def _hex_field(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | None:
+    value = bundle.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(f"field {name!r} is not hex") from None
+
+
+def _hops(bundle: dict[str, Any]) -> list[LightBlock]:
+    """trust_chain's hops, then the target ({signed_header, validators} of height H + 1)."""
+    trust_chain = bundle.get("trust_chain", [])
+    if not isinstance(trust_chain, list):
+        raise LightClientError(Check.MALFORMED, "trust_chain must be a list")
+    hops = [parse_light_block(hop, f"trust_chain[{i}]") for i, hop in enumerate(trust_chain)]
+    hops.append(
+        parse_light_block(
+            {"signed_header": bundle.get("signed_header"), "validators": bundle.get("validators")},
+            "bundle",
+        )
+    )
+    return hops
+
+
+def _hop_label(hops: list[LightBlock], index: int | None) -> str:
+    if index is None:
+        return "chain"
+    return "signed_header" if index == len(hops) - 1 else f"trust_chain[{index}]"
+
+
+def verify_cometbft_bundle(
+    bundle: Any,
+    genesis_validators: Iterable[tuple[bytes, int]] | ValidatorSet | None = None,
+    trust_level: Fraction = DEFAULT_TRUST_LEVEL,
+) -> VerifyResult:
+    """Check a version-2 CometBFT proof bundle; never raises on bad input.
+
+    `genesis_validators` are (Ed25519 public key, voting power) pairs from a genesis the
+    verifier trusts (or a ValidatorSet). Without them, the first hop's own validator set is
+    trusted and the result's details say `validators_from="bundle"`: the bundle then proves
+    only that its headers are consistent and signed by the set it carries.
+    """
+    if not isinstance(bundle, dict):
+        return _fail("malformed bundle: expected a JSON object")
+    if bundle.get("version") != BUNDLE_VERSION or isinstance(bundle.get("version"), bool):
+        return _fail(f"malformed bundle: version must be {BUNDLE_VERSION}")
+    if bundle.get("engine") != BUNDLE_ENGINE:
+        return _fail(f"malformed bundle: engine must be {BUNDLE_ENGINE!r}")
+    chain_id, height = bundle.get("chain_id"), bundle.get("height")
+    if not isinstance(chain_id, str):
+        return _fail("malformed bundle: chain_id must be a string")
+    if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+        return _fail("malformed bundle: height must be a non-negative integer")
+    try:
+        key = _hex_field(bundle, "key")
+        value = _hex_field(bundle, "value", optional=True)
+        proof = Proof.from_json(bundle.get("proof"))
+        hops = _hops(bundle)
+    except (ValueError, ProofFormatError) as exc:
+        return _fail(f"malformed bundle: {exc}")
+    except LightClientError as exc:
+        return _fail(f"malformed bundle: {exc.message}", check=exc.check.value)
+    assert key is not None
+
+    if genesis_validators is None:
+        source, trusted = "bundle", hops[0].validators
+    else:
+        source = "genesis"
+        try:
+            trusted = (
+                genesis_validators
+                if isinstance(genesis_validators, ValidatorSet)
+                else make_validator_set(genesis_validators)
+            )
+        except (LightClientError, TypeError, ValueError) as exc:
+            return _fail(f"genesis validators are malformed: {exc}")
+
+    target = hops[-1].signed_header.header
+    if target.chain_id != chain_id:
+        return _fail(
+            f"header is for chain {target.chain_id!r}, bundle says {chain_id!r}",
+            check=Check.CHAIN_ID.value,
+        )
+    if target.height != height + 1:
+        return _fail(
+            f"header is at height {target.height}; the app hash of state height {height} is in "
+            f"the header at {height + 1}",
+            check="height",
+        )
+    try:
+        verify_chain(chain_id, trusted, hops, trust_level)
+    except LightClientError as exc:
+        label = _hop_label(hops, exc.hop)
+        where = f"{label} (height {exc.height})" if exc.height is not None else label
+        return _fail(
+            f"{where}: {exc.check.value}: {exc.message}",
+            check=exc.check.value,
+            hop=exc.hop,
+            height=exc.height,
+            validators_from=source,
+        )
+
+    if not verify_proof(target.app_hash, key, value, proof):
+        return _fail(f"Merkle proof does not verify against app hash {target.app_hash.hex()}")
+    claim = bundle.get("claim") or {}
+    claim_error = check_claim(claim, key, value)
+    if claim_error:
+        return _fail(claim_error)
+    return VerifyResult(
+        True,
+        "valid",
+        {
+            "chain_id": chain_id,
+            "height": height,
+            "header_height": target.height,
+            "app_hash": target.app_hash.hex(),
+            "block_hash": header_hash(target).hex(),
+            "validators_from": source,
+            "hops": len(hops),
+            "trust_level": str(trust_level),
+            "claim": claim,
+            "present": value is not None,
+        },
+    )
