@@ -153,6 +153,17 @@ class Application:
         unknown = sorted(set(genesis.app_state) - known)
         if unknown:
             raise GenesisError(f"genesis has sections for unknown modules: {', '.join(unknown)}")
+        section = genesis.app_state.get("consortium")
+        if section is not None:
+            try:
+                members = consortium.genesis_validators(section)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise GenesisError(f"genesis section 'consortium': {exc}") from None
+            validators = sorted((v.public_key, v.power) for v in genesis.validators)
+            if members and sorted((key, power) for _, key, power in members) != validators:
+                raise GenesisError(
+                    "consortium.members must have exactly the genesis validators' keys and powers"
+                )
         overlay = Overlay(self.committed)
         for module in self.modules:
             section = genesis.app_state.get(module.name)

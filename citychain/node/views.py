@@ -18,6 +18,11 @@ from citychain.tx.envelope import decode_tx
 
 def render_value(value: Any) -> Any:
     """Raw 20-byte values are addresses everywhere in citychain; other bytes print as hex."""
+    if isinstance(value, msgspec.Struct):
+        # A nested struct (consortium/propose's action): its fields, and its tag as "kind".
+        fields = {f: render_value(getattr(value, f)) for f in value.__struct_fields__}
+        tag = value.__struct_config__.tag
+        return {"kind": tag, **fields} if isinstance(tag, str) else fields
     if isinstance(value, bytes):
         if len(value) == 20:
             return address_from_bytes(value)
