@@ -414,12 +414,13 @@ class Application:
             route = self.routes.get(type_name)
             if route is None:
                 raise CityError(tx_errors.UNKNOWN_MESSAGE, f"unknown message type {type_name!r}")
+            # The role depends on the message type alone: refuse before decoding its body.
+            if route.role is not None and not has_role(state, tx.sender, route.role):
+                raise CityError(tx_errors.UNAUTHORIZED, f"{type_name} needs role {route.role!r}")
             try:
                 message = decode(raw_message, route.cls)
             except DecodeError as exc:
                 raise CityError(tx_errors.BAD_MESSAGE, f"{type_name}: {exc}") from None
-            if route.role is not None and not has_role(state, tx.sender, route.role):
-                raise CityError(tx_errors.UNAUTHORIZED, f"{type_name} needs role {route.role!r}")
             routed.append((route, message))
         try:
             pay_fee(state, tx.sender, body.fee)
