@@ -18,8 +18,8 @@ cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abc
 system-deps:      ## Debian packages the tests need (Chromium for the explorer test)
 	bash scripts/apt-install.sh chromium
 
-demo: setup       ## a fresh chain with a simulated city's payments flowing
-	.venv/bin/citychain demo $(DEMO_ARGS)
+demo: setup       ## a 4-member CometBFT consortium with a simulated city's payments flowing
+	.venv/bin/citychain demo --network 4 $(DEMO_ARGS)
 
 lint: setup-dev
 	.venv/bin/ruff check citychain tests bench

@@ -43,3 +43,19 @@ def header_signature_valid(header: Header, signature: bytes) -> bool:
 def list_hash(items: Sequence[bytes]) -> bytes:
     """SHA-256 over the concatenated 32-byte hashes (empty list: SHA-256 of nothing)."""
     return hashlib.sha256(b"".join(items)).digest()
+
+
+class CometHeaderInfo(Struct, frozen=True):
+    """What a node under CometBFT records of a block it committed (CometBFT keeps the header and
+    its commit signatures; proofs fetch those from it). ``app_hash`` is the state *after* this
+    block, as in the solo header; CometBFT's own header H+1 carries the same value."""
+
+    chain_id: str
+    height: U64
+    time_ms: U64
+    prev_hash: bytes  # the previous block's hash (CometBFT's last_block_id); empty at height 1
+    txs_hash: Bytes32
+    results_hash: Bytes32
+    app_hash: Bytes32
+    proposer_address: bytes  # 20 bytes: sha256(validator public key)[:20]
+    next_validators_hash: bytes

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from citychain.abci.pb.tendermint.abci import types_pb2 as abci
 from citychain.abci.pb.tendermint.crypto import keys_pb2, proof_pb2
 from citychain.app import Application, BlockResult, CheckResult, StateCorruptedError
+from citychain.block import CometHeaderInfo, list_hash
+from citychain.codec import encode
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.store.sqlite import BlockRecord
@@ -241,12 +243,24 @@ class AbciHandler:
             raise RuntimeError("Commit without FinalizeBlock")
         request, result, started = self._finalized
         self._finalized = None
+        previous = self.app.last_block
+        info = CometHeaderInfo(
+            chain_id=self.app.chain_id,
+            height=request.height,
+            time_ms=result.time_ms,
+            prev_hash=previous.hash if previous is not None else b"",
+            txs_hash=list_hash(result.tx_hashes),
+            results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
+            app_hash=result.app_hash,
+            proposer_address=bytes(request.proposer_address),
+            next_validators_hash=bytes(request.next_validators_hash),
+        )
         record = BlockRecord(
             height=request.height,
             hash=request.hash,
             time_ms=result.time_ms,
-            header=b"",  # CometBFT keeps the header and its commit; proofs fetch them from it
-            signature=b"",
+            header=encode(info),
+            signature=b"",  # the commit signatures stay in CometBFT's block store
             app_hash=result.app_hash,
             num_txs=len(result.tx_raws),
         )

@@ -20,7 +20,6 @@ from citychain.cli.common import EXIT_FAILURE, CliFailure, print_json
 from citychain.client import VerifyResult, verify_bundle
 from citychain.genesis import Genesis
 from citychain.home import Home
-from citychain.light import verify_cometbft_bundle
 
 __all__ = ["register"]
 
@@ -77,17 +76,9 @@ def _trusted_genesis(args: argparse.Namespace) -> tuple[Genesis | None, str]:
 
 def check(bundle: Any, genesis: Genesis | None) -> VerifyResult:
     """verify_bundle, plus: with a genesis, the proven header must be for the genesis' chain."""
+    trusted = None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
     try:
-        if isinstance(bundle, dict) and bundle.get("engine") == "cometbft":
-            # Signed by the consortium's CometBFT validators: >2/3 of their power, following
-            # validator-set changes from the genesis set (docs/light-client.md).
-            powers = (
-                None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
-            )
-            result = verify_cometbft_bundle(bundle, powers)
-        else:
-            trusted = None if genesis is None else [v.public_key for v in genesis.validators]
-            result = verify_bundle(bundle, trusted)
+        result = verify_bundle(bundle, trusted)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return VerifyResult(False, f"malformed bundle: {exc}")
     if result.valid and genesis is not None and result.details["chain_id"] != genesis.chain_id:

@@ -38,10 +38,25 @@ def _hex(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | N
     return bytes.fromhex(value)
 
 
-def verify_bundle(bundle: Any, trusted_validators: Iterable[bytes] | None = None) -> VerifyResult:
-    """Check a proof bundle; ``trusted_validators`` are public keys from a genesis you trust."""
+def verify_bundle(
+    bundle: Any, trusted_validators: Iterable[tuple[bytes, int]] | None = None
+) -> VerifyResult:
+    """Check a proof bundle of either engine against the (public key, power) pairs of the
+    validators of a genesis you trust; None trusts the bundle's own validators."""
     if not isinstance(bundle, dict):
         return _fail("malformed bundle: expected a JSON object")
+    if bundle.get("engine") == "cometbft":
+        # Imported here: the light client builds on this package's claims module.
+        from citychain.light import verify_cometbft_bundle
+
+        return verify_cometbft_bundle(bundle, trusted_validators)
+    trusted = None if trusted_validators is None else [key for key, _ in trusted_validators]
+    return _verify_solo_bundle(bundle, trusted)
+
+
+def _verify_solo_bundle(
+    bundle: dict[str, Any], trusted_validators: list[bytes] | None
+) -> VerifyResult:
     try:
         key = _hex(bundle, "key")
         value = _hex(bundle, "value", optional=True)

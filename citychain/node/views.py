@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from citychain.app import Application, TxResult
-from citychain.block import Header
+from citychain.block import CometHeaderInfo, Header
 from citychain.codec import DecodeError, decode
 from citychain.crypto.address import address_from_bytes
 from citychain.errors import CityError
@@ -106,6 +106,7 @@ def tx_summary(record: TxRecord) -> dict[str, Any]:
 
 def header_view(header: Header) -> dict[str, Any]:
     return {
+        "engine": "solo",
         "chain_id": header.chain_id,
         "height": header.height,
         "time_ms": header.time_ms,
@@ -117,14 +118,35 @@ def header_view(header: Header) -> dict[str, Any]:
     }
 
 
+def comet_header_view(info: CometHeaderInfo) -> dict[str, Any]:
+    return {
+        "engine": "cometbft",
+        "chain_id": info.chain_id,
+        "height": info.height,
+        "time_ms": info.time_ms,
+        "prev_hash": info.prev_hash.hex(),
+        "txs_hash": info.txs_hash.hex(),
+        "results_hash": info.results_hash.hex(),
+        "app_hash": info.app_hash.hex(),
+        "proposer": info.proposer_address.hex(),
+        "next_validators_hash": info.next_validators_hash.hex(),
+    }
+
+
 def block_view(record: BlockRecord, tx_hashes: list[bytes] | None = None) -> dict[str, Any]:
-    header = decode(record.header, Header)
+    # Solo blocks carry the proposer's signature; CometBFT's commit signatures stay in its store.
+    header = (
+        header_view(decode(record.header, Header))
+        if record.signature
+        else comet_header_view(decode(record.header, CometHeaderInfo))
+    )
     view: dict[str, Any] = {
         "height": record.height,
         "hash": record.hash.hex(),
         "time_ms": record.time_ms,
         "num_txs": record.num_txs,
-        "header": header_view(header),
+        "app_hash": record.app_hash.hex(),
+        "header": header,
         "header_bytes": record.header.hex(),
         "signature": record.signature.hex(),
     }

@@ -41,7 +41,7 @@ class Audit:
 
 
 def audit_city(
-    sim: CitySimulation, sample: int, trusted_validators: Iterable[bytes] | None
+    sim: CitySimulation, sample: int, trusted_validators: Iterable[tuple[bytes, int]] | None
 ) -> Audit:
     """Compare the node with the model: outcomes, balances and nonces, supply, requests,
     and one balance proof verified offline."""
@@ -138,7 +138,9 @@ def _audit_requests(sim: CitySimulation, audit: Audit) -> None:
     )
 
 
-def _audit_proof(sim: CitySimulation, audit: Audit, trusted: Iterable[bytes] | None) -> None:
+def _audit_proof(
+    sim: CitySimulation, audit: Audit, trusted: Iterable[tuple[bytes, int]] | None
+) -> None:
     account = sim.example_account()
     body = sim.client.balance(account.address, prove=True)
     result = verify_bundle(body["proof"], trusted)

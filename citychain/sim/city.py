@@ -187,7 +187,9 @@ class CitySimulation:
         submit(self, planned)
 
     # --- audit (citychain/sim/audit.py) -----------------------------------------------------
-    def audit(self, sample: int = 300, trusted_validators: Iterable[bytes] | None = None) -> Audit:
+    def audit(
+        self, sample: int = 300, trusted_validators: Iterable[tuple[bytes, int]] | None = None
+    ) -> Audit:
         """Compare the node with the model: outcomes, balances and nonces, supply, requests,
         and one balance proof verified offline."""
         return audit_city(self, sample, trusted_validators)

@@ -25,10 +25,13 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home, HomeError
 from citychain.init_home import init_home
+from citychain.net.layout import NetError, NetLayout
+from citychain.net.process import running
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
 from citychain.sim.config import MERCHANT_KINDS, CityConfig
 from citychain.sim.localnode import LocalNode
+from citychain.sim.network_demo import run_network_demo
 from citychain.sim.stats import Stats
 from citychain.sim.transactions import SimulationError
 
@@ -71,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=1, help="the city's seed (default: 1)")
     parser.add_argument(
+        "--network",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the city on a consortium of N CometBFT validators (0: one solo node)",
+    )
+    parser.add_argument(
         "--serve",
         action="store_true",
         help="keep the node serving after the run, until Ctrl-C",
@@ -91,13 +101,37 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed < 0:
             raise ValueError(f"--seed must not be negative, got {args.seed}")
         config = CityConfig(citizens=args.citizens, merchants=args.merchants, seed=args.seed)
+        if not 0 <= args.network <= 16:
+            raise ValueError(f"--network must be 0..16, got {args.network}")
+        if args.network and args.serve:
+            raise ValueError("--serve is for the solo node; a network keeps running with net start")
     except ValueError as exc:
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.network:
+            prepare_home(args.home)
+            return run_network_demo(
+                args.home,
+                args.network,
+                config,
+                args.seconds,
+                DEMO_PASSWORD,
+                print_progress=_print_progress,
+                print_summary=_print_summary,
+                marker={"demo": True},
+            )
         return _run(args.home, host, port, config, args.seconds, args.serve)
-    except (DemoError, HomeError, KeystoreError, SimulationError, ClientError, OSError) as exc:
+    except (
+        DemoError,
+        HomeError,
+        KeystoreError,
+        SimulationError,
+        ClientError,
+        NetError,
+        OSError,
+    ) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -139,6 +173,14 @@ def prepare_home(path: Path) -> None:
     pid = _running_node(Home(path))
     if pid is not None:
         raise DemoError(f"a node (pid {pid}) is still serving {path}; stop it first")
+    layout = NetLayout(path / "net")
+    if layout.exists():
+        _, specs = layout.load()
+        if any(any(running(layout, s.index).values()) for s in specs):
+            raise DemoError(
+                f"the demo network in {layout.path} is running; stop it first: "
+                f"citychain net stop --dir {layout.path}"
+            )
     shutil.rmtree(path)
 
 
@@ -199,7 +241,7 @@ def _run(path: Path, host: str, port: int, config: CityConfig, seconds: float, s
         stats = sim.run(seconds, progress, every)
         if printed_at[0] != stats.ticks:
             _print_progress(stats)
-        trusted = [v.public_key for v in genesis.validators]
+        trusted = [(v.public_key, v.power) for v in genesis.validators]
         audit = sim.audit(sample=500, trusted_validators=trusted)
         _print_summary(stats, audit, sim)
         payment = stats.example_payment or sim.setup_txs[-1]

@@ -528,14 +528,22 @@ async function blockView(ctx, heightText) {
         ["App hash", hashText(header.app_hash, { full: true })],
         ["Transactions hash", hashText(header.txs_hash, { full: true })],
         ["Results hash", hashText(header.results_hash, { full: true })],
-        ["Proposer key", hashText(header.proposer, { full: true })],
+        [
+          header.engine === "cometbft" ? "Proposer address" : "Proposer key",
+          hashText(header.proposer, { full: true }),
+        ],
       ]),
       h(
         "details",
         { class: "raw" },
         h("summary", {}, "Signature and header bytes"),
         facts([
-          ["Signature", h("span", { class: "mono wrap-any" }, block.signature)],
+          [
+            "Signature",
+            header.engine === "cometbft"
+              ? "the validators' commit signatures are in CometBFT's block store (a proof bundle carries them)"
+              : h("span", { class: "mono wrap-any" }, block.signature),
+          ],
           ["Header bytes", h("span", { class: "mono wrap-any" }, block.header_bytes)],
         ]),
       ),

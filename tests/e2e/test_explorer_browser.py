@@ -205,7 +205,7 @@ def test_explorer_walks_block_tx_account_and_follows_new_blocks(
     assert bundle["balance"] == alice_cents
     assert bundle["proof"]["claim"]["amount"] == alice_cents
     validator = bytes.fromhex(client.status()["validator"]["public_key"])
-    verified = verify_bundle(bundle["proof"], [validator])
+    verified = verify_bundle(bundle["proof"], [(validator, 10)])
     assert verified.valid, verified.reason
 
     # A new payment reaches the open page over /ws: no reload, no polling interval to wait.

@@ -64,7 +64,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CityRun]:
         sim = CitySimulation(node.client, issuer, kyc, CONFIG)
         sim.setup()
         stats = sim.run(RUN_SECONDS)
-        trusted = [v.public_key for v in genesis.validators]
+        trusted = [(v.public_key, v.power) for v in genesis.validators]
         # A sample as large as the city: every account is read, so the node's sum is checked.
         audit = sim.audit(sample=CONFIG.citizens, trusted_validators=trusted)
         yield CityRun(sim, stats, audit, node.client, node.url, genesis, issuer, kyc)

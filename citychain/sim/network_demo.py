@@ -1,0 +1,156 @@
+"""``citychain demo --network N``: the simulated city on a consortium of N CometBFT validators.
+
+The city's payments go to the first member's node while every member's node executes every
+block. Half-way through, the last member's node is stopped (the chain goes on: up to f < N/3
+members may fail) and, a quarter later, started again (it replays what it missed). At the end
+every node must report the same app hash, and a balance proof from another member's node must
+verify offline against the header signed by the validators of the genesis.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from citychain.client import Client, verify_bundle
+from citychain.crypto.keystore import Keystore
+from citychain.genesis import Genesis
+from citychain.home import Home
+from citychain.net.create import DEFAULT_BASE_PORT, create_network
+from citychain.net.layout import NetLayout, NodeSpec
+from citychain.net.process import node_status, start_node, stop_node
+from citychain.sim.audit import Audit
+from citychain.sim.city import CitySimulation
+from citychain.sim.config import CityConfig
+from citychain.sim.stats import Stats
+
+__all__ = ["run_network_demo"]
+
+AGREEMENT_TIMEOUT = 60.0
+
+
+def _free_base_port(preferred: int, nodes: int) -> int:
+    """``preferred`` if its ten ports per node are free, else the first free range above it."""
+    for base in range(preferred, 60_000, 1000):
+        if all(_port_free(base + p) for p in range(10 * nodes)):
+            return base
+    raise OSError("no free range of ports on 127.0.0.1 for the network")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _print_status(layout: NetLayout, specs: list[NodeSpec]) -> list[dict[str, object]]:
+    rows = [node_status(layout, spec) for spec in specs]
+    for row in rows:
+        print(
+            f"  node{row['node']} {row['name']:<24} height {row['height'] or '-':>6}"
+            f"  peers {row['peers'] if row['peers'] is not None else '-'}"
+            f"  app hash {str(row['app_hash'] or '-')[:16]}"
+        )
+    return rows
+
+
+def _agree(clients: list[Client]) -> tuple[int, set[str]]:
+    """Wait until every node has passed one common height; their app hashes at that height."""
+    deadline = time.monotonic() + AGREEMENT_TIMEOUT
+    target = max(int(c.status()["height"]) for c in clients)
+    while time.monotonic() < deadline:
+        if all(int(c.status()["height"]) >= target for c in clients):
+            break
+        time.sleep(0.3)
+    hashes = {str(c.block(target)["app_hash"]) for c in clients}
+    return target, hashes
+
+
+def run_network_demo(
+    path: Path,
+    validators: int,
+    config: CityConfig,
+    seconds: float,
+    password: str,
+    *,
+    print_progress: Callable[[Stats], None],
+    print_summary: Callable[[Stats, Audit, CitySimulation], None],
+    marker: dict[str, object],
+) -> int:
+    net_dir = path / "net"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "demo.json").write_text(
+        json.dumps({**marker, "created": datetime.now(UTC).isoformat(timespec="seconds")})
+    )
+    base = _free_base_port(DEFAULT_BASE_PORT, validators + 1)
+    print(f"creating a {validators}-member consortium in {net_dir} (ports from {base}) ...")
+    specs = create_network(
+        net_dir, validators, password=password, chain_id="citychain-demo", base_port=base
+    )
+    layout = NetLayout(net_dir)
+    first = Home(layout.node_dir(0))
+    keystore = Keystore(first.keys_dir)
+    issuer, kyc = keystore.load("issuer", password), keystore.load("kyc", password)
+    genesis = Genesis.load(first.genesis_file)
+    started: list[NodeSpec] = []
+    try:
+        for spec in specs:
+            start_node(layout, spec)
+            started.append(spec)
+            print(f"  started node{spec.index} {spec.name}: api {spec.api_url}")
+        clients = [Client(spec.api_url) for spec in specs]
+        sim = CitySimulation(clients[0], issuer, kyc, config)
+        print(f"setting up the city ({config.citizens:,} citizens, {config.merchants} merchants)")
+        sim.setup()
+        print(f"\nexplorer of each member: {', '.join(s.api_url + '/' for s in specs)}")
+        print(f"the city runs for {seconds:g} s:", flush=True)
+        every = max(2.0, min(5.0, seconds / 10))
+        sim.run(seconds / 2, print_progress, every)
+        last = specs[-1]
+        if validators >= 4:
+            stop_node(layout, last)
+            print(f"  -- stopped node{last.index} ({last.name}); the others go on", flush=True)
+            sim.run(seconds / 4, print_progress, every)
+            start_node(layout, last)
+            print(f"  -- started node{last.index} again; it replays the blocks it missed")
+            sim.run(seconds / 4, print_progress, every)
+        else:
+            sim.run(seconds / 2, print_progress, every)
+        print("\nthe consortium:")
+        _print_status(layout, specs)
+        height, hashes = _agree(clients)
+        trusted = [(v.public_key, v.power) for v in genesis.validators]
+        audit = sim.audit(sample=500, trusted_validators=trusted)
+        audit.add(
+            "agreement",
+            len(hashes) == 1,
+            f"all {validators} nodes hold app hash {next(iter(hashes))[:16]}… at height {height}"
+            if len(hashes) == 1
+            else f"nodes disagree at height {height}: {sorted(hashes)}",
+        )
+        other = clients[-1]
+        account = sim.example_account()
+        body = other.balance(account.address, prove=True)
+        result = verify_bundle(body["proof"], trusted)
+        audit.add(
+            "proof from another member",
+            result.valid,
+            f"{last.name}'s node proved {account.name}'s balance at height "
+            f"{result.details.get('height')}: signed by >2/3 of the genesis validators"
+            if result.valid
+            else result.reason,
+        )
+        print_summary(sim.stats, audit, sim)
+        print(f"\nthe network is stopped; start it again with: citychain net start --dir {net_dir}")
+        return 0 if audit.ok else 1
+    finally:
+        for spec in reversed(started):
+            stop_node(layout, spec)
