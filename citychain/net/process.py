@@ -27,6 +27,10 @@ __all__ = ["node_status", "running", "start_node", "stop_node"]
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
+# A CometBFT whose app died while it awaited an answer (say, to Commit) logs "Did the application
+# crash?", starts to shut down and never finishes: later SIGTERMs change nothing. Without its app
+# it can do nothing worth waiting for, and its stores are made to survive a kill.
+ORPHAN_STOP_TIMEOUT = 3.0
 
 
 def _pids_file(layout: NetLayout, index: int) -> Path:
@@ -116,7 +120,7 @@ def start_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
     if not state["app"]:
         if state["cometbft"]:
             # CometBFT cannot reconnect to a new app process; restart it too.
-            _terminate(pids["cometbft"], str(node_dir))
+            _terminate(pids["cometbft"], str(node_dir), ORPHAN_STOP_TIMEOUT)
             state["cometbft"] = False
         if _port_open(spec.abci_port) or _port_open(spec.api_port):
             raise NetError(
@@ -137,7 +141,15 @@ def start_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
         )
         pids["cometbft"] = comet.pid
         _write_pids(layout, spec.index, pids)
-        _wait_for(lambda: _rpc_up(spec), comet, f"{spec.name} CometBFT", log_file)
+        try:
+            _wait_for(lambda: _rpc_up(spec), comet, f"{spec.name} CometBFT", log_file)
+        except NetError:
+            # Leave no half node behind: an app that no CometBFT drives would go on serving a
+            # state CometBFT may just have refused (its handshake found another app hash).
+            _terminate(comet.pid, str(node_dir))
+            if "app" in started:
+                _terminate(pids["app"], str(node_dir))
+            raise
         started.append("cometbft")
     return started
 
@@ -149,13 +161,13 @@ def _rpc_up(spec: NodeSpec) -> bool:
         return False
 
 
-def _terminate(pid: int, marker: str) -> bool:
-    """SIGTERM, then SIGKILL after STOP_TIMEOUT; True if the process was running."""
+def _terminate(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; True if the process was running."""
     if not _alive(pid, marker):
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid, marker):
             return True
@@ -171,9 +183,12 @@ def stop_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
     """Stop CometBFT, then the app; returns what was running."""
     pids = _read_pids(layout, spec.index)
     marker = str(layout.node_dir(spec.index))
-    stopped: list[str] = [
-        name for name in ("cometbft", "app") if name in pids and _terminate(pids[name], marker)
-    ]
+    orphaned = "app" not in pids or not _alive(pids["app"], marker)
+    stopped: list[str] = []
+    for name in ("cometbft", "app"):
+        timeout = ORPHAN_STOP_TIMEOUT if name == "cometbft" and orphaned else STOP_TIMEOUT
+        if name in pids and _terminate(pids[name], marker, timeout):
+            stopped.append(name)
     with contextlib.suppress(FileNotFoundError):
         _pids_file(layout, spec.index).unlink()
     return stopped

@@ -1,0 +1,127 @@
+"""Governance end to end on a real 4-validator CometBFT network, through the CLI.
+
+Four members vote a fifth organisation in: its node, started beforehand as a non-validator,
+syncs, then CometBFT's validator set grows to five and the new key signs commits. A proposal
+without enough votes changes nothing. Later the five vote it out: the set shrinks back to four
+and its key stops signing. Blocks keep coming throughout and all nodes agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netutil import PASSWORD, Network, requires_cometbft, running_network, wait_until
+
+from citychain.cli.main import main as cli
+from citychain.net.create import NetOptions, add_node
+
+pytestmark = [pytest.mark.network, pytest.mark.slow, requires_cometbft]
+
+NEWCOMER = "University Hospital"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    code = cli([*args, "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    doc: dict[str, Any] = json.loads(out.out)
+    return doc
+
+
+def validator_addresses(net: Network, node: int) -> dict[str, int]:
+    """CometBFT's current validator set on ``node``: address -> power."""
+    result = net.rpc(node, "validators", per_page=100)
+    return {v["address"]: int(v["voting_power"]) for v in result["validators"]}
+
+
+def signers(net: Network, node: int, height: int) -> set[str]:
+    """Validator addresses whose COMMIT signatures are in the commit of ``height``."""
+    commit = net.rpc(node, "commit", height=height)["signed_header"]["commit"]
+    return {s["validator_address"] for s in commit["signatures"] if s["block_id_flag"] == 2}
+
+
+def consensus_address(public_key_hex: str) -> str:
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).digest()[:20].hex().upper()
+
+
+def test_members_vote_a_fifth_in_and_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITYCHAIN_PASSWORD", PASSWORD)
+    with running_network(tmp_path / "net") as net:
+
+        def on(node: int, *args: str) -> dict[str, Any]:
+            """A CLI command pointed at node ``node``; as its member's operator for a tx."""
+            sign = ("--from", "operator") if args[0] == "tx" and "--from" not in args else ()
+            return run_cli(capsys, *args, *sign, "--node-dir", str(net.node_dir(node)))
+
+        def vote(node: int, proposal: int) -> dict[str, Any]:
+            return on(node, "tx", "consortium", "vote", str(proposal), "--yes")
+
+        # The newcomer's node: same genesis, peers with everyone, not yet a validator.
+        spec, operator, pub = add_node(
+            net.layout.path,
+            password=PASSWORD,
+            name=NEWCOMER,
+            options=NetOptions(kdf_limits=(1, 8192), timeout_commit="300ms", timeout_propose="1s"),
+        )
+        net.specs.append(spec)
+        net.start(4)
+        newcomer = consensus_address(pub.hex())
+        height = net.common_height(range(4))
+        net.wait_for_height(height + 1, [4], timeout=60)  # it synced by replaying blocks
+        assert newcomer not in validator_addresses(net, 0)
+        # Its operator pays fees for its votes: the issuer sends it some currency.
+        on(0, "tx", "bank", "send", operator, "5000", "--from", "issuer")
+
+        # A proposal without enough votes changes nothing.
+        grant = ("grant-role", "--role", "registrar", "--address", operator)
+        lonely = on(0, "tx", "consortium", "propose", *grant)["proposal_id"]
+        vote(1, lonely)
+        assert operator not in json.dumps(on(2, "query", "consortium", "roles"))
+        assert on(3, "query", "consortium", "proposal", str(lonely))["status"] == "open"
+
+        # Admission: proposed by City Hall, approved by two more of four (30 of 40 > 2/3).
+        admit = on(
+            0, "tx", "consortium", "propose", "admit-member", "--name", NEWCOMER,
+            "--operator", operator, "--validator-key", pub.hex(), "--power", "10",
+        )["proposal_id"]  # fmt: skip
+        vote(1, admit)
+        passed = vote(2, admit)
+        def admitted() -> bool:  # the newcomer's node may be a block behind
+            members = on(4, "query", "consortium", "members")["members"]
+            return NEWCOMER in [m["name"] for m in members if m["status"] == "active"]
+
+        wait_until(admitted, 30, "node4 to see the admission")
+
+        # CometBFT applies the update two blocks later; then the newcomer signs commits.
+        wait_until(lambda: newcomer in validator_addresses(net, 3), 30, "the newcomer to validate")
+        joined = int(passed["height"]) + 2
+        net.wait_for_height(joined + 4, range(5), timeout=60)
+        signed = set().union(*(signers(net, 0, h) for h in range(joined + 1, joined + 4)))
+        assert newcomer in signed, "the admitted member's validator never signed a commit"
+
+        # Removal: now five members (50); four must approve (40 > 33.3), three are not enough.
+        remove = on(1, "tx", "consortium", "propose", "remove-member", "--name", NEWCOMER)
+        vote(2, remove["proposal_id"])
+        vote(3, remove["proposal_id"])
+        assert newcomer in validator_addresses(net, 0), "three of five must not remove a member"
+        gone = vote(4, remove["proposal_id"])  # the member itself may vote for its removal
+        wait_until(lambda: newcomer not in validator_addresses(net, 2), 30, "the removal")
+        left = int(gone["height"]) + 2
+        net.wait_for_height(left + 4, range(4), timeout=60)
+        later = set().union(*(signers(net, 1, h) for h in range(left + 2, left + 4)))
+        assert newcomer not in later, "a removed member's validator still signs"
+        assert len(validator_addresses(net, 1)) == 4
+
+        # Everyone, the newcomer's node included, agrees on every block.
+        net.assert_agreement(range(5))
+        # The admitted key really is the one in the newcomer's CometBFT home.
+        key_file = net.layout.cometbft_home(4) / "config" / "priv_validator_key.json"
+        assert base64.b64decode(json.loads(key_file.read_text())["pub_key"]["value"]) == pub
