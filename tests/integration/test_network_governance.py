@@ -94,6 +94,7 @@ def test_members_vote_a_fifth_in_and_out(
         )["proposal_id"]  # fmt: skip
         vote(1, admit)
         passed = vote(2, admit)
+
         def admitted() -> bool:  # the newcomer's node may be a block behind
             members = on(4, "query", "consortium", "members")["members"]
             return NEWCOMER in [m["name"] for m in members if m["status"] == "active"]
