@@ -25,6 +25,9 @@ where the node's main thread spent that window.
 
 The parts: ``submission`` (pre-encoded batches, their posting and tally), ``node_metrics`` (CPU
 seconds and the node's Prometheus metrics), ``node_profile`` and ``report`` (the text output).
+
+``--network N`` runs the same prepared workload, after this solo run, on an N-validator CometBFT
+network and on CometBFT's ``kvstore`` with N validators (``network``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from citychain.benchmarks.submission import encode_batches, submit_all, tally
 from citychain.init_home import init_home
 from citychain.sim.localnode import LocalNode
 
-__all__ = ["main", "profiled_node_main", "run"]
+__all__ = ["Options", "Workload", "main", "prepare", "profiled_node_main", "run"]
 
 DEFAULT_TXS = 50_000
 DEFAULT_ACCOUNTS = 100_000
@@ -86,7 +89,35 @@ class Options:
         return self.senders if self.senders is not None else min(self.accounts, MAX_DEFAULT_SENDERS)
 
 
-def run(options: Options, log: Any = None) -> dict[str, Any]:
+@dataclass(slots=True)
+class Workload:
+    """What a run submits, prepared before any clock starts: the bank genesis entries of the M
+    accounts and the N signed transfers (``--network`` submits the same ones to every chain)."""
+
+    balances: list[dict[str, Any]]
+    signed: list[bytes]
+    setup: dict[str, float]
+
+
+def prepare(options: Options, log: Any = None) -> Workload:
+    """Derive the accounts and their genesis entries, and sign the transfers."""
+    say = log or (lambda _msg: None)
+    n, m, s = options.txs, options.accounts, options.sender_count
+    setup: dict[str, float] = {}
+    started = time.perf_counter()
+    addresses = account_addresses(m, s, options.processes)
+    balances = genesis_balances(addresses, processes=options.processes)
+    setup["accounts_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    signed = sign_transfers(
+        n, accounts=m, sender_addresses=addresses[:s], processes=options.processes
+    )
+    setup["sign_s"] = time.perf_counter() - started
+    say(f"signed {n:,} transfers in {setup['sign_s']:.1f} s")
+    return Workload(balances, signed, setup)
+
+
+def run(options: Options, log: Any = None, workload: Workload | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     n, m, s = options.txs, options.accounts, options.sender_count
     report: dict[str, Any] = {
@@ -99,35 +130,27 @@ def run(options: Options, log: Any = None) -> dict[str, Any]:
         "verifier_workers": options.verifier_workers,
         "machine": machine_info(),
     }
-    setup: dict[str, Any] = {}
+    owned = workload is None
+    work = workload if workload is not None else prepare(options, say)
+    setup: dict[str, Any] = dict(work.setup)
     with tempfile.TemporaryDirectory(prefix="citychain-bench-") as tmp:
         home_dir = Path(tmp) / "home"
-        started = time.perf_counter()
-        addresses = account_addresses(m, s, options.processes)
-        balances = genesis_balances(addresses, processes=options.processes)
-        setup["accounts_s"] = time.perf_counter() - started
         started = time.perf_counter()
         home, _, _ = init_home(
             home_dir,
             password="bench",
             chain_id=CHAIN_ID,
-            extra_balances=balances,
+            extra_balances=work.balances,
             kdf_limits=(1, 8192),
             genesis_time="2024-01-01T00:00:00+00:00",
         )
-        del balances
+        if owned:
+            work.balances.clear()  # up to a million dicts; nothing else needs them
         setup["genesis_write_s"] = time.perf_counter() - started
         setup["genesis_bytes"] = home.genesis_file.stat().st_size
         say(f"genesis: {m:,} accounts, {setup['genesis_bytes'] / 1e6:.1f} MB")
-
-        started = time.perf_counter()
-        signed = sign_transfers(
-            n, accounts=m, sender_addresses=addresses[:s], processes=options.processes
-        )
-        del addresses
-        setup["sign_s"] = time.perf_counter() - started
+        signed = work.signed
         batches = encode_batches(signed, options.batch)
-        say(f"signed {n:,} transfers in {setup['sign_s']:.1f} s")
 
         raw_verify = raw_verify_rate(signed, options.verify_seconds)
         del signed
@@ -234,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the commit-scaling benchmark (10k, 100k, 1M accounts)",
     )
     parser.add_argument("--scaling-sizes", default=None, help="e.g. 10000,100000")
+    parser.add_argument(
+        "--network",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run the workload on an N-validator CometBFT network and on CometBFT's "
+        "kvstore with N validators, on this machine (--profile-node then profiles its apps)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -261,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.network is not None:
+        if args.scaling or args.scaling_sizes:
+            print("error: --scaling runs without --network", file=sys.stderr)
+            return 2
+        return _main_network(options, args.network, args.json, log)
     report = run(options, log)
     ok = bool(report["all_committed"])
     if args.scaling or args.scaling_sizes:
@@ -273,6 +309,39 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and all(r["failed_txs"] == 0 for r in report["commit_scaling"]["rows"])
     print(json.dumps(report) if args.json else format_report(report))
     return 0 if ok else 1
+
+
+def _main_network(options: Options, nodes: int, as_json: bool, log: Any) -> int:
+    """``--network N``: exit 0 only if every transfer committed everywhere; 1 on any failure
+    (after stopping every process), 130 on Ctrl-C or SIGTERM."""
+    from citychain.benchmarks import network
+    from citychain.benchmarks.network_report import format_network_report
+    from citychain.benchmarks.network_submit import ordering_problem
+    from citychain.net.layout import NetError
+
+    problem = ordering_problem(options.sender_count, nodes, options.batch, options.concurrency)
+    if not 1 <= nodes <= 10:
+        problem = "--network takes 1 to 10 validators (a block of 100 ports)"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds through the finally blocks that stop the nodes
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        report = network.run(options, nodes, log)
+    except KeyboardInterrupt:
+        print("error: interrupted; every node started was stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, NetError, OSError) as exc:
+        print(f"error: the network benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(report) if as_json else format_network_report(report))
+    return 0 if report["ok"] else 1
 
 
 def _check(o: Options) -> str:

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import subprocess
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,14 @@ class NetOptions:
         self,
         *,
         timeout_commit: str = "500ms",
+        timeout_propose: str = "1500ms",
         mempool_size: int = 50_000,
         kdf_limits: tuple[int, int] | None = None,
     ) -> None:
         self.timeout_commit = timeout_commit
+        # How long validators wait for a proposal before voting nil: a round whose proposer is
+        # down costs this much. CometBFT's default, 3s, is meant for networks wider than loopback.
+        self.timeout_propose = timeout_propose
         self.mempool_size = mempool_size
         self.kdf_limits = kdf_limits
 
@@ -104,7 +109,12 @@ def _configure(
             "proxy_app": f"tcp://127.0.0.1:{spec.abci_port}",
             "log_level": "main:info,state:info,consensus:error,p2p:error,*:error",
         },
-        "rpc": {"laddr": f"tcp://127.0.0.1:{spec.rpc_port}", "max_body_bytes": 16_000_000},
+        "rpc": {
+            "laddr": f"tcp://127.0.0.1:{spec.rpc_port}",
+            "max_body_bytes": 16_000_000,
+            # The app broadcasts in JSON-RPC batches of citychain.engines.comet.RPC_BATCH (500).
+            "max_request_batch_size": 500,
+        },
         "p2p": {
             "laddr": f"tcp://127.0.0.1:{spec.p2p_port}",
             "persistent_peers": persistent,
@@ -115,7 +125,10 @@ def _configure(
             "recv_rate": 50_000_000,
         },
         "mempool": {"size": options.mempool_size, "cache_size": 4 * options.mempool_size},
-        "consensus": {"timeout_commit": options.timeout_commit},
+        "consensus": {
+            "timeout_commit": options.timeout_commit,
+            "timeout_propose": options.timeout_propose,
+        },
         # citychain indexes transactions itself; CometBFT's indexer would do the work twice.
         "tx_index": {"indexer": "null"},
     }
@@ -127,12 +140,14 @@ def _app_genesis(
     members: list[tuple[NodeSpec, str, bytes]],
     role_addresses: dict[str, list[str]],
     funded: list[str],
+    extra_balances: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     bank = copy.deepcopy(DEFAULT_SECTION)
     bank["wallet_tiers"] = [{"address": a, "tier": 2} for a in funded]
     bank["balances"] = [
         {"address": a, "denom": "ccy", "amount": ROLE_KEY_FEE_FLOAT} for a in funded
     ]
+    bank["balances"].extend(dict(entry) for entry in extra_balances)
     return {
         "chain_id": chain_id,
         "genesis_time": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -188,8 +203,13 @@ def create_network(
     chain_id: str = "citychain-net",
     base_port: int = DEFAULT_BASE_PORT,
     options: NetOptions | None = None,
+    extra_balances: Sequence[Mapping[str, Any]] = (),
 ) -> list[NodeSpec]:
-    """Create DIR with ``validators`` member nodes sharing one genesis."""
+    """Create DIR with ``validators`` member nodes sharing one genesis.
+
+    ``extra_balances`` are bank genesis entries (``{"address", "denom", "amount"}``) added to
+    the members' and role keys' own, e.g. the accounts of ``citychain bench payments``.
+    """
     options = options or NetOptions()
     layout = NetLayout(directory)
     if layout.exists() or (directory.exists() and any(directory.iterdir())):
@@ -211,7 +231,7 @@ def create_network(
         address = keystore.add(name, password).address
         roles.setdefault(role, []).append(address)
         funded.append(address)
-    app_genesis = _app_genesis(chain_id, members, roles, funded)
+    app_genesis = _app_genesis(chain_id, members, roles, funded, extra_balances)
     Genesis.from_dict(app_genesis)  # refuse to write a genesis the Application would refuse
     comet_genesis = _cometbft_genesis(
         layout.cometbft_home(0) / "config" / "genesis.json", app_genesis
