@@ -25,7 +25,6 @@ from citychain.codec import encode
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.store.sqlite import BlockRecord
-from citychain.tx.envelope import decode_tx
 
 __all__ = ["APP_VERSION", "AbciHandler", "FinalizedBlock"]
 
@@ -65,6 +64,9 @@ class AbciHandler:
         self.requests = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
         self._finalized: tuple[abci.RequestFinalizeBlock, BlockResult, float] | None = None
+        # CometBFT runs with its mempool recheck off (citychain net writes recheck = false);
+        # the check state is rebased here after each commit instead.
+        app.track_pending = True
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -173,6 +175,9 @@ class AbciHandler:
     # --- mempool --------------------------------------------------------------------------
     def check_tx(self, request: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         raw = request.tx
+        if request.type == abci.RECHECK and self.app.is_pending(hashlib.sha256(raw).digest()):
+            # Already re-applied by rebase_check_state (a CometBFT configured with recheck on).
+            return abci.ResponseCheckTx(code=0, gas_wanted=1)
         result = self.app.check_tx(raw)
         if self.on_check is not None and request.type != abci.RECHECK:
             self.on_check(hashlib.sha256(raw).digest(), result)
@@ -188,7 +193,7 @@ class AbciHandler:
         keeps free garbage out of the chain (a transaction that fails here could pay no fee).
         """
         try:
-            tx = decode_tx(raw)
+            tx = self.app.decode_cached(raw)
         except CityError:
             return False
         if self.app.is_verified(tx.hash):
@@ -239,10 +244,24 @@ class AbciHandler:
         )
 
     async def commit(self) -> abci.ResponseCommit:
+        """Make the block the state in memory and start writing it; answer at once.
+
+        The disk write overlaps the next height's consensus instead of holding it up. This is
+        safe because CometBFT keeps every block it decided: if the app dies before the write
+        lands, its Info answers the height before, and CometBFT's handshake replays the block
+        into it (consensus/replay.go, app behind the store). At most one block is ever ahead of
+        the disk: the next Commit first waits for this write. The node's own readers and
+        submitters see the block only once it is durable (``settled``, ``on_block``).
+        """
         if self._finalized is None:
             raise RuntimeError("Commit without FinalizeBlock")
         request, result, started = self._finalized
         self._finalized = None
+        previous_write = self.writing
+        if previous_write is not None and not previous_write.done():
+            waited = time.perf_counter()
+            await asyncio.shield(previous_write)
+            self.write_wait_seconds += time.perf_counter() - waited
         previous = self.app.last_block
         info = CometHeaderInfo(
             chain_id=self.app.chain_id,
@@ -266,25 +285,24 @@ class AbciHandler:
         )
         store_write = self.app.commit(record, defer_write=True)
         assert store_write is not None
-        loop = asyncio.get_running_loop()
-        # The block is in memory now; reads wait on ``writing`` until it is on disk too, and
-        # CometBFT hears "committed" only after that.
-        self.writing = loop.run_in_executor(self._writer, store_write)
-        waited = time.perf_counter()
-        try:
-            await asyncio.shield(self.writing)
-        finally:
-            self.write_wait_seconds += time.perf_counter() - waited
-        if self.on_block is not None:
-            self.on_block(
-                FinalizedBlock(
-                    record,
-                    result,
-                    time.perf_counter() - started,
-                    bytes(request.proposer_address),
-                )
-            )
+        self.app.rebase_check_state()
+        block = FinalizedBlock(
+            record, result, time.perf_counter() - started, bytes(request.proposer_address)
+        )
+        writing = self.writing = asyncio.get_running_loop().run_in_executor(
+            self._writer, store_write
+        )
+        writing.add_done_callback(lambda done: self._written(block, done))
         return abci.ResponseCommit(retain_height=0)
+
+    def _written(self, block: FinalizedBlock, done: asyncio.Future[None]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            # Memory is ahead of the disk and cannot catch up: stop; a restart resumes from the
+            # last block on disk and CometBFT replays the rest.
+            self._fail(f"writing block {block.record.height} failed: {done.exception()!r}")
+            return
+        if self.on_block is not None:
+            self.on_block(block)
 
     # --- queries --------------------------------------------------------------------------
     def query(self, request: abci.RequestQuery) -> abci.ResponseQuery:

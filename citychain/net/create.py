@@ -124,7 +124,13 @@ def _configure(
             "send_rate": 50_000_000,
             "recv_rate": 50_000_000,
         },
-        "mempool": {"size": options.mempool_size, "cache_size": 4 * options.mempool_size},
+        "mempool": {
+            "size": options.mempool_size,
+            "cache_size": 4 * options.mempool_size,
+            # The app rebases its check state itself after each commit (Application.
+            # rebase_check_state): CometBFT's recheck would run every waiting transaction again.
+            "recheck": False,
+        },
         "consensus": {
             "timeout_commit": options.timeout_commit,
             "timeout_propose": options.timeout_propose,

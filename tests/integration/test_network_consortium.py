@@ -273,7 +273,8 @@ def test_killed_app_recovers_through_the_handshake_to_the_same_state(
 ) -> None:
     """Two kills of node2's app while nodes 0 and 1 take payments: one at a random moment, one
     where CometBFT has stored and finalized a block the app has not made durable, so that the
-    restart's handshake must replay that block into the app."""
+    restart's handshake must replay that block (and the one before, if its write was still
+    going) into the app."""
     net = healthy
     victim = 2
     to = payees("sigkill", 3)
@@ -316,14 +317,15 @@ def test_killed_app_recovers_through_the_handshake_to_the_same_state(
                 net.freeze_app_mid_block(victim)
             net.kill_app(victim)
             killed_at = net.height(0) or 0
-            # Every block CometBFT saw the app commit is on the app's disk; at most the block
-            # being finalized when the kill landed is not, and the handshake must replay it.
+            # The app answers Commit while the block's write is still going, and waits for it
+            # before the next Commit: the disk is at most one block behind what CometBFT saw
+            # committed, and the handshake must replay what is missing.
             durable = stored_height(db_file(net, victim))
             text = comet_log.read_text()
             finalized = _last_logged_height(text, "finalized block")
-            assert _last_logged_height(text, "committed state") <= durable <= finalized
+            assert _last_logged_height(text, "committed state") - 1 <= durable <= finalized
             if mode != "at a random moment":
-                assert durable == finalized - 1
+                assert finalized - 2 <= durable <= finalized - 1
             # CometBFT notices; it exits by itself, unless it was awaiting the app's answer.
             with contextlib.suppress(AssertionError):
                 wait_until(lambda: not net.running(victim)["cometbft"], 3, "CometBFT to exit")

@@ -90,6 +90,10 @@ async def finalize_and_commit(
     finalized = (await handler.handle(request)).finalize_block
     commit = await handler.handle(abci.Request(commit=abci.RequestCommit()))
     assert commit.WhichOneof("value") == "commit"
+    # Commit answers before the block is durable; the node's readers wait for this write.
+    assert handler.writing is not None
+    await handler.writing
+    await asyncio.sleep(0)  # the write's completion callback (on_block) runs on the loop
     return finalized
 
 
@@ -177,12 +181,30 @@ def test_check_tx_and_recheck(handler: AbciHandler) -> None:
         (hashlib.sha256(tx0).digest(), 0),
         (hashlib.sha256(transfer(5)).digest(), gap.check_tx.code),
     ]
-    # After a block holding tx0, the mempool rechecks tx1 against the new state.
+    # After a block holding tx0, tx1 is still waiting: the app rebases its check state
+    # itself (CometBFT's recheck is off), so tx2 follows tx1 without a nonce gap.
     run(handler.handle(abci.Request(check_tx=abci.RequestCheckTx(tx=tx1))))
     run(finalize_and_commit(handler, 1, [tx0]))
+    assert handler.app.next_nonce(addr(ALICE)) == 2
+    tx2 = transfer(2)
+    assert (
+        run(handler.handle(abci.Request(check_tx=abci.RequestCheckTx(tx=tx2)))).check_tx.code == 0
+    )
+    # A CometBFT with recheck on would ask again: the answer must not apply tx1 twice.
     recheck = abci.RequestCheckTx(tx=tx1, type=abci.RECHECK)
     assert run(handler.handle(abci.Request(check_tx=recheck))).check_tx.code == 0
-    assert len(seen) == 3  # rechecks answer no submitter
+    assert handler.app.next_nonce(addr(ALICE)) == 3
+    assert len(seen) == 4  # rechecks answer no submitter
+
+
+def test_rebase_forgets_what_a_block_made_stale(handler: AbciHandler) -> None:
+    run(handler.handle(init_request(genesis_doc())))
+    waiting = transfer(0, 100)
+    assert handler.app.check_tx(waiting).ok
+    # Another transaction with the same nonce (a different amount) wins the block.
+    run(finalize_and_commit(handler, 1, [transfer(0, 200)]))
+    assert not handler.app.is_pending(hashlib.sha256(waiting).digest())
+    assert handler.app.next_nonce(addr(ALICE)) == 1
 
 
 def test_proposals_keep_only_well_formed_signed_transactions(handler: AbciHandler) -> None:
