@@ -52,7 +52,10 @@ def consortium_router(node: Node) -> APIRouter:
         app = node.app
         return {"proposals": proposals_view(app.committed, limit, before), "height": app.height}
 
-    @router.get("/proposals/{proposal_id}")
+    @router.get(
+        "/proposals/{proposal_id}",
+        responses={404: {"description": 'no such proposal: {"error": {...}}'}},
+    )
     async def proposal(proposal_id: ProposalId) -> dict[str, Any]:
         await settle()
         app = node.app
