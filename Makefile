@@ -34,8 +34,9 @@ test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
 test-fast: setup-dev   ## skip the suites marked slow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
-bench: setup-dev  ## benchmarks: payments through HTTP, commit cost by state size, Merkle tree
+bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree
 	.venv/bin/citychain bench payments $(BENCH_ARGS)
+	.venv/bin/citychain bench payments --network 4 $(BENCH_ARGS)
 	$(PY) bench/bench_commit_scaling.py
 	$(PY) bench/bench_state_tree.py
 
