@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +37,7 @@ from citychain.modules.bank.messages import MsgMint, MsgSend
 from citychain.modules.bank.state import balance_key
 from citychain.net.create import NetOptions, create_network
 from citychain.net.layout import NetError, NetLayout, NodeSpec, cometbft_binary
+from citychain.net.ports import reserved_ports
 from citychain.net.process import running, start_node, stop_node
 from citychain.state import MerkleTree
 from citychain.tx.envelope import Message, sign_tx
@@ -53,12 +51,8 @@ TIMEOUT_COMMIT = "300ms"
 # stop validators, so it sets their pace.
 TIMEOUT_PROPOSE = "1s"
 FEE = 1
-# Port blocks of 100 (10 per node) below Linux's ephemeral range (32768-60999), so that no
-# outgoing connection takes a port a node is about to listen on.
-PORT_BLOCK = 100
 # Calls per JSON-RPC batch: CometBFT's [rpc] max_request_batch_size is 10 unless configured.
 RPC_BATCH = 10
-PORT_LOW, PORT_HIGH = 20_000, 32_700
 
 T = TypeVar("T")
 _FINALIZED = re.compile(rb"finalized block\s+module=state height=(\d+)")
@@ -79,44 +73,6 @@ requires_cometbft = pytest.mark.skipif(
 )
 
 
-# --- ports -------------------------------------------------------------------------------------
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-@contextlib.contextmanager
-def reserved_ports(count: int) -> Iterator[int]:
-    """A base port P with P..P+count-1 free, held under a lock file until the block exits.
-
-    The lock keeps two test runs on this machine from picking the same block between the check
-    and the nodes' own binds; the bind check skips ports other networks already use.
-    """
-    assert count <= PORT_BLOCK
-    blocks = list(range(PORT_LOW, PORT_HIGH - PORT_BLOCK, PORT_BLOCK))
-    random.shuffle(blocks)
-    for base in blocks:
-        lock_path = Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock"
-        lock = open(lock_path, "w")  # noqa: SIM115 - held open for the whole block
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        try:
-            if all(_bindable(p) for p in range(base, base + count)):
-                yield base
-                return
-        finally:
-            lock.close()
-    raise RuntimeError(f"no free block of {count} ports in {PORT_LOW}..{PORT_HIGH}")
-
-
-# --- polling -----------------------------------------------------------------------------------
 def wait_until(
     probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1
 ) -> T:
@@ -451,7 +407,7 @@ class Network:
 @contextlib.contextmanager
 def running_network(directory: Path, validators: int = 4) -> Iterator[Network]:
     """Create a network in ``directory`` on free ports, start all nodes, stop them all after."""
-    with reserved_ports(validators * 10) as base:
+    with reserved_ports(validators) as base:
         specs = create_network(
             directory,
             validators,

@@ -14,16 +14,12 @@ whatever went wrong before.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import random
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,58 +27,15 @@ from typing import Any
 import httpx
 
 from citychain.benchmarks.node_metrics import cpu_seconds
-from citychain.net.layout import PORTS_PER_NODE, NetLayout, NodeSpec, cometbft_binary
+from citychain.net.layout import NetLayout, NodeSpec, cometbft_binary
 
-__all__ = ["Cluster", "ClusterError", "reserved_ports"]
+__all__ = ["Cluster", "ClusterError"]
 
 STOP_TIMEOUT = 15.0
-# Port blocks of 100 below Linux's ephemeral range (32768-60999), so that no outgoing connection
-# takes a port a node is about to listen on; node i listens on base + 10 i + 0..3 (p2p, rpc,
-# abci, api: citychain.net.layout.NodeSpec.at).
-PORT_BLOCK = 100
-PORT_LOW, PORT_HIGH = 20_000, 32_700
 
 
 class ClusterError(RuntimeError):
     """A network that could not be started, or a process that died during the run."""
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-@contextlib.contextmanager
-def reserved_ports(nodes: int) -> Iterator[int]:
-    """A base port whose ``nodes`` blocks of ports are free, held until the block exits.
-
-    The protocol of the network tests (tests/netutil.py, ``reserved_ports``), so that a benchmark
-    and a test suite running at the same time never pick the same ports: blocks of 100 ports
-    below Linux's ephemeral range, each claimed by an flock on
-    ``$TMPDIR/citychain-net-ports-BASE.lock`` and then checked by binding every port.
-    """
-    if PORTS_PER_NODE * nodes > PORT_BLOCK:
-        raise ClusterError(f"at most {PORT_BLOCK // PORTS_PER_NODE} nodes fit a port block")
-    blocks = list(range(PORT_LOW, PORT_HIGH - PORT_BLOCK, PORT_BLOCK))
-    random.shuffle(blocks)
-    for base in blocks:
-        lock = open(Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock", "w")  # noqa: SIM115
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            ports = [base + PORTS_PER_NODE * i + k for i in range(nodes) for k in range(4)]
-            if all(_port_free(port) for port in ports):
-                yield base
-                return
-        finally:
-            lock.close()
-    raise ClusterError("found no free block of loopback ports")
 
 
 @dataclass

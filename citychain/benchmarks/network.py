@@ -34,7 +34,7 @@ import httpx
 
 from citychain.benchmarks import CHAIN_ID, machine_info, percentile
 from citychain.benchmarks.blockwatch import BlockWatcher
-from citychain.benchmarks.cluster import Cluster, ClusterError, reserved_ports
+from citychain.benchmarks.cluster import Cluster, ClusterError
 from citychain.benchmarks.network_submit import (
     block_stats,
     block_tally,
@@ -52,6 +52,7 @@ from citychain.benchmarks.submission import Batch, tally
 from citychain.client import Client
 from citychain.net.create import NetOptions, create_network
 from citychain.net.layout import NodeSpec, cometbft_binary
+from citychain.net.ports import reserved_ports
 
 __all__ = ["GOAL_KVSTORE_SHARE", "GOAL_P99_MS", "GOAL_TPS", "NET_OPTIONS", "run"]
 
