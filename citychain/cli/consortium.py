@@ -255,15 +255,9 @@ def _register_query(query_sub: Any, parents: dict[str, argparse.ArgumentParser])
     roles.set_defaults(func=_roles)
 
 
-def _get(client: Client, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    # The SDK has no consortium methods yet; its request helper gives the same ApiError mapping.
-    result: dict[str, Any] = client._request("GET", path, params=params or {})
-    return result
-
-
 def _members(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        doc = _get(client, "/consortium/members")
+        doc = client.consortium_members()
     if args.json:
         print_json(doc)
         return 0
@@ -286,11 +280,8 @@ def _proposal_line(p: dict[str, Any]) -> str:
 
 
 def _proposals(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"limit": args.limit}
-    if args.before is not None:
-        params["before"] = args.before
     with client_for(args) as client:
-        doc = _get(client, "/consortium/proposals", params)
+        doc = client.consortium_proposals(args.limit, args.before)
     if args.json:
         print_json(doc)
         return 0
@@ -303,7 +294,7 @@ def _proposals(args: argparse.Namespace) -> int:
 
 def _proposal(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        doc = _get(client, f"/consortium/proposals/{args.proposal_id}")
+        doc = client.consortium_proposal(args.proposal_id)
     if args.json:
         print_json(doc)
         return 0
@@ -318,7 +309,7 @@ def _proposal(args: argparse.Namespace) -> int:
 
 def _roles(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        doc = _get(client, "/consortium/roles")
+        doc = client.consortium_roles()
     if args.json:
         print_json(doc)
         return 0

@@ -114,3 +114,23 @@ class Client:
 
     def nonce(self, address: str) -> int:
         return int(self.account(address)["nonce"])
+
+    # --- consortium (docs/modules/consortium.md) ------------------------------------------
+    def consortium_members(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/consortium/members")
+        return result
+
+    def consortium_proposals(self, limit: int = 50, before: int | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        result: dict[str, Any] = self._request("GET", "/consortium/proposals", params=params)
+        return result
+
+    def consortium_proposal(self, proposal_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/consortium/proposals/{proposal_id}")
+        return result
+
+    def consortium_roles(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/consortium/roles")
+        return result
