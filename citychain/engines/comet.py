@@ -162,8 +162,19 @@ class CometEngine:
         ]
         response = await self.http().post(self.rpc_url, json=body)
         answers = response.json()
-        if isinstance(answers, dict):
-            answers = [answers]
+        if isinstance(answers, dict) and isinstance(answers.get("id"), int):
+            answers = [answers]  # CometBFT answers a batch of one with a bare object
+        if not isinstance(answers, list):
+            # CometBFT refused the request as a whole (too many calls, too large): every
+            # transaction in it is refused, at once rather than after the CheckTx timeout.
+            error = answers.get("error", {}) if isinstance(answers, dict) else {}
+            message = str(error.get("data") or error.get("message") or answers)
+            for future in futures:
+                if not future.done():
+                    future.set_result(
+                        CheckOutcome(MEMPOOL_REFUSED, MEMPOOL_CODESPACE, f"CometBFT: {message}")
+                    )
+            return
         for answer in answers:
             error = answer.get("error")
             index = answer.get("id")
