@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,13 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1024 <= int(text) <= 65000:
         raise argparse.ArgumentTypeError(f"a port 1024..65000, got {text!r}")
     return int(text)
+
+
+def _duration(text: str) -> str:
+    """A Go duration as CometBFT's config.toml takes it, limited to what a local network needs."""
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(ms|s)", text):
+        raise argparse.ArgumentTypeError(f"a duration such as 500ms or 2s, got {text!r}")
+    return text
 
 
 def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
@@ -42,7 +50,10 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     init.add_argument("--chain-id", default="citychain-net", help="default: %(default)s")
     init.add_argument("--base-port", type=_port, default=DEFAULT_BASE_PORT)
     init.add_argument(
-        "--timeout-commit", default="500ms", help="CometBFT's pause after a block (%(default)s)"
+        "--timeout-commit",
+        type=_duration,
+        default="500ms",
+        help="CometBFT's pause after a block (%(default)s)",
     )
     init.set_defaults(func=cmd_init)
 

@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -222,6 +223,9 @@ def create_network(
         raise NetError(f"{directory} is not empty; choose another --dir")
     if not 1 <= validators <= 64:
         raise NetError("--validators must be 1..64")
+    # CometBFT takes chain ids of at most 50 characters (types.MaxChainIDLen).
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", chain_id):
+        raise NetError(f"chain id must be 1..50 letters, digits, '.', '_' or '-', got {chain_id!r}")
     directory.mkdir(parents=True, exist_ok=True)
     members = [
         _init_node(layout, NodeSpec.at(i, base_port), chain_id, password, options)

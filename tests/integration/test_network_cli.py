@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from netutil import cli, requires_cometbft
 
 EXIT_FAILURE = 1
@@ -38,3 +39,21 @@ def test_net_init_refuses_an_existing_network(tmp_path: Path) -> None:
     assert again.returncode == EXIT_FAILURE, (again.stdout, again.stderr)
     assert again.stderr.strip() == f"error: {target} is not empty; choose another --dir"
     assert _tree(target) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--validators", "65"], "--validators must be 1..64"),
+        (["--chain-id", "has space"], "chain id must be 1..50"),
+        (["--chain-id", "x" * 51], "chain id must be 1..50"),
+    ],
+)
+def test_net_init_refuses_what_cometbft_would_refuse_before_writing_anything(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    target = tmp_path / "net"
+    run = cli("net", "init", "--dir", target, *args)
+    assert run.returncode == EXIT_FAILURE, (run.stdout, run.stderr)
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert not target.exists()
