@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,6 +31,9 @@ __all__ = ["APP_VERSION", "AbciHandler", "FinalizedBlock"]
 log = logging.getLogger(__name__)
 
 APP_VERSION = 1
+# Fewer gossiped transactions than this in one read are verified on the event loop, in CheckTx:
+# the round trip to a worker would cost more than it saves.
+MIN_PREVERIFY = 32
 QUERY_STORE_KEY = "store/key"
 
 
@@ -54,8 +57,10 @@ class AbciHandler:
         on_check: Callable[[bytes, CheckResult], None] | None = None,
         on_block: Callable[[FinalizedBlock], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        verify: Callable[[list[bytes]], Awaitable[list[bool]]] | None = None,
     ) -> None:
         self.app = app
+        self.verify = verify
         self.on_check = on_check
         self.on_block = on_block
         self.on_failure = on_failure
@@ -70,6 +75,27 @@ class AbciHandler:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+
+    async def prepare(self, requests: list[abci.Request]) -> None:
+        """Verify, in the node's signature workers, the signatures of the transactions that
+        arrived by gossip in one read of the mempool connection, before CheckTx runs them in
+        order: the event loop then only looks the results up (``Application.mark_verified``).
+        """
+        if self.verify is None:
+            return
+        app = self.app
+        raws = [
+            r.check_tx.tx
+            for r in requests
+            if r.WhichOneof("value") == "check_tx"
+            and not app.is_verified(hashlib.sha256(r.check_tx.tx).digest())
+        ]
+        if len(raws) < MIN_PREVERIFY:
+            return
+        valid = await self.verify(raws)
+        app.mark_verified(
+            hashlib.sha256(raw).digest() for raw, ok in zip(raws, valid, strict=True) if ok
+        )
 
     async def handle(self, request: abci.Request) -> abci.Response:
         self.requests += 1

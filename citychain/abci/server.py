@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 Handle = Callable[[abci.Request], Awaitable[abci.Response]]
+# Sees each read's requests before they are handled one by one (to batch work across them).
+Prepare = Callable[[list[abci.Request]], Awaitable[None]]
 
 
 def parse_address(address: str) -> tuple[str, str | int]:
@@ -40,9 +42,10 @@ def parse_address(address: str) -> tuple[str, str | int]:
 
 
 class AbciServer:
-    def __init__(self, address: str, handle: Handle) -> None:
+    def __init__(self, address: str, handle: Handle, prepare: Prepare | None = None) -> None:
         self.address = address
         self.handle = handle
+        self.prepare = prepare
         self.connections = 0
         self.failure: str | None = None
         self._server: asyncio.Server | None = None
@@ -86,14 +89,22 @@ class AbciServer:
                 if not data:
                     break
                 out = bytearray()
+                requests: list[abci.Request | str] = []
                 for raw in decoder.feed(data):
-                    request = abci.Request()
+                    parsed = abci.Request()
                     try:
-                        request.ParseFromString(raw)
+                        parsed.ParseFromString(raw)
                     except DecodeError as exc:
-                        out += frame(_exception(f"request does not decode: {exc}"))
+                        requests.append(f"request does not decode: {exc}")
                         continue
-                    response = await self.handle(request)
+                    requests.append(parsed)
+                if self.prepare is not None:
+                    await self.prepare([r for r in requests if not isinstance(r, str)])
+                for item in requests:
+                    if isinstance(item, str):
+                        out += frame(_exception(item))
+                        continue
+                    response = await self.handle(item)
                     out += frame(response.SerializeToString())
                     if self.failure is not None:
                         break

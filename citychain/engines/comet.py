@@ -12,7 +12,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +40,24 @@ class CheckOutcome:
 
 
 class CometEngine:
-    def __init__(self, app: Application, *, abci_address: str, rpc_url: str) -> None:
+    def __init__(
+        self,
+        app: Application,
+        *,
+        abci_address: str,
+        rpc_url: str,
+        verify: Callable[[list[bytes]], Awaitable[list[bool]]] | None = None,
+    ) -> None:
         self.app = app
         self.rpc_url = rpc_url.rstrip("/")
         self.handler = AbciHandler(
-            app, on_check=self._on_check, on_block=self._on_block, on_failure=self._on_failure
+            app,
+            on_check=self._on_check,
+            on_block=self._on_block,
+            on_failure=self._on_failure,
+            verify=verify,
         )
-        self.server = AbciServer(abci_address, self.handler.handle)
+        self.server = AbciServer(abci_address, self.handler.handle, self.handler.prepare)
         self.listeners: list[Callable[[FinalizedBlock], None]] = []
         self.failure: str | None = None
         self._checks: dict[bytes, list[asyncio.Future[CheckOutcome]]] = {}

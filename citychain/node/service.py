@@ -73,6 +73,7 @@ class Node:
         # rescanning them in the middle of blocks.
         gc.freeze()
         self.metrics = NodeMetrics()
+        self.verifier = Verifier(verifier_workers)
         self.mempool = Mempool(self.app, max_txs=int(config.get("mempool_max_txs", 100_000)))
         self.engine: SoloEngine | CometEngine
         self.comet: CometEngine | None = None
@@ -81,6 +82,7 @@ class Node:
                 self.app,
                 abci_address=str(config["abci"]),
                 rpc_url=str(config["cometbft_rpc"]),
+                verify=self.verifier.verify,
             )
             self.engine = self.comet
             self.comet.listeners.append(self._on_block)
@@ -97,7 +99,6 @@ class Node:
             solo.listeners.append(self._on_block)
             self.engine = solo
         self.validator_name = str(config.get("moniker", "validator"))
-        self.verifier = Verifier(verifier_workers)
         self._waiters: dict[bytes, list[asyncio.Future[SubmitResult]]] = {}
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._task: asyncio.Task[None] | None = None

@@ -296,3 +296,23 @@ def test_socket_server_answers_in_order_and_survives_garbage(handler: AbciHandle
     assert [a.WhichOneof("value") for a in answers] == ["echo", "info", "flush", "exception"]
     assert answers[0].echo.message == "one"
     assert "does not decode" in answers[3].exception.error
+
+
+def test_rebase_runs_waiting_transactions_again_so_an_overdraft_is_still_refused(
+    handler: AbciHandler,
+) -> None:
+    def from_bob(nonce: int, amount: int) -> bytes:
+        message = MsgSend(recipient=addr(ALICE), denom=CCY, amount=amount)
+        return sign_body(BOB, unsigned_body(BOB, [(MsgSend.TYPE, encode(message))], nonce=nonce))
+
+    run(handler.handle(init_request(genesis_doc())))
+    app = handler.app
+    small, large = from_bob(0, 100), from_bob(1, 9_000)
+    assert app.check_tx(small).ok and app.check_tx(large).ok  # Bob's 10,000 cover both
+    # Another node's block spends Bob's nonce 0 on a bigger transfer.
+    run(finalize_and_commit(handler, 1, [from_bob(0, 5_000)]))
+    for raw in (small, large):  # nonce used; then 9,000 no longer covered
+        assert not app.is_pending(hashlib.sha256(raw).digest())
+    assert app.next_nonce(addr(BOB)) == 1
+    assert not app.check_tx(from_bob(1, 9_000)).ok
+    assert app.check_tx(from_bob(1, 4_000)).ok
