@@ -9,6 +9,7 @@ and its key stops signing. Blocks keep coming throughout and all nodes agree.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -18,6 +19,9 @@ import pytest
 from netutil import PASSWORD, Network, requires_cometbft, running_network, wait_until
 
 from citychain.cli.main import main as cli
+from citychain.client import verify_bundle
+from citychain.genesis import Genesis
+from citychain.home import Home
 from citychain.net.create import NetOptions, add_node
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, requires_cometbft]
@@ -123,6 +127,25 @@ def test_members_vote_a_fifth_in_and_out(
 
         # Everyone, the newcomer's node included, agrees on every block.
         net.assert_agreement(range(5))
+        # A proof taken now verifies offline from the genesis validators alone: the bundle
+        # carries the headers where the set changed (4 -> 5 -> 4), and the light client
+        # follows them.
+        genesis = Genesis.load(Home(net.node_dir(0)).genesis_file)
+        trusted = [(v.public_key, v.power) for v in genesis.validators]
+        bundle = on(4, "query", "bank", "balance", operator, "--prove")["proof"]
+        assert len(bundle["trust_chain"]) == 2
+        result = verify_bundle(bundle, trusted)
+        assert result.valid, result.reason
+        assert result.details["validators_from"] == "genesis"
+        # The headers of the changes are checked too: a forged signature in one is refused.
+        forged = copy.deepcopy(bundle)
+        commit = forged["trust_chain"][0]["signed_header"]["commit"]
+        slot = next(sig for sig in commit["signatures"] if sig["signature"])
+        raw = bytearray(base64.b64decode(slot["signature"]))
+        raw[0] ^= 1
+        slot["signature"] = base64.b64encode(bytes(raw)).decode()
+        refused = verify_bundle(forged, trusted)
+        assert not refused.valid and "trust_chain[0]" in refused.reason, refused.reason
         # The admitted key really is the one in the newcomer's CometBFT home.
         key_file = net.layout.cometbft_home(4) / "config" / "priv_validator_key.json"
         assert base64.b64decode(json.loads(key_file.read_text())["pub_key"]["value"]) == pub
