@@ -14,13 +14,17 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import DEFAULT_API, Home, HomeError
 from citychain.modules.bank.genesis import DEFAULT_SECTION
-from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER
+from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER, REGISTRAR
 
 __all__ = ["ROLE_KEYS", "init_home"]
 
 # The keys ``init`` creates, each holding the role of the same name. Later modules add theirs.
 ROLE_KEY_FEE_FLOAT = 1_000_000  # 10,000.00 ccy
-ROLE_KEYS: tuple[tuple[str, str], ...] = ((ISSUER, "issuer"), (KYC_VERIFIER, "kyc"))
+ROLE_KEYS: tuple[tuple[str, str], ...] = (
+    (ISSUER, "issuer"),
+    (KYC_VERIFIER, "kyc"),
+    (REGISTRAR, "registrar"),
+)
 
 
 def init_home(
@@ -36,7 +40,7 @@ def init_home(
 ) -> tuple[Home, Genesis, dict[str, str]]:
     """Create HOME with config, validator key, role keys and genesis; returns their addresses.
 
-    The issuer and kyc keys sit in the institution tier so that the issuer can hold the money it
+    The role keys sit in the institution tier so that the issuer can hold the money it
     mints before paying it out.
     """
     home = Home(path)

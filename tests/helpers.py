@@ -62,6 +62,7 @@ def make_genesis(
     *,
     issuers: Sequence[PrivateKey] = (),
     kyc: Sequence[PrivateKey] = (),
+    registrars: Sequence[PrivateKey] = (),
     tiers: Mapping[PrivateKey, int] | None = None,
     min_fee: int = 1,
     chain_id: str = CHAIN_ID,
@@ -80,6 +81,8 @@ def make_genesis(
         "issuer": [address_from_public_key(k.public_key) for k in issuers],
         "kyc": [address_from_public_key(k.public_key) for k in kyc],
     }
+    if registrars:  # only when asked, so that every other genesis keeps its bytes
+        roles["registrar"] = [address_from_public_key(k.public_key) for k in registrars]
     return Genesis.from_dict(
         {
             "chain_id": chain_id,
