@@ -1,0 +1,26 @@
+"""Verifiable credentials issued from ledger records: birth certificates as SD-JWT VCs
+(RFC 9901, typ ``dc+sd-jwt``), signed by a registrar's Ed25519 key. See `birth`."""
+
+from citychain.credentials.birth import (
+    VCT,
+    CredentialError,
+    Reason,
+    VerificationFailure,
+    VerifiedCredential,
+    content_commitment,
+    issue_birth_credential,
+    present,
+    verify_presentation,
+)
+
+__all__ = [
+    "VCT",
+    "CredentialError",
+    "Reason",
+    "VerificationFailure",
+    "VerifiedCredential",
+    "content_commitment",
+    "issue_birth_credential",
+    "present",
+    "verify_presentation",
+]
