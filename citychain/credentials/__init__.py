@@ -12,9 +12,12 @@ from citychain.credentials.birth import (
     present,
     verify_presentation,
 )
+from citychain.credentials.status import CertificateResult, Check, verify_certificate
 
 __all__ = [
     "VCT",
+    "CertificateResult",
+    "Check",
     "CredentialError",
     "Reason",
     "VerificationFailure",
@@ -22,5 +25,6 @@ __all__ = [
     "content_commitment",
     "issue_birth_credential",
     "present",
+    "verify_certificate",
     "verify_presentation",
 ]
