@@ -157,17 +157,14 @@ class Application:
         unknown = sorted(set(genesis.app_state) - known)
         if unknown:
             raise GenesisError(f"genesis has sections for unknown modules: {', '.join(unknown)}")
-        section = genesis.app_state.get("consortium")
-        if section is not None:
-            try:
-                members = consortium.genesis_validators(section)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise GenesisError(f"genesis section 'consortium': {exc}") from None
-            validators = sorted((v.public_key, v.power) for v in genesis.validators)
-            if members and sorted((key, power) for _, key, power in members) != validators:
-                raise GenesisError(
-                    "consortium.members must have exactly the genesis validators' keys and powers"
-                )
+        validators = sorted((v.public_key, v.power) for v in genesis.validators)
+        for module in self.modules:
+            section = genesis.app_state.get(module.name)
+            if section is not None and module.check_genesis is not None:
+                try:
+                    module.check_genesis(section, validators)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise GenesisError(f"genesis section {module.name!r}: {exc}") from None
         overlay = Overlay(self.committed)
         for module in self.modules:
             section = genesis.app_state.get(module.name)

@@ -206,7 +206,9 @@ class AbciHandler:
             return abci.ResponseCheckTx(code=0, gas_wanted=1)
         result = self.app.check_tx(raw)
         if self.on_check is not None and request.type != abci.RECHECK:
-            self.on_check(hashlib.sha256(raw).digest(), result)
+            # The decoded transaction already carries its hash; only undecodable bytes need one.
+            tx_hash = result.tx.hash if result.tx is not None else hashlib.sha256(raw).digest()
+            self.on_check(tx_hash, result)
         return abci.ResponseCheckTx(
             code=result.code, codespace=result.codespace, log=result.log, gas_wanted=1
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import httpx
 
 from citychain.benchmarks.node_metrics import cpu_seconds
 from citychain.net.layout import NetLayout, NodeSpec, cometbft_binary
+from citychain.net.process import log_tail, port_open
 
 __all__ = ["Cluster", "ClusterError"]
 
@@ -106,7 +106,7 @@ class Cluster:
                     ]
                 home = str(self.layout.node_dir(i))
                 node.app = self._spawn([*launcher, "--home", home], "app.log", i)
-            self._wait(lambda n: _port_open(n.spec.abci_port), "ABCI port")
+            self._wait(lambda n: port_open(n.spec.abci_port), "ABCI port")
         binary = str(cometbft_binary())
         for i, node in enumerate(self.nodes):
             args = [binary, "start", "--home", str(self.layout.cometbft_home(i))]
@@ -166,13 +166,10 @@ class Cluster:
             )
 
     def _log_tail(self, index: int, lines: int = 12) -> str:
-        out = []
-        for name in ("app.log", "cometbft.log"):
-            path = self.layout.node_dir(index) / name
-            with contextlib.suppress(OSError):
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-                out.append(f"--- {name}\n" + "\n".join(tail))
-        return "\n".join(out)
+        return "\n".join(
+            f"--- {name}\n" + log_tail(self.layout.node_dir(index) / name, lines)
+            for name in ("app.log", "cometbft.log")
+        )
 
     def cpu(self) -> list[dict[str, float]]:
         """CPU seconds so far, per node: its app, the app's verifier workers, its CometBFT."""
@@ -225,12 +222,6 @@ def _children(pid: int) -> set[int]:
             with contextlib.suppress(OSError):
                 out.update(int(c) for c in (task / "children").read_text().split())
     return out
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _api_up(spec: NodeSpec) -> bool:

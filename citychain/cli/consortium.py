@@ -24,17 +24,15 @@ from typing import Any
 from citychain.cli.common import (
     client_for,
     hex_string,
-    natural,
     positive,
     print_json,
-    read_password,
     require_home,
     resolve_address,
     text_limit,
 )
+from citychain.cli.tx import TX_MEMO_BYTES, signing_key, signing_options
 from citychain.client import ApiError, Client, Wallet
 from citychain.crypto.address import address_to_bytes
-from citychain.crypto.keystore import Keystore
 from citychain.modules.consortium.messages import (
     Action,
     AdmitMember,
@@ -48,7 +46,6 @@ from citychain.modules.consortium.roles import ALL_ROLES
 
 __all__ = ["register"]
 
-TX_MEMO_BYTES = 256  # the envelope's limit (docs/encoding.md)
 MAX_LIMIT = 200  # the API's page limit
 _MEMBER_NAME = re.compile(r"[!-~]+( [!-~]+)*")  # messages.MemberName
 validator_key = hex_string(32, "validator key")
@@ -97,17 +94,7 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
 def _tx_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("transaction options")
-    group.add_argument(
-        "--from",
-        dest="from_key",
-        required=True,
-        metavar="NAME",
-        help="the signing key: an active member's operator",
-    )
-    group.add_argument("--fee", type=natural, default=1, help="fee in minor units (default 1)")
-    group.add_argument(
-        "--no-wait", action="store_true", help="return after check_tx instead of after the commit"
-    )
+    signing_options(group, "the signing key: an active member's operator")
     group.add_argument(
         "--memo", type=text_limit(TX_MEMO_BYTES, "memo"), default="", help="transaction memo"
     )
@@ -186,15 +173,13 @@ def _revoke(args: argparse.Namespace) -> Action:
 
 
 def _submit(args: argparse.Namespace, build: Callable[[], MsgPropose | MsgVote]) -> int:
-    home = require_home(args)
+    require_home(args)
     # Key names become addresses first, so that a bad argument fails before the key is decrypted.
     for field in ("operator", "address"):
         if getattr(args, field, None) is not None:
             setattr(args, field, resolve_address(getattr(args, field), args))
     message = build()
-    keystore = Keystore(home.keys_dir)
-    keystore.show(args.from_key)  # an unknown key fails before the password is asked for
-    key = keystore.load(args.from_key, read_password(args))
+    key = signing_key(args)
     with client_for(args) as client:
         wallet = Wallet(key, client, fee=args.fee)
         result = wallet.submit([message], wait=not args.no_wait, memo=args.memo)

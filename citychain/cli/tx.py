@@ -28,6 +28,7 @@ from citychain.cli.common import (
 )
 from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
+from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.modules.bank.messages import MsgCreateRequest
 
@@ -60,17 +61,27 @@ def _request_memo(text: str) -> str:
     return text
 
 
-def tx_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("transaction options")
-    group.add_argument(
-        "--from", dest="from_key", required=True, metavar="NAME", help="the signing key"
-    )
-    group.add_argument("--denom", type=denom, default="ccy", help="denomination (default ccy)")
+def signing_options(group: Any, from_help: str = "the signing key") -> None:
+    """--from, --fee and --no-wait: what every module's transaction commands take."""
+    group.add_argument("--from", dest="from_key", required=True, metavar="NAME", help=from_help)
     group.add_argument("--fee", type=natural, default=1, help="fee in minor units (default 1)")
     group.add_argument(
         "--no-wait", action="store_true", help="return after check_tx instead of after the commit"
     )
+
+
+def signing_key(args: argparse.Namespace) -> PrivateKey:
+    """The --from key, decrypted; an unknown name fails before the password is asked for."""
+    keystore = Keystore(require_home(args).keys_dir)
+    keystore.show(args.from_key)
+    return keystore.load(args.from_key, read_password(args))
+
+
+def tx_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("transaction options")
+    signing_options(group)
+    group.add_argument("--denom", type=denom, default="ccy", help="denomination (default ccy)")
     return parent
 
 
@@ -201,11 +212,9 @@ def _resolve_addresses(args: argparse.Namespace) -> None:
 def _submit(
     args: argparse.Namespace, run: Callable[[Wallet, argparse.Namespace], dict[str, Any]]
 ) -> int:
-    home = require_home(args)
+    require_home(args)
     _resolve_addresses(args)
-    keystore = Keystore(home.keys_dir)
-    keystore.show(args.from_key)  # an unknown key fails before the password is asked for
-    key = keystore.load(args.from_key, read_password(args))
+    key = signing_key(args)
     with client_for(args) as client:
         result = run(Wallet(key, client, fee=args.fee), args)
     if args.json:

@@ -9,7 +9,7 @@ from citychain.crypto.address import address_to_bytes
 from citychain.crypto.errors import AddressError
 from citychain.modules.bank.state import balance_key
 
-__all__ = ["VerifyResult", "check_claim"]
+__all__ = ["VerifyResult", "check_claim", "hex_field"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,16 @@ def check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
     if proven != amount:
         return f"claim says balance {amount}, the proof shows {proven}"
     return None
+
+
+def hex_field(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | None:
+    """A bundle's hex-encoded field; ValueError naming the field when it is missing or not hex."""
+    value = bundle.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise ValueError(f"field {name!r} is not hex") from None

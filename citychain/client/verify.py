@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from citychain.block import Header, header_signature_valid
-from citychain.client.claims import VerifyResult, check_claim
+from citychain.client.claims import VerifyResult, check_claim, hex_field
 from citychain.codec import DecodeError, decode
 from citychain.state import Proof, ProofFormatError, verify_proof
 
@@ -27,15 +27,6 @@ __all__ = ["VerifyResult", "verify_bundle"]
 
 def _fail(reason: str, **details: Any) -> VerifyResult:
     return VerifyResult(False, reason, details)
-
-
-def _hex(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | None:
-    value = bundle.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a hex string")
-    return bytes.fromhex(value)
 
 
 def verify_bundle(
@@ -58,10 +49,10 @@ def _verify_solo_bundle(
     bundle: dict[str, Any], trusted_validators: list[bytes] | None
 ) -> VerifyResult:
     try:
-        key = _hex(bundle, "key")
-        value = _hex(bundle, "value", optional=True)
-        header_bytes = _hex(bundle, "header")
-        signature = _hex(bundle, "signature")
+        key = hex_field(bundle, "key")
+        value = hex_field(bundle, "value", optional=True)
+        header_bytes = hex_field(bundle, "header")
+        signature = hex_field(bundle, "signature")
         proof = Proof.from_json(bundle.get("proof"))
     except (ValueError, ProofFormatError) as exc:
         return _fail(f"malformed bundle: {exc}")

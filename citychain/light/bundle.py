@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from citychain.client.claims import VerifyResult, check_claim
+from citychain.client.claims import VerifyResult, check_claim, hex_field
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
@@ -41,18 +41,6 @@ BUNDLE_ENGINE = "cometbft"
 
 def _fail(reason: str, **details: Any) -> VerifyResult:
     return VerifyResult(False, reason, details)
-
-
-def _hex_field(bundle: dict[str, Any], name: str, optional: bool = False) -> bytes | None:
-    value = bundle.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"field {name!r} must be a hex string")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise ValueError(f"field {name!r} is not hex") from None
 
 
 def _hops(bundle: dict[str, Any]) -> list[LightBlock]:
@@ -100,8 +88,8 @@ def verify_cometbft_bundle(
     if not isinstance(height, int) or isinstance(height, bool) or height < 0:
         return _fail("malformed bundle: height must be a non-negative integer")
     try:
-        key = _hex_field(bundle, "key")
-        value = _hex_field(bundle, "value", optional=True)
+        key = hex_field(bundle, "key")
+        value = hex_field(bundle, "value", optional=True)
         proof = Proof.from_json(bundle.get("proof"))
         hops = _hops(bundle)
     except (ValueError, ProofFormatError) as exc:

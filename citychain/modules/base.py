@@ -15,6 +15,7 @@ __all__ = [
     "Context",
     "EndBlock",
     "Event",
+    "GenesisCheck",
     "Invariant",
     "MessageRoute",
     "Module",
@@ -85,6 +86,9 @@ class ValidatorUpdate(Struct, frozen=True):
 Handler = Callable[[Context, Any], bytes | None]
 # Runs once after a block's transactions, on the block's state; returns validator-set changes.
 EndBlock = Callable[[Context], list[ValidatorUpdate]]
+# Checks a module's genesis section against the genesis validators, (public key, power) sorted;
+# raises ValueError when they disagree.
+GenesisCheck = Callable[[Mapping[str, Any], list[tuple[bytes, int]]], None]
 GenesisInit = Callable[[Overlay, Mapping[str, Any]], None]
 # An invariant reads committed state through a prefix scan and returns its violations.
 PrefixScan = Callable[[bytes], list[tuple[bytes, bytes]]]
@@ -112,3 +116,4 @@ class Module:
     invariants: tuple[Invariant, ...] = ()
     genesis_order: int = 100
     end_block: EndBlock | None = None
+    check_genesis: GenesisCheck | None = None

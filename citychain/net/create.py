@@ -24,7 +24,13 @@ from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.init_home import ROLE_KEY_FEE_FLOAT, ROLE_KEYS
 from citychain.modules.bank.genesis import DEFAULT_SECTION
-from citychain.net.layout import NetError, NetLayout, NodeSpec, cometbft_binary
+from citychain.net.layout import (
+    NetError,
+    NetLayout,
+    NodeSpec,
+    cometbft_binary,
+    validator_public_key,
+)
 from citychain.net.toml_edit import TomlValue, set_toml_values
 
 __all__ = ["DEFAULT_BASE_PORT", "NetOptions", "add_node", "create_network"]
@@ -65,11 +71,6 @@ def _keystore(home: Home, options: NetOptions) -> Keystore:
     if options.kdf_limits is None:
         return Keystore(home.keys_dir)
     return Keystore(home.keys_dir, opslimit=options.kdf_limits[0], memlimit=options.kdf_limits[1])
-
-
-def validator_public_key(cometbft_home: Path) -> bytes:
-    doc = json.loads((cometbft_home / "config" / "priv_validator_key.json").read_text())
-    return base64.b64decode(doc["pub_key"]["value"])
 
 
 def _init_node(

@@ -11,6 +11,7 @@ DIR/
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ __all__ = [
     "NetLayout",
     "NodeSpec",
     "cometbft_binary",
+    "validator_public_key",
 ]
 
 # The consortium's member organisations, in the order nodes are created.
@@ -56,6 +58,16 @@ def cometbft_binary() -> Path:
     if found:
         return Path(found)
     raise NetError("CometBFT is not installed: run `make cometbft` (or set COMETBFT=PATH)")
+
+
+def validator_public_key(cometbft_home: Path) -> bytes:
+    """A node's consensus public key, from CometBFT's priv_validator_key.json."""
+    key_file = cometbft_home / "config" / "priv_validator_key.json"
+    try:
+        doc = json.loads(key_file.read_text())
+        return base64.b64decode(doc["pub_key"]["value"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NetError(f"cannot read the validator key {key_file}: {exc}") from None
 
 
 @dataclass(frozen=True)

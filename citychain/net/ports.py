@@ -20,16 +20,19 @@ from pathlib import Path
 
 from citychain.net.layout import PORTS_PER_NODE, NetError
 
-__all__ = ["PORT_BLOCK", "reserved_ports"]
+__all__ = ["PORT_BLOCK", "port_free", "reserved_ports"]
 
 PORT_BLOCK = 100
 PORT_LOW, PORT_HIGH = 20_000, 32_700
 
 
-def _bindable(port: int) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listener could bind ``host:port`` now. SO_REUSEADDR, as the node and CometBFT
+    listeners set it, so that a port a stopped node left in TIME_WAIT counts as free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -50,7 +53,7 @@ def reserved_ports(nodes: int) -> Iterator[int]:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
-            if all(_bindable(port) for port in range(base, base + count)):
+            if all(port_free(port) for port in range(base, base + count)):
                 yield base
                 return
         finally:

@@ -23,7 +23,7 @@ import httpx
 
 from citychain.net.layout import NetError, NetLayout, NodeSpec, cometbft_binary
 
-__all__ = ["node_status", "running", "start_node", "stop_node"]
+__all__ = ["log_tail", "node_status", "port_open", "running", "start_node", "stop_node"]
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
@@ -73,13 +73,14 @@ def running(layout: NetLayout, index: int) -> dict[str, bool]:
     }
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -103,7 +104,7 @@ def _wait_for(ready: Any, process: subprocess.Popen[bytes], what: str, log_file:
         if process.poll() is not None:
             raise NetError(
                 f"{what} exited with status {process.returncode}; {log_file}:\n"
-                + _log_tail(log_file)
+                + log_tail(log_file)
             )
         if ready():
             return
@@ -122,7 +123,7 @@ def start_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
             # CometBFT cannot reconnect to a new app process; restart it too.
             _terminate(pids["cometbft"], str(node_dir), ORPHAN_STOP_TIMEOUT)
             state["cometbft"] = False
-        if _port_open(spec.abci_port) or _port_open(spec.api_port):
+        if port_open(spec.abci_port) or port_open(spec.api_port):
             raise NetError(
                 f"port {spec.abci_port} or {spec.api_port} of {spec.name} is in use by another "
                 "process"
@@ -131,7 +132,7 @@ def start_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
         app = _spawn([sys.executable, "-m", "citychain.node", "--home", str(node_dir)], log_file)
         pids["app"] = app.pid
         _write_pids(layout, spec.index, pids)
-        _wait_for(lambda: _port_open(spec.abci_port), app, f"{spec.name} app", log_file)
+        _wait_for(lambda: port_open(spec.abci_port), app, f"{spec.name} app", log_file)
         started.append("app")
     if not state["cometbft"]:
         log_file = node_dir / "cometbft.log"

@@ -7,8 +7,6 @@ header's app hash.
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,7 @@ from citychain.light import (
     fetch_signed_header,
     fetch_validators,
 )
+from citychain.net.layout import NetError, validator_public_key
 from citychain.store.sqlite import BlockRecord
 
 if TYPE_CHECKING:
@@ -64,12 +63,10 @@ def proof_bundle(
 def cometbft_validator_key(home: Home) -> bytes:
     """This node's consensus public key, from CometBFT's priv_validator_key.json."""
     path = Path(str(home.config().get("cometbft_home", home.path / "cometbft")))
-    key_file = path / "config" / "priv_validator_key.json"
     try:
-        doc = json.loads(key_file.read_text())
-        return base64.b64decode(doc["pub_key"]["value"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise HomeError(f"cannot read the validator key {key_file}: {exc}") from None
+        return validator_public_key(path)
+    except NetError as exc:
+        raise HomeError(str(exc)) from None
 
 
 async def cometbft_proof_bundle(

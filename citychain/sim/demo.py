@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from citychain.genesis import Genesis
 from citychain.home import Home, HomeError
 from citychain.init_home import init_home
 from citychain.net.layout import NetError, NetLayout
+from citychain.net.ports import port_free
 from citychain.net.process import running
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
@@ -146,16 +146,6 @@ def _split_api(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 # --- the home folder ---------------------------------------------------------------------------
 
 
@@ -211,7 +201,7 @@ def _create_home(path: Path, host: str, port: int) -> tuple[Home, Genesis]:
 
 def _run(path: Path, host: str, port: int, config: CityConfig, seconds: float, serve: bool) -> int:
     prepare_home(path)
-    if port and not _port_free(host, port):
+    if port and not port_free(port, host):
         print(f"port {port} on {host} is busy; using a free one")
         port = 0
     print(f"creating a fresh chain in {path} ...", flush=True)

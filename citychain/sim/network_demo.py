@@ -10,7 +10,6 @@ verify offline against the header signed by the validators of the genesis.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.net.create import DEFAULT_BASE_PORT, create_network
 from citychain.net.layout import NetLayout, NodeSpec
+from citychain.net.ports import port_free
 from citychain.net.process import node_status, start_node, stop_node
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
@@ -36,19 +36,9 @@ AGREEMENT_TIMEOUT = 60.0
 def _free_base_port(preferred: int, nodes: int) -> int:
     """``preferred`` if its ten ports per node are free, else the first free range above it."""
     for base in range(preferred, 60_000, 1000):
-        if all(_port_free(base + p) for p in range(10 * nodes)):
+        if all(port_free(base + p) for p in range(10 * nodes)):
             return base
     raise OSError("no free range of ports on 127.0.0.1 for the network")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _print_status(layout: NetLayout, specs: list[NodeSpec]) -> list[dict[str, object]]:

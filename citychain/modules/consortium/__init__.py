@@ -4,7 +4,7 @@
 from citychain.modules.base import MessageRoute, Module
 from citychain.modules.consortium import handlers, invariants
 from citychain.modules.consortium.end_block import end_block
-from citychain.modules.consortium.genesis import genesis_validators, init_genesis
+from citychain.modules.consortium.genesis import check_genesis, genesis_validators, init_genesis
 from citychain.modules.consortium.messages import MsgPropose, MsgVote
 from citychain.modules.consortium.state import grant_role, has_role, revoke_role
 
@@ -26,6 +26,7 @@ MODULE = Module(
     ),
     genesis_order=10,
     end_block=end_block,
+    check_genesis=check_genesis,
 )
 
 __all__ = ["MODULE", "genesis_validators", "grant_role", "has_role", "revoke_role"]

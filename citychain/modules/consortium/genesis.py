@@ -120,6 +120,14 @@ def genesis_validators(section: Mapping[str, Any]) -> list[tuple[str, bytes, int
     return sorted(((m.name, m.validator_public_key, m.power) for m in members), key=lambda v: v[1])
 
 
+def check_genesis(section: Mapping[str, Any], validators: list[tuple[bytes, int]]) -> None:
+    """The members, if any, must be exactly the genesis validators: the same keys, the same
+    powers (CometBFT's InitChain validators are checked against the latter)."""
+    members = genesis_validators(section)
+    if members and sorted((key, power) for _, key, power in members) != validators:
+        raise ValueError("members must have exactly the genesis validators' keys and powers")
+
+
 def init_genesis(state: Overlay, section: Mapping[str, Any]) -> None:
     if not isinstance(section, Mapping):
         raise ValueError("the consortium section must be an object")
