@@ -15,8 +15,8 @@ setup-dev:        ## runtime + test and lint tools
 cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abci/pb
 	bash scripts/install-cometbft.sh
 
-system-deps:      ## Debian packages the tests need (Chromium for the explorer test)
-	bash scripts/apt-install.sh chromium
+system-deps:      ## Debian packages the tests need (Chromium for the browser tests, zbarimg to read QR codes back)
+	bash scripts/apt-install.sh chromium zbar-tools
 
 demo: setup       ## a 4-member CometBFT consortium with a simulated city's payments flowing
 	.venv/bin/citychain demo --network 4 $(DEMO_ARGS)
@@ -34,11 +34,12 @@ test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
 test-fast: setup-dev   ## skip the suites marked slow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
-bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree
+bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size)
 	.venv/bin/citychain bench payments $(BENCH_ARGS)
 	.venv/bin/citychain bench payments --network 4 $(BENCH_ARGS)
 	$(PY) bench/bench_commit_scaling.py
 	$(PY) bench/bench_state_tree.py
+	$(PY) bench/bench_certificates.py
 
 clean:
 	rm -rf .venv demo-home .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from citychain.cli import consortium, delegate, keys, net, node, query, tx, verify
+from citychain.cli import consortium, delegate, keys, net, node, query, registry, tx, verify
 from citychain.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -69,7 +69,7 @@ def build_parser() -> Parser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = _parents()
-    for module in (node, keys, tx, query, consortium, verify, delegate, net):
+    for module in (node, keys, tx, query, consortium, registry, verify, delegate, net):
         module.register(commands, parents)
     return parser
 

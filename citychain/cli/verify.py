@@ -1,4 +1,6 @@
-"""``citychain verify proof FILE``: check a proof bundle offline (docs/proofs.md); no network.
+"""``citychain verify proof FILE`` and ``citychain verify certificate FILE``: offline checks of a
+proof bundle (docs/proofs.md) and of a birth or death certificate (docs/modules/registry.md);
+no network.
 
 Which validators are trusted decides what a valid answer means:
 
@@ -13,11 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from citychain.cli.common import EXIT_FAILURE, CliFailure, print_json
 from citychain.client import VerifyResult, verify_bundle
+from citychain.credentials import Check, CredentialError, verify_certificate
+from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_payload, read_qr_image
 from citychain.genesis import Genesis
 from citychain.home import Home
 
@@ -39,6 +44,21 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     trust.add_argument("--genesis", metavar="FILE", help="trust the validators of this genesis")
     trust.add_argument("--home", metavar="DIR", help="trust the validators of DIR/genesis.json")
     proof.set_defaults(func=cmd_verify_proof)
+
+    certificate = sub.add_parser(
+        "certificate",
+        parents=[parents["json"]],
+        help="check a birth or death certificate offline; exit 0 only when valid",
+        description="Check a certificate file (or a presentation), or the QR code of one (a PNG "
+        "read with zbarimg, or its raw bytes), without any network: the registrar's signature, "
+        "the disclosed claims, the record proof against the validators, and the record's status "
+        "at the proof's height. Exit 0 only when it is valid.",
+    )
+    certificate.add_argument("file", metavar="FILE", help="certificate JSON, QR image or QR bytes")
+    trust = certificate.add_mutually_exclusive_group()
+    trust.add_argument("--genesis", metavar="FILE", help="trust the validators of this genesis")
+    trust.add_argument("--home", metavar="DIR", help="trust the validators of DIR/genesis.json")
+    certificate.set_defaults(func=cmd_verify_certificate)
 
 
 def _load_document(name: str) -> Any:
@@ -113,6 +133,63 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
         print(
             "warning: no --genesis or --home given, so the bundle's own validator list was "
             "trusted: this shows the bundle is consistent, not that the chain you trust signed it",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _read_certificate(name: str) -> Any:
+    """The certificate bundle in FILE: JSON, a QR code's bytes, or a QR code image."""
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as exc:
+        raise CliFailure(f"cannot read certificate file {name}: {exc.strerror or exc}") from None
+    try:
+        if raw.startswith(PNG_MAGIC):
+            return decode_qr_payload(read_qr_image(Path(name)))
+        if raw.startswith(MAGIC):
+            return decode_qr_payload(raw)
+    except CredentialError as exc:
+        raise CliFailure(f"{name}: {exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliFailure(
+            f"{name} is neither a certificate JSON file nor a QR code: {exc}"
+        ) from None
+
+
+def cmd_verify_certificate(args: argparse.Namespace) -> int:
+    genesis, trust_source = _trusted_genesis(args)
+    bundle = _read_certificate(args.file)
+    trusted = None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
+    result = verify_certificate(bundle, None, trusted)
+    if result.valid and genesis is not None:
+        chain = bundle["record_proof"].get("chain_id")
+        if chain != genesis.chain_id:
+            result = replace(
+                result,
+                valid=False,
+                status=None,
+                check=Check.RECORD_PROOF,
+                reason=f"the record proof is for chain {chain!r}, the trusted genesis for "
+                f"{genesis.chain_id!r}",
+            )
+    if args.json:
+        print_json({**result.as_json(), "trusted_validators_from": trust_source})
+    if not result.valid:
+        print(f"error: invalid certificate: {result.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.json:
+        print(result.reason)
+        print(f"kind       {result.kind}")
+        for name, value in result.claims.items():
+            print(f"  {name:<16} {json.dumps(value, ensure_ascii=False)}")
+    if genesis is None:
+        print(
+            "warning: no --genesis or --home given, so the proof's own validator list was "
+            "trusted: this shows the certificate is consistent, not that the chain you trust "
+            "signed it",
             file=sys.stderr,
         )
     return 0

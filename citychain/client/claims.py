@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from citychain.crypto.address import address_to_bytes
 from citychain.crypto.errors import AddressError
 from citychain.modules.bank.state import balance_key
 
-__all__ = ["VerifyResult", "check_claim", "hex_field"]
+__all__ = ["VerifyResult", "check_claim", "hex_field", "utc_text"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,9 @@ def hex_field(bundle: dict[str, Any], name: str, optional: bool = False) -> byte
         return bytes.fromhex(value)
     except ValueError:
         raise ValueError(f"field {name!r} is not hex") from None
+
+
+def utc_text(unix_seconds: int) -> str:
+    """A header time as the verifier shows it: RFC 3339 UTC to the second."""
+    moment = _dt.datetime.fromtimestamp(max(0, min(unix_seconds, 253402300799)), _dt.UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -134,3 +134,23 @@ class Client:
     def consortium_roles(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/consortium/roles")
         return result
+
+    # --- registry -------------------------------------------------------------------------
+    def registry_record(self, record_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/registry/records/{record_id}")
+        return result
+
+    def registry_versions(self, record_id: str) -> list[dict[str, Any]]:
+        result = self._request("GET", f"/registry/records/{record_id}/versions")
+        versions: list[dict[str, Any]] = result["versions"]
+        return versions
+
+    def registry_proof(self, record_id: str) -> dict[str, Any]:
+        """A proof bundle of the record version ``record_id`` at the last block."""
+        result: dict[str, Any] = self._request("GET", f"/registry/records/{record_id}/proof")
+        return result
+
+    def verify_certificate(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """The node's verdict on a certificate bundle (its genesis validators trusted)."""
+        result: dict[str, Any] = self._request("POST", "/registry/verify", json=bundle)
+        return result

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from citychain.block import Header, header_signature_valid
-from citychain.client.claims import VerifyResult, check_claim, hex_field
+from citychain.client.claims import VerifyResult, check_claim, hex_field, utc_text
 from citychain.codec import DecodeError, decode
 from citychain.state import Proof, ProofFormatError, verify_proof
 
@@ -89,6 +89,7 @@ def _verify_solo_bundle(
         {
             "chain_id": header.chain_id,
             "height": header.height,
+            "time": utc_text(header.time_ms // 1000),
             "app_hash": header.app_hash.hex(),
             "validators_from": source,
             "claim": claim,

@@ -1,170 +1,33 @@
-"""Birth certificates as SD-JWT VCs: issuer, holder and verifier (docs/modules/registry.md §7).
+"""The birth certificate's schema (docs/modules/registry.md §7).
 
-The registrar issues a credential whose personal fields are selectively disclosable claims and
-whose always-visible claims only point at the ledger record::
+Content fields: ``given_name``, ``family_name``, ``date_of_birth`` (YYYY-MM-DD),
+``place_of_birth``, ``sex`` (F, M or X), ``parent_1_name`` and, optionally, ``parent_2_name``.
 
-    header   {"alg": "EdDSA", "typ": "dc+sd-jwt"}
-    payload  {"iss": <registrar's city1... address>, "iat": <unix seconds>, "vct": VCT,
-              "record_id": <hex>, "commitment": <hex>, "_sd_alg": "sha-256",
-              "_sd": [<digests of the disclosures, padded with decoys to SD_SLOTS>]}
+Derived claims, disclosable on their own:
 
-- ``iss`` is the registrar's citychain address (the same ``city1...`` string that holds the
-  ``registrar`` role on the ledger), not a did:key: the verifier is given the registrar's
-  public key and checks that it hashes to ``iss``, and later the ledger tells whether that
-  address held the role at the record's height.
-- ``commitment`` is ``citychain.modules.registry.commit(canonical_content(content), salt)``:
-  the ledger commitment of the record. The registry salt is *not* in the credential (it would
-  let anyone holding a partial presentation confirm guesses of the hidden fields).
-- Derived claims ``born_in_city`` and ``age_over_18`` are disclosable on their own.
-  ``age_over_18`` is true as of ``iat`` only: a holder under 18 at issuance keeps a credential
-  that says false until the registrar reissues it; a verifier must read it as "was 18 or over
-  at ``iat``" (which stays true once true). A child born on 29 February turns 18 on 1 March of
-  a common year.
-- ``_sd`` is padded with decoy digests to a fixed size, so the number of digests does not tell
-  whether optional fields (a second parent) are present.
+- ``born_in_city``: ``place_of_birth`` is the city (compared case-insensitively);
+- ``age_over_18``: true as of ``iat`` only. A holder under 18 at issuance keeps a credential
+  that says false until the registrar reissues it; a verifier reads it as "was 18 or over at
+  ``iat``" (which stays true once true). A child born on 29 February turns 18 on 1 March of a
+  common year.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import enum
-import hmac
-from dataclasses import dataclass
-from typing import Any
 
-from citychain.credentials import sdjwt
-from citychain.crypto.address import address_from_public_key
-from citychain.crypto.keys import PrivateKey
-from citychain.modules.registry.commitment import SALT_SIZE, commit
+from citychain.credentials.schema import (
+    CertificateSchema,
+    check_sex,
+    check_text,
+    date_of,
+    parse_date,
+)
 
 VCT = "https://citychain.example/vct/birth-certificate/v1"
-TYP = "dc+sd-jwt"
-ALG = "EdDSA"
 CITY = "Citychain"
-"""The city whose births make ``born_in_city`` true (compared case-insensitively)."""
-RECORD_ID_SIZE = 32
-MAX_TEXT = 200
-SEXES = ("F", "M", "X")
-
-REQUIRED_FIELDS = (
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "place_of_birth",
-    "sex",
-    "parent_1_name",
-)
-OPTIONAL_FIELDS = ("parent_2_name",)
-CONTENT_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
-DERIVED_CLAIMS = ("born_in_city", "age_over_18")
-DISCLOSABLE_CLAIMS = CONTENT_FIELDS + DERIVED_CLAIMS
+"""The city whose births make ``born_in_city`` true."""
 SD_SLOTS = 12
-"""Length of every credential's ``_sd`` array (real digests plus decoys)."""
-
-_VISIBLE = ("iss", "iat", "vct", "record_id", "commitment", "_sd_alg", "_sd")
-
-
-class CredentialError(ValueError):
-    """Bad input to the issuer or the holder (invalid content, unknown claim to disclose)."""
-
-
-class Reason(enum.StrEnum):
-    """Why a presentation was refused; one code per check, in the order they run."""
-
-    MALFORMED = "malformed"  # not '<jwt>~<disclosures>~', a key-binding JWT, bad JWT segments
-    WRONG_TYP = "wrong_typ"  # header typ is not dc+sd-jwt
-    WRONG_ALG = "wrong_alg"  # header alg is not EdDSA
-    WRONG_ISSUER_KEY = "wrong_issuer_key"  # iss is not the given registrar key's address
-    BAD_SIGNATURE = "bad_signature"  # the JWS does not verify under the registrar key
-    INVALID_CLAIMS = "invalid_claims"  # visible claims missing, of the wrong type, wrong vct
-    MALFORMED_DISCLOSURE = "malformed_disclosure"  # not base64url JSON [salt, name, value]
-    DUPLICATE_DISCLOSURE = "duplicate_disclosure"  # the same disclosure twice
-    DISCLOSURE_NOT_IN_CREDENTIAL = "disclosure_not_in_credential"  # digest not in _sd
-    DUPLICATE_CLAIM = "duplicate_claim"  # two disclosures of one claim name
-    UNKNOWN_CLAIM = "unknown_claim"  # a claim name outside the birth-certificate schema
-    INVALID_CLAIM_VALUE = "invalid_claim_value"  # a disclosed value of the wrong type/format
-
-
-@dataclass(frozen=True, slots=True)
-class VerificationFailure:
-    reason: Reason
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedCredential:
-    """What a verifier learns from a valid presentation: the disclosed claims and the
-    always-visible ones (enough to look the record up on the ledger)."""
-
-    iss: str
-    iat: int
-    vct: str
-    record_id: bytes
-    commitment: bytes
-    claims: dict[str, Any]
-
-
-# --- content ---------------------------------------------------------------------------------
-
-
-def _check_text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise CredentialError(f"{name} must be a string, got {type(value).__name__}")
-    if value != value.strip() or not value:
-        raise CredentialError(f"{name} must be non-empty without surrounding spaces")
-    if len(value) > MAX_TEXT:
-        raise CredentialError(f"{name} is longer than {MAX_TEXT} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise CredentialError(f"{name} contains a control character")
-    return value
-
-
-def _parse_date(name: str, value: object) -> _dt.date:
-    text = value if isinstance(value, str) else None
-    if text is None or len(text) != 10:
-        raise CredentialError(f"{name} must be a date 'YYYY-MM-DD', got {value!r}")
-    try:
-        return _dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise CredentialError(f"{name} must be a date 'YYYY-MM-DD', got {value!r}") from exc
-
-
-def _check_field(name: str, value: object) -> None:
-    """Raise CredentialError unless ``value`` is valid for content field ``name``."""
-    if name == "date_of_birth":
-        _parse_date(name, value)
-    elif name == "sex":
-        if value not in SEXES:
-            raise CredentialError(f"sex must be one of {', '.join(SEXES)}, got {value!r}")
-    else:
-        _check_text(name, value)
-
-
-def validate_content(content: object) -> dict[str, str]:
-    """Return a copy of a birth record's content, or raise CredentialError naming the field."""
-    if not isinstance(content, dict):
-        raise CredentialError(f"content must be a dict, got {type(content).__name__}")
-    unknown = sorted(str(k) for k in content if k not in CONTENT_FIELDS)
-    if unknown:
-        raise CredentialError(
-            f"unknown content field(s) {', '.join(unknown)}; allowed: {', '.join(CONTENT_FIELDS)}"
-        )
-    missing = [k for k in REQUIRED_FIELDS if k not in content]
-    if missing:
-        raise CredentialError(f"missing content field(s) {', '.join(missing)}")
-    for name, value in content.items():
-        _check_field(name, value)
-    return {k: content[k] for k in CONTENT_FIELDS if k in content}
-
-
-def canonical_content(content: dict[str, str]) -> bytes:
-    """The bytes the ledger commitment covers: JCS (RFC 8785) of the validated content."""
-    return sdjwt.canonical_json(validate_content(content))
-
-
-def content_commitment(content: dict[str, str], salt: bytes) -> bytes:
-    """The registry commitment (docs/modules/registry.md §3) of a birth record's content."""
-    return commit(canonical_content(content), salt)
 
 
 def age_over_18(date_of_birth: _dt.date, as_of: _dt.date) -> bool:
@@ -177,198 +40,34 @@ def age_over_18(date_of_birth: _dt.date, as_of: _dt.date) -> bool:
 
 
 def derived_claims(content: dict[str, str], issued_at: int, city: str = CITY) -> dict[str, bool]:
-    born = _parse_date("date_of_birth", content["date_of_birth"])
-    as_of = _dt.datetime.fromtimestamp(issued_at, _dt.UTC).date()
+    born = parse_date("date_of_birth", content["date_of_birth"])
     return {
         "born_in_city": content["place_of_birth"].casefold() == city.casefold(),
-        "age_over_18": age_over_18(born, as_of),
+        "age_over_18": age_over_18(born, date_of(issued_at)),
     }
 
 
-# --- issuer ----------------------------------------------------------------------------------
-
-
-def issue_birth_credential(
-    registrar_key: PrivateKey,
-    record_id: bytes,
-    content: dict[str, str],
-    salt: bytes,
-    *,
-    issued_at: int,
-    city: str = CITY,
-) -> str:
-    """Issue the SD-JWT VC of a birth record (serialized with all its disclosures).
-
-    ``record_id`` and ``salt`` are the record's ledger id and the registry salt (32 bytes
-    each); ``content`` is the record's fields (`CONTENT_FIELDS`); ``issued_at`` is unix seconds.
-    Raises CredentialError on invalid input.
-    """
-    if not isinstance(registrar_key, PrivateKey):
-        raise CredentialError("registrar_key must be a citychain PrivateKey")
-    if not isinstance(record_id, bytes) or len(record_id) != RECORD_ID_SIZE:
-        raise CredentialError(f"record_id must be {RECORD_ID_SIZE} bytes")
-    if not isinstance(salt, bytes) or len(salt) != SALT_SIZE:
-        raise CredentialError(f"salt must be {SALT_SIZE} bytes")
-    if type(issued_at) is not int or issued_at < 0:
-        raise CredentialError("issued_at must be a non-negative int (unix seconds)")
-    fields = validate_content(content)
-    claims: dict[str, object] = {**fields, **derived_claims(fields, issued_at, city)}
-    disclosures = [sdjwt.make_disclosure(name, value) for name, value in claims.items()]
-    digests = [sdjwt.disclosure_digest(d) for d in disclosures]
-    digests += [sdjwt.decoy_digest() for _ in range(SD_SLOTS - len(digests))]
-    payload = {
-        "iss": address_from_public_key(registrar_key.public_key),
-        "iat": issued_at,
-        "vct": VCT,
-        "record_id": record_id.hex(),
-        "commitment": content_commitment(fields, salt).hex(),
-        "_sd_alg": sdjwt.SD_ALG,
-        "_sd": sorted(digests),
-    }
-    jwt = sdjwt.sign_jwt(registrar_key, {"alg": ALG, "typ": TYP}, payload)
-    return sdjwt.join(jwt, disclosures)
-
-
-# --- holder ----------------------------------------------------------------------------------
-
-
-def present(credential: str, disclose: list[str]) -> str:
-    """A presentation of ``credential`` keeping only the disclosures of the claims named in
-    ``disclose``. Raises CredentialError for a name outside `DISCLOSABLE_CLAIMS`, a name the
-    credential does not carry (e.g. an absent ``parent_2_name``), or a name given twice."""
-    try:
-        jwt, disclosures = sdjwt.split(credential)
-        by_name = {sdjwt.parse_disclosure(d)[1]: d for d in disclosures}
-    except ValueError as exc:
-        raise CredentialError(f"not a birth credential: {exc}") from exc
-    if isinstance(disclose, str):
-        raise CredentialError("disclose must be a list of claim names, not a string")
-    chosen: list[str] = []
-    for name in disclose:
-        if name not in DISCLOSABLE_CLAIMS:
-            raise CredentialError(
-                f"unknown claim {name!r}; disclosable: {', '.join(DISCLOSABLE_CLAIMS)}"
-            )
-        if name not in by_name:
-            raise CredentialError(f"the credential has no {name!r} claim")
-        if by_name[name] in chosen:
-            raise CredentialError(f"claim {name!r} listed twice")
-        chosen.append(by_name[name])
-    return sdjwt.join(jwt, chosen)
-
-
-# --- verifier --------------------------------------------------------------------------------
-
-
-def _check_claim_value(name: str, value: object) -> None:
-    if name in DERIVED_CLAIMS:
-        if not isinstance(value, bool):
-            raise CredentialError(f"{name} must be a boolean")
-    else:
-        _check_field(name, value)
-
-
-def _hex32(payload: dict[str, Any], name: str) -> bytes:
-    value = payload.get(name)
-    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
-        raise ValueError(f"{name} must be 64 lowercase hex characters")
-    return bytes.fromhex(value)
-
-
-def verify_presentation(
-    presentation: str, registrar_public_key: bytes
-) -> VerifiedCredential | VerificationFailure:
-    """Verify a birth-certificate presentation against the registrar's Ed25519 public key.
-
-    Returns the disclosed claims with the visible ones, or the first failed check with its
-    `Reason`. Does not consult the ledger (record status, the registrar's role): that is the
-    caller's next step, using ``record_id``, ``commitment`` and ``iss``.
-    """
-
-    def fail(reason: Reason, detail: str) -> VerificationFailure:
-        return VerificationFailure(reason, detail)
-
-    try:
-        jwt, disclosures = sdjwt.split(presentation)
-        segments = jwt.split(".")
-        if len(segments) != 3:
-            raise ValueError("the JWT must have three '.'-separated segments")
-        header = sdjwt.decode_segment(segments[0])
-    except ValueError as exc:
-        return fail(Reason.MALFORMED, str(exc))
-    if header.get("typ") != TYP:
-        return fail(Reason.WRONG_TYP, f"typ is {header.get('typ')!r}, expected {TYP!r}")
-    if header.get("alg") != ALG:
-        return fail(Reason.WRONG_ALG, f"alg is {header.get('alg')!r}, expected {ALG!r}")
-    if set(header) - {"typ", "alg", "kid"}:
-        return fail(Reason.MALFORMED, f"unexpected header parameters {sorted(set(header))}")
-    if not isinstance(registrar_public_key, bytes) or len(registrar_public_key) != 32:
-        return fail(Reason.WRONG_ISSUER_KEY, "the registrar public key must be 32 bytes")
-    expected_iss = address_from_public_key(registrar_public_key)
-
-    if not sdjwt.verify_jwt_signature(jwt, registrar_public_key):
-        # Tell a credential of another registrar apart from a forged or damaged one: read the
-        # (unverified) iss only to choose the reason.
-        try:
-            claimed_iss = sdjwt.decode_segment(segments[1]).get("iss")
-        except ValueError:
-            claimed_iss = None
-        if isinstance(claimed_iss, str) and claimed_iss != expected_iss:
-            return fail(
-                Reason.WRONG_ISSUER_KEY,
-                f"issued by {claimed_iss}, the given key is {expected_iss}'s",
-            )
-        return fail(Reason.BAD_SIGNATURE, "the issuer signature does not verify")
-
-    try:
-        payload = sdjwt.decode_segment(segments[1])
-        iss, iat, vct = payload.get("iss"), payload.get("iat"), payload.get("vct")
-        if vct != VCT:
-            raise ValueError(f"vct is {vct!r}, expected {VCT!r}")
-        if type(iat) is not int or iat < 0:
-            raise ValueError("iat must be a non-negative integer")
-        if payload.get("_sd_alg") != sdjwt.SD_ALG:
-            raise ValueError(f"_sd_alg must be {sdjwt.SD_ALG!r}")
-        sd = payload.get("_sd")
-        if not isinstance(sd, list) or not all(isinstance(d, str) for d in sd):
-            raise ValueError("_sd must be a list of digests")
-        if len(set(sd)) != len(sd):
-            raise ValueError("_sd has duplicate digests")
-        record_id, commitment = _hex32(payload, "record_id"), _hex32(payload, "commitment")
-        extra = set(payload) - set(_VISIBLE)
-        if extra:
-            raise ValueError(f"unexpected claims {sorted(extra)}")
-    except ValueError as exc:
-        return fail(Reason.INVALID_CLAIMS, str(exc))
-    if not isinstance(iss, str) or not hmac.compare_digest(iss, expected_iss):
-        return fail(Reason.WRONG_ISSUER_KEY, f"iss is {iss!r}, the given key is {expected_iss}'s")
-
-    digests = set(sd)
-    seen: set[str] = set()
-    claims: dict[str, Any] = {}
-    for disclosure in disclosures:
-        try:
-            _, name, value = sdjwt.parse_disclosure(disclosure)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return fail(Reason.MALFORMED_DISCLOSURE, f"{disclosure[:16]}...: {exc}")
-        digest = sdjwt.disclosure_digest(disclosure)
-        if digest in seen:
-            return fail(Reason.DUPLICATE_DISCLOSURE, f"disclosure of {name!r} given twice")
-        seen.add(digest)
-        if digest not in digests:
-            return fail(
-                Reason.DISCLOSURE_NOT_IN_CREDENTIAL,
-                f"the disclosure of {name!r} is not one this credential's issuer signed",
-            )
-        if name in claims:
-            return fail(Reason.DUPLICATE_CLAIM, f"two disclosures of {name!r}")
-        if name not in DISCLOSABLE_CLAIMS:
-            return fail(Reason.UNKNOWN_CLAIM, f"{name!r} is not a birth-certificate claim")
-        try:
-            _check_claim_value(name, value)
-        except CredentialError as exc:
-            return fail(Reason.INVALID_CLAIM_VALUE, str(exc))
-        claims[name] = value
-    return VerifiedCredential(
-        iss=iss, iat=iat, vct=VCT, record_id=record_id, commitment=commitment, claims=claims
-    )
+BIRTH = CertificateSchema(
+    kind="birth",
+    vct=VCT,
+    checks={
+        "given_name": check_text,
+        "family_name": check_text,
+        "date_of_birth": parse_date,
+        "place_of_birth": check_text,
+        "sex": check_sex,
+        "parent_1_name": check_text,
+        "parent_2_name": check_text,
+    },
+    required=(
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "place_of_birth",
+        "sex",
+        "parent_1_name",
+    ),
+    derived=("born_in_city", "age_over_18"),
+    derive=derived_claims,
+    sd_slots=SD_SLOTS,
+)

@@ -1,11 +1,16 @@
-"""Offline verification of a birth certificate together with its ledger status
+"""Offline verification of a birth or death certificate together with its ledger status
 (docs/modules/registry.md §7).
 
 A *certificate bundle* is the JSON object a holder hands a verifier::
 
-    {"presentation": <SD-JWT presentation string (birth.present)>,
+    {"presentation": <SD-JWT presentation string (certificate.present)>,
      "record_proof": <proof bundle of the state key reg/r/<record_id>: solo
-                      (citychain.node.proofs.proof_bundle) or CometBFT v2>}
+                      (citychain.node.proofs.proof_bundle) or CometBFT v2>,
+     "issuer_key":   <the registrar's Ed25519 public key, hex; optional>}
+
+``issuer_key`` saves the verifier looking the registrar's key up: it is only trusted once it
+hashes to the credential's ``iss`` and the proven record names ``iss`` as its signer, so a
+bundle cannot smuggle in a key of its own choosing.
 
 `verify_certificate` needs no node: it checks, in this order, each failure with its own
 `Check` code and a sentence saying why:
@@ -15,7 +20,7 @@ A *certificate bundle* is the JSON object a holder hands a verifier::
    the verifier trusts;
 3. the proven key is exactly ``reg/r/<record_id>`` of the credential;
 4. the record exists (an absence proof means "no such record on the ledger") and decodes as a
-   birth record;
+   record of the credential's kind (a birth certificate needs a birth record);
 5. the record's commitment equals the credential's ``commitment``;
 6. the registrar that signed this version of the record (``Record.registrar``: the office that
    registered it, or the office that made this amendment) is the credential's ``iss`` address;
@@ -40,10 +45,9 @@ from typing import Any
 
 from citychain.client.verify import verify_bundle
 from citychain.codec import DecodeError, decode
-from citychain.credentials.birth import VerificationFailure, verify_presentation
+from citychain.credentials.certificate import VerificationFailure, verify_presentation
 from citychain.crypto.address import address_from_bytes
 from citychain.modules.registry.state import (
-    KIND_BIRTH,
     KIND_NAMES,
     REVOCATION_REASONS,
     STATUS_NAMES,
@@ -66,7 +70,7 @@ class Check(enum.StrEnum):
     RECORD_PROOF = "record_proof"  # verify_bundle refused the proof bundle
     WRONG_RECORD_KEY = "wrong_record_key"  # the proof is of another key than reg/r/<record_id>
     NO_RECORD = "no_record"  # the proof shows the record is absent
-    MALFORMED_RECORD = "malformed_record"  # the proven value is not a birth record
+    MALFORMED_RECORD = "malformed_record"  # the proven value is not a record of this kind
     COMMITMENT_MISMATCH = "commitment_mismatch"  # record commitment != credential commitment
     WRONG_OFFICE = "wrong_office"  # the record version's registrar is not the credential's iss
     SUPERSEDED = "superseded"  # the record was amended: a newer version replaced it
@@ -93,9 +97,27 @@ class CertificateResult:
     height: int | None = None
     superseded_by: bytes | None = None
     revocation_reason: str | None = None
+    kind: str | None = None
+    time: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The verdict as ``citychain verify certificate --json`` and the API print it."""
+        return {
+            "valid": self.valid,
+            "status": self.status,
+            "reason": self.reason,
+            "check": self.check.value,
+            "kind": self.kind,
+            "record_id": self.record_id.hex() if self.record_id else None,
+            "height": self.height,
+            "time": self.time,
+            "claims": self.claims,
+            "superseded_by": self.superseded_by.hex() if self.superseded_by else None,
+            "revocation_reason": self.revocation_reason,
+        }
 
 
-def _parse_bundle(bundle: Any) -> tuple[str, dict[str, Any]] | str:
+def _parse_bundle(bundle: Any) -> tuple[str, dict[str, Any], bytes | None] | str:
     if isinstance(bundle, (str, bytes)):
         try:
             bundle = json.loads(bundle)
@@ -108,24 +130,42 @@ def _parse_bundle(bundle: Any) -> tuple[str, dict[str, Any]] | str:
         return "the certificate bundle has no 'presentation' string"
     if not isinstance(proof, dict):
         return "the certificate bundle has no 'record_proof' object"
-    return presentation, proof
+    issuer_key = bundle.get("issuer_key")
+    if issuer_key is None:
+        return presentation, proof, None
+    try:
+        if not isinstance(issuer_key, str):
+            raise ValueError("not a string")
+        return presentation, proof, bytes.fromhex(issuer_key)
+    except ValueError as exc:
+        return f"the certificate bundle's 'issuer_key' is not hex: {exc}"
 
 
 def verify_certificate(
     bundle: Any,
-    registrar_public_key: bytes,
+    registrar_public_key: bytes | None,
     trusted_validators: Iterable[tuple[bytes, int]] | None,
 ) -> CertificateResult:
     """Verify a certificate bundle (a dict, or its JSON text) offline.
 
-    ``registrar_public_key`` is the issuing registrar's Ed25519 key; ``trusted_validators`` the
-    (public key, power) pairs of a genesis the verifier trusts, or None to trust the validators
-    the proof bundle carries (which then proves only self-consistency).
+    ``registrar_public_key`` is the issuing registrar's Ed25519 key, or None to take the
+    bundle's ``issuer_key``; ``trusted_validators`` the (public key, power) pairs of a genesis
+    the verifier trusts, or None to trust the validators the proof bundle carries (which then
+    proves only self-consistency).
     """
     parsed = _parse_bundle(bundle)
     if isinstance(parsed, str):
         return CertificateResult(False, None, parsed, Check.MALFORMED_BUNDLE)
-    presentation, proof = parsed
+    presentation, proof, bundled_key = parsed
+    if registrar_public_key is None:
+        if bundled_key is None:
+            return CertificateResult(
+                False,
+                None,
+                "no registrar key: the bundle has no 'issuer_key' and none was given",
+                Check.MALFORMED_BUNDLE,
+            )
+        registrar_public_key = bundled_key
 
     credential = verify_presentation(presentation, registrar_public_key)
     if isinstance(credential, VerificationFailure):
@@ -135,16 +175,23 @@ def verify_certificate(
             f"the presentation does not verify ({credential.reason}): {credential.detail}",
             Check.PRESENTATION,
         )
-    claims, record_id = credential.claims, credential.record_id
+    claims, record_id, kind = credential.claims, credential.record_id, credential.kind
+    time: str | None = None
 
     def fail(check: Check, reason: str, height: int | None = None) -> CertificateResult:
-        return CertificateResult(False, None, reason, check, claims, record_id, height)
+        return CertificateResult(
+            False, None, reason, check, claims, record_id, height, kind=kind, time=time
+        )
 
-    verdict = verify_bundle(proof, trusted_validators)
+    try:
+        verdict = verify_bundle(proof, trusted_validators)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return fail(Check.RECORD_PROOF, f"the record proof does not verify: malformed: {exc}")
     if not verdict.valid:
         return fail(Check.RECORD_PROOF, f"the record proof does not verify: {verdict.reason}")
-    height_value = verdict.details.get("height")
+    height_value, time_value = verdict.details.get("height"), verdict.details.get("time")
     height = height_value if isinstance(height_value, int) else None
+    time = time_value if isinstance(time_value, str) else None
 
     expected_key = record_key(record_id)
     proven_key = proof.get("key")
@@ -166,9 +213,13 @@ def verify_certificate(
         record = decode(bytes.fromhex(str(value_hex)), Record)
     except (ValueError, DecodeError) as exc:
         return fail(Check.MALFORMED_RECORD, f"the proven value is not a record: {exc}", height)
-    if record.kind != KIND_BIRTH:
-        kind = KIND_NAMES[record.kind] if record.kind < len(KIND_NAMES) else str(record.kind)
-        return fail(Check.MALFORMED_RECORD, f"the record is a {kind} record, not a birth", height)
+    record_kind = KIND_NAMES[record.kind] if record.kind < len(KIND_NAMES) else str(record.kind)
+    if record_kind != kind:
+        return fail(
+            Check.MALFORMED_RECORD,
+            f"the record is a {record_kind} record, the credential a {kind} certificate",
+            height,
+        )
     if record.commitment != credential.commitment:
         return fail(
             Check.COMMITMENT_MISMATCH,
@@ -190,11 +241,14 @@ def verify_certificate(
         return CertificateResult(
             True,
             status,
-            f"valid: record {record_id.hex()} is the valid version at height {height}",
+            f"valid: record {record_id.hex()} is the valid version at height {height}"
+            + (f" ({time})" if time else ""),
             Check.OK,
             claims,
             record_id,
             height,
+            kind=kind,
+            time=time,
         )
     if record.status == STATUS_SUPERSEDED:
         return CertificateResult(
@@ -207,6 +261,8 @@ def verify_certificate(
             record_id,
             height,
             superseded_by=record.superseded_by,
+            kind=kind,
+            time=time,
         )
     if record.status == STATUS_REVOKED:
         why = REVOCATION_REASONS.get(record.revocation_reason, f"code {record.revocation_reason}")
@@ -219,5 +275,7 @@ def verify_certificate(
             record_id,
             height,
             revocation_reason=why,
+            kind=kind,
+            time=time,
         )
     return fail(Check.UNKNOWN_STATUS, f"the record has unknown status {record.status}", height)

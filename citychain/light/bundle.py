@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from citychain.client.claims import VerifyResult, check_claim, hex_field
+from citychain.client.claims import VerifyResult, check_claim, hex_field, utc_text
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
@@ -149,6 +149,7 @@ def verify_cometbft_bundle(
             "chain_id": chain_id,
             "height": height,
             "header_height": target.height,
+            "time": utc_text(target.time.seconds),
             "app_hash": target.app_hash.hex(),
             "block_hash": header_hash(target).hex(),
             "validators_from": source,

@@ -29,6 +29,7 @@ from citychain.modules.bank.state import balance_key, get_balance, list_denoms
 from citychain.modules.consortium.roles import ALL_ROLES
 from citychain.modules.consortium.state import has_role
 from citychain.node.api_consortium import consortium_router
+from citychain.node.api_registry import registry_router
 from citychain.node.service import Node
 from citychain.node.views import block_view, tx_summary, tx_view
 
@@ -362,6 +363,11 @@ def create_api(node: Node) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(str(web / "index.html"))
 
+    @api.get("/verify", include_in_schema=False)
+    async def verify_page() -> FileResponse:
+        return FileResponse(str(web / "verify.html"))
+
     api.include_router(consortium_router(node))
+    api.include_router(registry_router(node))
     api.mount("/static", StaticFiles(directory=str(web)), name="static")
     return api

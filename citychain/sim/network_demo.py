@@ -26,6 +26,7 @@ from citychain.net.process import node_status, start_node, stop_node
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
 from citychain.sim.config import CityConfig
+from citychain.sim.registry_scene import describe, run_registry_scene
 from citychain.sim.stats import Stats
 
 __all__ = ["run_network_demo"]
@@ -89,6 +90,7 @@ def run_network_demo(
     first = Home(layout.node_dir(0))
     keystore = Keystore(first.keys_dir)
     issuer, kyc = keystore.load("issuer", password), keystore.load("kyc", password)
+    registrar = keystore.load("registrar", password)
     genesis = Genesis.load(first.genesis_file)
     started: list[NodeSpec] = []
     try:
@@ -114,11 +116,16 @@ def run_network_demo(
             sim.run(seconds / 4, print_progress, every)
         else:
             sim.run(seconds / 2, print_progress, every)
+        trusted = [(v.public_key, v.power) for v in genesis.validators]
+        audit = sim.audit(sample=500, trusted_validators=trusted)
+        # The registrar's office is at City Hall; it works through another member's node.
+        scene = run_registry_scene(
+            clients[1 % len(clients)], registrar, trusted, sim.example_account().address, audit
+        )
+        print(f"\n{describe(scene)}")
         print("\nthe consortium:")
         _print_status(layout, specs)
         height, hashes = _agree(clients)
-        trusted = [(v.public_key, v.power) for v in genesis.validators]
-        audit = sim.audit(sample=500, trusted_validators=trusted)
         audit.add(
             "agreement",
             len(hashes) == 1,

@@ -10,10 +10,6 @@ terminal, exactly as a user's script would run it.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,41 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cliutil import Run, cli, node_process, ok
 
-PASSWORD = "correct horse battery staple"
 CHAIN_ID = "e2e-cli-chain"
-STARTUP_TIMEOUT = 60.0
-API_ANY_PORT = ("--api", "127.0.0.1:0")
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def cli(*args: str | Path, env: dict[str, str] | None = None, stdin: str = "") -> Run:
-    """Run ``python -m citychain.cli.main ARGS`` with no terminal; never a traceback."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "citychain.cli.main", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env if env is not None else {**os.environ, "CITYCHAIN_PASSWORD": PASSWORD},
-        timeout=120,
-    )
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return Run(completed.returncode, completed.stdout, completed.stderr)
-
-
-def ok(*args: str | Path) -> Run:
-    run = cli(*args)
-    assert run.returncode == 0, f"citychain {' '.join(map(str, args))}: {run.stderr}"
-    return run
 
 
 @dataclass
@@ -74,22 +38,6 @@ class Chain:
         return int(ok("status", "--home", self.home, "--json").json()["height"])
 
 
-def _wait_for_node(home: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    node_file = home / "node.json"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"citychain start exited with {process.returncode}")
-        try:
-            started = json.loads(node_file.read_text()).get("pid") == process.pid
-        except (OSError, ValueError):
-            started = False
-        if started and cli("status", "--home", home).returncode == 0:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"the node did not start within {STARTUP_TIMEOUT}s")
-
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     work = tmp_path_factory.mktemp("cli-e2e")
@@ -97,28 +45,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
     init = ok("init", "--home", home, "--chain-id", CHAIN_ID, "--json").json()
     assert init["chain_id"] == CHAIN_ID
     assert set(init["addresses"]) >= {"issuer", "kyc", "validator"}
-    log = (work / "node.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "citychain.cli.main", "start", *("--home", home), *API_ANY_PORT],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    log.close()
-    try:
-        _wait_for_node(home, process)
+    with node_process(home, work):
         yield Chain(home, work, dict(init["addresses"]))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    # SIGTERM is a clean stop: exit 0, and node.json no longer points at a dead API.
-    assert process.returncode == 0
-    assert not (home / "node.json").exists()
-    assert "Traceback" not in (work / "node.log").read_text()
 
 
 @pytest.fixture(scope="module")

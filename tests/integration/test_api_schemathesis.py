@@ -32,6 +32,7 @@ import httpx
 import pytest
 
 from citychain.client import Wallet
+from citychain.client.registrar import Registrar
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
@@ -55,11 +56,22 @@ CHECKS = (
 )
 
 
+BIRTH_CONTENT = {
+    "given_name": "Grace",
+    "family_name": "Hopper",
+    "date_of_birth": "2006-12-09",
+    "place_of_birth": "Citychain",
+    "sex": "F",
+    "parent_1_name": "Mary Van Horne",
+}
+
+
 @pytest.fixture(scope="module")
 def node_with_data(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LocalNode, Path, dict[str, list[str]]]]:
-    """A running node with a few blocks: a mint, a payment and an open payment request."""
+    """A running node with a few blocks: a mint, a payment, an open payment request and an
+    amended birth record."""
     base = tmp_path_factory.mktemp("schemathesis")
     home, _, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
     with LocalNode(base / "home") as node:
@@ -69,11 +81,17 @@ def node_with_data(
         issuer.mint(merchant.address, 50_000)
         sent = merchant.send(payer, 1_000)
         request_id = merchant.request_payment(2_500, expiry_height=1_000_000, memo="coffee")
+        registrar = Registrar(
+            Wallet(Keystore(home.keys_dir).load("registrar", PASSWORD), node.client)
+        )
+        birth = registrar.register_birth(BIRTH_CONTENT)
+        amended = registrar.amend(birth.record_id, {**BIRTH_CONTENT, "sex": "X"})
         known = {
             "tx_hashes": [sent["hash"]],
             "addresses": [merchant.address, payer],
             "request_ids": [request_id],
             "denoms": ["ccy"],
+            "record_ids": [birth.record_id.hex(), amended.record_id.hex()],
             # "²" is a digit to str.isdigit but not to int(): /search once gave a 500 for it.
             # "٣" (Arabic-Indic three) is a digit to both.
             "terms": ["1", "2", sent["hash"], merchant.address, "²", "٣", "0"],
@@ -94,6 +112,7 @@ def _config(known: dict[str, list[str]]) -> str:
         ("request_id", "request_ids"),
         ("term", "terms"),
         ("denom", "denoms"),
+        ("record_id", "record_ids"),
     ):
         lines.append(f'"path.{parameter}" = {{ dictionary = "{dictionary}", probability = 0.5 }}')
     return "\n".join(lines) + "\n"

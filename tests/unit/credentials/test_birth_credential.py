@@ -16,12 +16,13 @@ from citychain.credentials import (
     Reason,
     VerificationFailure,
     VerifiedCredential,
+    canonical_content,
     issue_birth_credential,
     present,
     sdjwt,
     verify_presentation,
 )
-from citychain.credentials.birth import SD_SLOTS, age_over_18, canonical_content
+from citychain.credentials.birth import SD_SLOTS, age_over_18
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.registry import commit
@@ -210,7 +211,7 @@ def test_wrong_typ_and_alg_and_malformed() -> None:
 
 def test_present_rejects_unknown_or_absent_claims() -> None:
     credential = _issue()
-    with pytest.raises(CredentialError, match="unknown claim 'national_id'"):
+    with pytest.raises(CredentialError, match="unknown birth claim 'national_id'"):
         present(credential, ["national_id"])
     one_parent = _issue({k: v for k, v in CONTENT.items() if k != "parent_2_name"})
     with pytest.raises(CredentialError, match="no 'parent_2_name'"):
@@ -222,7 +223,7 @@ def test_present_rejects_unknown_or_absent_claims() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"nickname": "A"}, "unknown content field"),
+        ({"nickname": "A"}, "unknown birth field"),
         ({"given_name": 3}, "given_name must be a string"),
         ({"given_name": ""}, "given_name must be non-empty"),
         ({"date_of_birth": "17/04/2001"}, "date_of_birth must be a date"),
@@ -237,7 +238,7 @@ def test_content_validation(change: dict[str, object], message: str) -> None:
 
 
 def test_content_missing_field_and_bad_ids() -> None:
-    with pytest.raises(CredentialError, match="missing content field"):
+    with pytest.raises(CredentialError, match="missing birth field"):
         _issue({k: v for k, v in CONTENT.items() if k != "sex"})
     with pytest.raises(CredentialError, match="record_id"):
         issue_birth_credential(REGISTRAR, b"short", CONTENT, SALT, issued_at=ISSUED_AT)
@@ -294,7 +295,7 @@ def test_jws_is_plain_ed25519_under_the_citychain_key() -> None:
 
 
 def test_present_rejects_garbage() -> None:
-    with pytest.raises(CredentialError, match="not a birth credential"):
+    with pytest.raises(CredentialError, match="not a certificate credential"):
         present("not-an-sd-jwt", [])
     assert _reason("") == Reason.MALFORMED
     assert _reason("a.b~") == Reason.MALFORMED

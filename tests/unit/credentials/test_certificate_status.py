@@ -69,13 +69,18 @@ class SignedChain(Chain):
         return committed.result.tx_results[0]
 
 
-@pytest.fixture
-def chain(tmp_path: Path) -> Iterator[SignedChain]:
+def signed_chain(tmp_path: Path) -> SignedChain:
+    """A chain where NORTH and SOUTH hold the registrar role, blocks made by the solo engine."""
     balances = {**DEFAULT_BALANCES, NORTH: 1_000, SOUTH: 1_000}
     signed = SignedChain.create(tmp_path, balances, registrars=(NORTH, SOUTH))
     assert isinstance(signed, SignedChain)
     signed.engine = SoloEngine(signed.app, Mempool(signed.app), VALIDATOR)
-    yield signed
+    return signed
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[SignedChain]:
+    yield signed_chain(tmp_path)
 
 
 def trusted(chain: Chain) -> list[tuple[bytes, int]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import DEFAULT_BALANCES, VALIDATOR, Chain, key
 
-from citychain.credentials.birth import content_commitment
+from citychain.credentials import content_commitment
 from citychain.engines.mempool import Mempool
 from citychain.engines.solo import SoloEngine
 from citychain.modules.registry.messages import MsgRegister
