@@ -55,7 +55,15 @@ from citychain.client.certificates import present_bundle
 from citychain.client.errors import ApiError
 from citychain.client.registrar import IssuedCertificate, PreparedRecord, Registrar
 from citychain.credentials import CredentialError, verify_certificate
-from citychain.credentials.qr import QR_CAPACITY, qr_payload, read_qr_image, write_qr
+from citychain.credentials.qr import (
+    HEADER_BYTES,
+    QR_CAPACITY,
+    QR_PART_BYTES,
+    decode_qr_parts,
+    qr_payload,
+    read_qr_image,
+    write_qr,
+)
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
@@ -353,7 +361,13 @@ def _spread(values: Sequence[int]) -> dict[str, Any]:
         "median": statistics.median(values),
         "max": max(values),
         "fit": sum(v <= QR_CAPACITY for v in values),
+        "codes": {n: sum(_codes(v) == n for v in values) for n in sorted(set(map(_codes, values)))},
     }
+
+
+def _codes(stream_bytes: int) -> int:
+    """QR codes of QR_PART_BYTES that a stream of this many bytes takes (write_qr's parts)."""
+    return -(-stream_bytes // (QR_PART_BYTES - HEADER_BYTES))
 
 
 def _nonempty_hashes(record_proof: dict[str, Any]) -> int:
@@ -386,10 +400,11 @@ def qr_figures(bundles: Sequence[dict[str, Any]], sample: int, folder: Path) -> 
     png = folder / "certificate-2-claims.png"
     image: dict[str, Any] = {"path": str(png), "payload_bytes": sizes["two_claims"][median_at]}
     try:
-        write_qr(two[median_at], png)
-        image.update(written=True, png_bytes=png.stat().st_size)
+        paths = write_qr(two[median_at], png)
+        image.update(written=True, codes=len(paths), png_bytes=sum(p.stat().st_size for p in paths))
         try:
-            image["read_back_equal"] = read_qr_image(png) == qr_payload(two[median_at])
+            read = decode_qr_parts([read_qr_image(p) for p in reversed(paths)])
+            image["read_back_equal"] = read == two[median_at]
         except CredentialError as exc:
             image["read_back_equal"] = None
             image["read_back_error"] = str(exc)
@@ -527,7 +542,8 @@ def format_table(r: dict[str, Any]) -> str:
     if q:
         lines += [
             "",
-            f"QR payload bytes over {q['sample']} certificates (capacity {q['capacity']:,}; "
+            f"QR payload bytes over {q['sample']} certificates (one code holds {q['capacity']:,}; "
+            f"write_qr cuts parts of {QR_PART_BYTES:,}; "
             f"record proofs cross {q['proof_levels']['min']} to {q['proof_levels']['max']} trie "
             "levels):",
         ]
@@ -539,7 +555,8 @@ def format_table(r: dict[str, Any]) -> str:
             s = q[name]
             lines.append(
                 f"  {label:<28} min {s['min']:,}  median {s['median']:,.0f}  max {s['max']:,}"
-                f"  fit {s['fit']}/{q['sample']}"
+                f"  fit one code {s['fit']}/{q['sample']}  parts of {QR_PART_BYTES:,}: "
+                + ", ".join(f"{n} codes x{k}" for n, k in s["codes"].items())
             )
         f = q["json_bytes"]["full_file"]
         lines.append(
@@ -555,10 +572,12 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(
             f"  QR PNG of a median 2-claim presentation ({png['payload_bytes']:,} bytes): "
             + (
-                f"written, {png['png_bytes']:,} bytes"
-                + {True: ", read back equal", False: ", READ BACK DIFFERENT", None: ""}[
-                    png.get("read_back_equal")
-                ]
+                f"written as {png['codes']} code(s), {png['png_bytes']:,} bytes of PNG"
+                + {
+                    True: ", read back with zbarimg: equal",
+                    False: ", READ BACK DIFFERENT",
+                    None: "",
+                }[png.get("read_back_equal")]
                 if png["written"]
                 else f"NOT written: {png['error']}"
             )

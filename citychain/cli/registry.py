@@ -38,7 +38,7 @@ from citychain.client import Client, Wallet
 from citychain.client.certificates import load_certificate, present_bundle, refresh_bundle
 from citychain.client.registrar import IssuedCertificate, Registrar
 from citychain.credentials import DEATH, SCHEMAS, CredentialError, credential_schema
-from citychain.credentials.qr import write_qr
+from citychain.credentials.qr import qr_payload, write_qr
 from citychain.modules.registry.state import REVOCATION_REASONS
 
 __all__ = ["OFFICE_DIR", "register"]
@@ -122,7 +122,12 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("certificate", metavar="CERTIFICATE", help="your certificate file")
     p.add_argument("--disclose", nargs="+", required=True, metavar="CLAIM", help="claims to show")
     p.add_argument("--out", required=True, metavar="FILE", help="the presentation to write")
-    p.add_argument("--qr", metavar="IMAGE", help="also write it as a QR code (.png or .svg)")
+    p.add_argument(
+        "--qr",
+        metavar="IMAGE",
+        help="also write it as QR code(s) (.png or .svg): IMAGE, or IMAGE-1of2... when it "
+        "needs more than one",
+    )
     p.add_argument(
         "--offline",
         action="store_true",
@@ -205,7 +210,7 @@ def _report(args: argparse.Namespace, issued: IssuedCertificate, out: Path) -> i
         print_json(summary)
     else:
         for name, value in summary.items():
-            print(f"{name:<11}{value}")
+            print(f"{name:<12}{value}")
     sys.stdout.flush()
     return 0
 
@@ -331,17 +336,19 @@ def _present(args: argparse.Namespace) -> int:
     if not args.offline:
         with client_for(args) as client:
             presented = refresh_bundle(client, presented)
-    qr_bytes = None
+    images: list[Path] = []
     if args.qr:
-        qr_bytes = write_qr(presented, Path(args.qr))
+        images = write_qr(presented, Path(args.qr))
     _write_new(out, presented)
     summary = {
         "presentation": str(out),
         "disclosed": list(args.disclose),
         "height": presented["record_proof"].get("height"),
         "bytes": len(json.dumps(presented)),
-        **({"qr": args.qr, "qr_bytes": qr_bytes} if args.qr else {}),
     }
+    if args.qr:
+        summary["qr"] = [str(p) for p in images]
+        summary["qr_bytes"] = len(qr_payload(presented))
     if args.json:
         print_json(summary)
     else:

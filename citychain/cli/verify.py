@@ -19,10 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from citychain.cli.common import EXIT_FAILURE, CliFailure, print_json
+from citychain.cli.common import EXIT_FAILURE, CliFailure, UsageError, print_json
 from citychain.client import VerifyResult, verify_bundle
 from citychain.credentials import Check, CredentialError, verify_certificate
-from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_payload, read_qr_image
+from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
 from citychain.genesis import Genesis
 from citychain.home import Home
 
@@ -54,7 +54,12 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         "the disclosed claims, the record proof against the validators, and the record's status "
         "at the proof's height. Exit 0 only when it is valid.",
     )
-    certificate.add_argument("file", metavar="FILE", help="certificate JSON, QR image or QR bytes")
+    certificate.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="a certificate JSON file, or the QR code image(s) of one (or their raw bytes)",
+    )
     trust = certificate.add_mutually_exclusive_group()
     trust.add_argument("--genesis", metavar="FILE", help="trust the validators of this genesis")
     trust.add_argument("--home", metavar="DIR", help="trust the validators of DIR/genesis.json")
@@ -138,30 +143,40 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_certificate(name: str) -> Any:
-    """The certificate bundle in FILE: JSON, a QR code's bytes, or a QR code image."""
-    try:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    except OSError as exc:
-        raise CliFailure(f"cannot read certificate file {name}: {exc.strerror or exc}") from None
-    try:
-        if raw.startswith(PNG_MAGIC):
-            return decode_qr_payload(read_qr_image(Path(name)))
-        if raw.startswith(MAGIC):
-            return decode_qr_payload(raw)
-    except CredentialError as exc:
-        raise CliFailure(f"{name}: {exc}") from None
+def _read_certificate(names: list[str]) -> Any:
+    """The certificate bundle in FILE...: one JSON file, or the QR codes of one (images, or
+    the raw bytes a scanner read), in any order."""
+    payloads: list[tuple[str, bytes]] = []
+    texts: list[tuple[str, bytes]] = []
+    for name in names:
+        try:
+            raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+            if raw.startswith(PNG_MAGIC):
+                raw = read_qr_image(Path(name))
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise CliFailure(f"cannot read certificate file {name}: {reason}") from None
+        except CredentialError as exc:
+            raise CliFailure(f"{name}: {exc}") from None
+        (payloads if raw.startswith(MAGIC) else texts).append((name, raw))
+    if (payloads and texts) or len(texts) > 1:
+        raise UsageError("give one certificate file, or the QR codes of one certificate")
+    if payloads:
+        try:
+            return decode_qr_parts([raw for _, raw in payloads])
+        except CredentialError as exc:
+            raise CliFailure(f"{', '.join(n for n, _ in payloads)}: {exc}") from None
+    name, raw = texts[0]
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CliFailure(
-            f"{name} is neither a certificate JSON file nor a QR code: {exc}"
-        ) from None
+        message = f"{name} is neither a certificate JSON file nor a QR code: {exc}"
+        raise CliFailure(message) from None
 
 
 def cmd_verify_certificate(args: argparse.Namespace) -> int:
     genesis, trust_source = _trusted_genesis(args)
-    bundle = _read_certificate(args.file)
+    bundle = _read_certificate(args.files)
     trusted = None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
     result = verify_certificate(bundle, None, trusted)
     if result.valid and genesis is not None:

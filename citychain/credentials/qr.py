@@ -1,22 +1,32 @@
-"""A certificate bundle as a QR code a phone shows (docs/modules/registry.md §8).
+"""A certificate bundle as QR codes a phone shows (docs/modules/registry.md §8).
 
-The QR code's bytes (byte mode) are::
+The bundle is packed and compressed once::
 
-    b"CCQ1" || zlib(msgpack(bundle'))
+    stream = zlib(msgpack(bundle'))
 
-where ``bundle'`` is the certificate bundle with every lowercase-hex string turned into the
-bytes it spells (keys, hashes, signatures, the Merkle path: most of a proof). Decoding turns
-bytes back into lowercase hex, so the round trip gives the bundle exactly and the verifier runs
-the same `verify_certificate` as on a file. A solo chain's bundle with a few disclosures is
-about 2 KB; a QR code holds at most 2,953 bytes (version 40, error correction L).
+where ``bundle'`` is the certificate bundle with every hex string (lowercase: citychain's
+proofs; uppercase: CometBFT's hashes) and every canonical base64 string (CometBFT's keys and
+signatures) turned into the bytes it spells, tagged so that decoding gives back exactly the
+same strings. The stream is cut into parts of at most `QR_PART_BYTES`, one QR code each::
+
+    part = b"CCQ2" || index (1 byte, from 0) || count (1 byte) || sha256(stream)[:8] || chunk
+
+A small registry's age-and-birthplace presentation fits one code; a city-sized one, whose
+record proofs cross more levels of the 16-ary state tree, takes two or three, which a phone
+shows one after the other. The verifier reads them in any order, checks that they are the
+parts of one stream, and runs the same `verify_certificate` as on a file.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import shutil
 import subprocess
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +39,41 @@ __all__ = [
     "MAGIC",
     "PNG_MAGIC",
     "QR_CAPACITY",
-    "decode_qr_payload",
+    "QR_PART_BYTES",
+    "decode_qr_parts",
+    "qr_parts",
     "qr_payload",
     "read_qr_image",
     "write_qr",
 ]
 
-MAGIC = b"CCQ1"
+MAGIC = b"CCQ2"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 QR_CAPACITY = 2953
 """Bytes in the largest QR code (version 40) at error correction L, in byte mode."""
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+QR_PART_BYTES = 1273
+"""Bytes in one part's QR code: exactly what version 25 holds at level L. Smaller, coarser
+codes than the version-40 maximum, so that a phone camera at arm's length can resolve them."""
+HEADER_BYTES = len(MAGIC) + 2 + 8
+MAX_PARTS = 16
 MAX_INFLATED = 1_000_000  # a QR payload never inflates beyond this: refuse a zip bomb
-_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+_LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+_UPPER_HEX = re.compile(r"(?:[0-9A-F]{2})+")
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_EXT_UPPER_HEX, _EXT_BASE64 = 1, 2
 
 
 def _pack(value: Any) -> Any:
-    if isinstance(value, str) and _HEX.fullmatch(value):
-        return bytes.fromhex(value)
+    if isinstance(value, str):
+        if _LOWER_HEX.fullmatch(value):
+            return bytes.fromhex(value)
+        if _UPPER_HEX.fullmatch(value):
+            return msgspec.msgpack.Ext(_EXT_UPPER_HEX, bytes.fromhex(value))
+        if _BASE64.fullmatch(value):
+            raw = base64.b64decode(value)
+            if base64.b64encode(raw).decode() == value:
+                return msgspec.msgpack.Ext(_EXT_BASE64, raw)
+        return value
     if isinstance(value, dict):
         return {k: _pack(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -56,6 +84,13 @@ def _pack(value: Any) -> Any:
 def _unpack(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, msgspec.msgpack.Ext):
+        data = bytes(value.data)
+        if value.code == _EXT_UPPER_HEX:
+            return data.hex().upper()
+        if value.code == _EXT_BASE64:
+            return base64.b64encode(data).decode()
+        raise CredentialError(f"the QR payload has an unknown tag {value.code}")
     if isinstance(value, dict):
         return {k: _unpack(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -64,17 +99,57 @@ def _unpack(value: Any) -> Any:
 
 
 def qr_payload(bundle: dict[str, Any]) -> bytes:
-    """The bytes a QR code of ``bundle`` carries."""
-    return MAGIC + zlib.compress(msgspec.msgpack.encode(_pack(bundle)), 9)
+    """The compressed stream of ``bundle``: the bytes its QR codes carry between them."""
+    return zlib.compress(msgspec.msgpack.encode(_pack(bundle)), 9)
 
 
-def decode_qr_payload(payload: bytes) -> dict[str, Any]:
-    """The certificate bundle in a QR code's bytes; CredentialError if they are not one."""
-    if not payload.startswith(MAGIC):
-        raise CredentialError("not a citychain certificate QR code (no CCQ1 prefix)")
+def qr_parts(bundle: dict[str, Any], part_bytes: int = QR_PART_BYTES) -> list[bytes]:
+    """The payloads of ``bundle``'s QR codes, each at most ``part_bytes`` long."""
+    if not HEADER_BYTES < part_bytes <= QR_CAPACITY:
+        raise CredentialError(f"a part holds {HEADER_BYTES + 1}..{QR_CAPACITY} bytes")
+    stream = qr_payload(bundle)
+    size = part_bytes - HEADER_BYTES
+    chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+    if len(chunks) > MAX_PARTS:
+        raise CredentialError(
+            f"the presentation needs {len(chunks)} QR codes, at most {MAX_PARTS}: "
+            "hand over the file instead"
+        )
+    digest = hashlib.sha256(stream).digest()[:8]
+    return [MAGIC + bytes([i, len(chunks)]) + digest + c for i, c in enumerate(chunks)]
+
+
+def decode_qr_parts(parts: Sequence[bytes]) -> dict[str, Any]:
+    """The certificate bundle in the payloads of its QR codes (any order); CredentialError
+    saying what is wrong when they are not the complete parts of one bundle."""
+    if not parts:
+        raise CredentialError("no QR code given")
+    pieces: dict[int, bytes] = {}
+    expected: tuple[int, bytes] | None = None
+    for payload in parts:
+        if not payload.startswith(MAGIC) or len(payload) < HEADER_BYTES:
+            raise CredentialError("not a citychain certificate QR code (no CCQ2 header)")
+        index, count, digest = payload[4], payload[5], payload[6:HEADER_BYTES]
+        if expected is None:
+            expected = (count, digest)
+        elif expected != (count, digest):
+            raise CredentialError("these QR codes are parts of different presentations")
+        if count == 0 or index >= count:
+            raise CredentialError(f"a QR code says it is part {index + 1} of {count}")
+        if index in pieces:
+            raise CredentialError(f"part {index + 1} of {count} was given twice")
+        pieces[index] = payload[HEADER_BYTES:]
+    assert expected is not None
+    count, digest = expected
+    missing = [str(i + 1) for i in range(count) if i not in pieces]
+    if missing:
+        raise CredentialError(f"missing QR code part(s) {', '.join(missing)} of {count}")
+    stream = b"".join(pieces[i] for i in range(count))
+    if hashlib.sha256(stream).digest()[:8] != digest:
+        raise CredentialError("the QR codes' content does not match their checksum")
     try:
         inflater = zlib.decompressobj()
-        raw = inflater.decompress(payload[len(MAGIC) :], MAX_INFLATED)
+        raw = inflater.decompress(stream, MAX_INFLATED)
         if inflater.unconsumed_tail:
             raise CredentialError("the QR payload inflates beyond 1 MB")
         doc = msgspec.msgpack.decode(raw)
@@ -82,27 +157,31 @@ def decode_qr_payload(payload: bytes) -> dict[str, Any]:
         raise CredentialError(f"the QR payload does not decode: {exc}") from None
     if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
         raise CredentialError("the QR payload is not a certificate bundle")
-    bundle: dict[str, Any] = _unpack(doc)
+    try:
+        bundle: dict[str, Any] = _unpack(doc)
+    except (ValueError, binascii.Error) as exc:
+        raise CredentialError(f"the QR payload does not decode: {exc}") from None
     return bundle
 
 
-def write_qr(bundle: dict[str, Any], path: Path, scale: int = 4) -> int:
-    """Write the QR code of ``bundle`` as an image (PNG or SVG by suffix); return its bytes.
+def part_paths(path: Path, count: int) -> list[Path]:
+    """Where `write_qr` puts ``count`` images for ``path``: itself, or NAME-iofN.SUFFIX."""
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}of{count}{path.suffix}") for i in range(1, count + 1)]
 
-    Raises CredentialError when the bundle does not fit one QR code.
-    """
-    payload = qr_payload(bundle)
-    if len(payload) > QR_CAPACITY:
-        raise CredentialError(
-            f"the presentation needs {len(payload)} bytes, a QR code holds {QR_CAPACITY}: "
-            "disclose fewer claims, or hand over the file"
-        )
-    code = segno.make(payload, error="l", mode="byte", boost_error=True, micro=False)
-    try:
-        code.save(str(path), scale=scale, border=4)
-    except OSError as exc:
-        raise CredentialError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return len(payload)
+
+def write_qr(bundle: dict[str, Any], path: Path, scale: int = 4) -> list[Path]:
+    """Write ``bundle`` as QR code images (PNG or SVG by suffix); return their paths."""
+    parts = qr_parts(bundle)
+    paths = part_paths(path, len(parts))
+    for payload, target in zip(parts, paths, strict=True):
+        code = segno.make(payload, error="l", mode="byte", boost_error=True, micro=False)
+        try:
+            code.save(str(target), scale=scale, border=4)
+        except OSError as exc:
+            raise CredentialError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return paths
 
 
 def read_qr_image(path: Path) -> bytes:

@@ -12,7 +12,7 @@ from citychain.client import Client, Wallet
 from citychain.client.certificates import present_bundle, refresh_bundle
 from citychain.client.registrar import Registrar
 from citychain.credentials import verify_certificate
-from citychain.credentials.qr import QR_CAPACITY, qr_payload
+from citychain.credentials.qr import qr_parts
 from citychain.crypto.keys import PrivateKey
 from citychain.sim.audit import Audit
 
@@ -28,6 +28,7 @@ class RegistryScene:
     amended: bool
     death_record: str
     qr_bytes: int
+    qr_codes: int
 
 
 def _newborn(rng: random.Random, day: int) -> dict[str, str]:
@@ -94,12 +95,12 @@ def run_registry_scene(
         f"balance {balance_after} is intact for the estate",
     )
     shown = present_bundle(corrected.bundle, ["born_in_city", "age_over_18"])
-    return RegistryScene(births, True, death.record_id.hex(), len(qr_payload(shown)))
+    parts = qr_parts(shown)
+    return RegistryScene(births, True, death.record_id.hex(), sum(map(len, parts)), len(parts))
 
 
 def describe(scene: RegistryScene) -> str:
-    fits = "fits one QR code" if scene.qr_bytes <= QR_CAPACITY else "too big for one QR code"
     return (
         f"civil registry: {scene.births} births, 1 correction, 1 death; an age-and-birthplace "
-        f"presentation is {scene.qr_bytes:,} bytes as a QR payload ({fits})"
+        f"presentation, proof included, is {scene.qr_codes} QR code(s), {scene.qr_bytes:,} bytes"
     )

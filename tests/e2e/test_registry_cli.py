@@ -22,6 +22,7 @@ from cliutil import Run, cli, node_process, ok
 
 from citychain.block import Header, sign_header
 from citychain.codec import decode, encode
+from citychain.credentials.qr import QR_PART_BYTES
 from citychain.crypto.keys import PrivateKey
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -209,9 +210,14 @@ def test_qr_code_verifies_offline(registry: Registry) -> None:
     done = registry.run("registry", "present", ada, "--disclose", "born_in_city", "age_over_18",
                         "--out", shown, "--qr", image, "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert 0 < done.json()["qr_bytes"] <= 2953
-    verdict = _verdict(registry.verify(image))
+    images = done.json()["qr"]
+    assert len(images) == -(-done.json()["qr_bytes"] // (QR_PART_BYTES - 14))
+    verdict = _verdict(cli("verify", "certificate", *reversed(images), "--home", registry.home,
+                           "--json"))  # fmt: skip
     assert verdict["valid"] and set(verdict["claims"]) == {"born_in_city", "age_over_18"}
+    if len(images) > 1:  # one part short: refused, saying which
+        short = cli("verify", "certificate", *images[1:], "--home", registry.home)
+        assert short.returncode == 1 and "missing QR code part(s) 1 of" in short.stderr
 
 
 def test_death_freezes_the_named_wallet_and_keeps_its_money(registry: Registry) -> None:
