@@ -10,14 +10,13 @@ Playwright drives /usr/bin/chromium through ``executable_path``, as in test_expl
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browserutil import Console, launch_chromium, save_screenshot
 
 from citychain.client import Wallet
 from citychain.client.certificates import present_bundle, refresh_bundle
@@ -31,18 +30,6 @@ expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Set to a directory to keep the screenshots for review (they always go to tmp_path too).
-SCREENSHOT_DIR = os.environ.get("CITYCHAIN_EXPLORER_SCREENSHOTS")
 SHUTDOWN_SECONDS = 3.0
 
 BIRTH = {
@@ -92,29 +79,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Debian chromium is not installed at {CHROMIUM}: run: make system-deps")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-class Console:
-    """Console errors and uncaught exceptions of one page."""
-
-    def __init__(self, page: Any) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
-
-    def _on_console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-    def besides_http_errors(self) -> list[str]:
-        """Chromium logs every 4xx fetch; pages that ask for missing things expect those."""
-        return [e for e in self.errors if "Failed to load resource" not in e]
+    yield from launch_chromium(playwright_api)
 
 
 class Requests:
@@ -138,12 +103,7 @@ def page(browser: Any, registry: Registry) -> Iterator[Any]:
 
 
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"certificate-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if SCREENSHOT_DIR:
-        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(SCREENSHOT_DIR) / path.name)
-    return path
+    return save_screenshot(page, tmp_path / f"certificate-{name}.png")
 
 
 def write(tmp_path: Path, name: str, bundle: dict[str, Any]) -> Path:
