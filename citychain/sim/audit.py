@@ -48,10 +48,16 @@ def audit_city(
     audit = Audit()
     stats = sim.stats
     mismatches = stats.mismatches
+    late = sum(stats.late.values())
+    late_note = (
+        f"; {late} reached their block after the request's expiry, refused as the rules say"
+        if late
+        else ""
+    )
     audit.add(
         "outcomes",
         not mismatches,
-        f"{stats.submitted:,} transactions, each committed or refused as predicted"
+        f"{stats.submitted:,} transactions, each committed or refused as predicted{late_note}"
         if not mismatches
         else f"{len(mismatches)} differ from the prediction; first: {mismatches[0]}",
     )

@@ -28,6 +28,9 @@ class Stats:
     volume_cents: int = 0  # money moved between wallets (transfers, payments, wages, refunds)
     refused: Counter[str] = field(default_factory=Counter)
     mismatches: list[str] = field(default_factory=list)
+    # Predicted to succeed, but the block that carried them came after the request's expiry:
+    # the chain outpaced the client (a loaded machine), not a wrong prediction of the rules.
+    late: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     stopped: float | None = None  # set when ``run`` returns, so rates stop at the run's end
     example_payment: str = ""  # hash of a committed request payment, for the explorer
