@@ -11,8 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from citychain.client import verify_bundle
+from citychain.client import ApiError, verify_bundle
 from citychain.sim.model import DENOM, Request
+from citychain.sim.transactions import NEVER_CREATED
 
 if TYPE_CHECKING:
     from citychain.sim.city import CitySimulation
@@ -126,10 +127,15 @@ def _audit_requests(sim: CitySimulation, audit: Audit) -> None:
         list(sim.tick_state.expired),
         sim.tick_state.payable,
     ]
+    pools = [[r for r in pool if r.status != NEVER_CREATED] for pool in pools]
     sample = [r for pool in pools for r in picker.sample(list(pool), min(40, len(pool)))]
     wrong = []
     for r in sample:
-        view = sim.client.payment_request(r.id.hex())
+        try:
+            view = sim.client.payment_request(r.id.hex())
+        except ApiError as exc:
+            wrong.append(f"{r.id.hex()} ({r.memo}, expected {r.status}): {exc}")
+            continue
         expected = (r.status, r.paid_by.address if r.paid_by else None, r.refunded, r.amount)
         actual = (view["status"], view["paid_by"], view["refunded"], view["amount"])
         if actual != expected:

@@ -174,18 +174,29 @@ def _settle(sim: CitySimulation, p: Planned, result: dict[str, Any]) -> None:
                 stats.volume_cents += amount
 
 
+NEVER_CREATED = "never_created"
+"""A request whose creating transaction failed: the ledger has no such request."""
+
+
 def _expired_in_flight(p: Planned, actual: str, result: dict[str, Any]) -> bool:
-    """Whether a predicted success failed only because its block came at or after the
+    """Whether a predicted success failed only because its block came at or after a
     request's expiry, which the ledger's rules say it must (bank handlers): creating needs
-    expiry > height (bank/18), paying needs height <= expiry (bank/10)."""
+    expiry > height (bank/18), paying needs height <= expiry (bank/10). A transaction's
+    messages succeed or fail together, so one such message explains a merchant's bundle; and
+    a payment planned in the same tick for a request whose creation so failed finds no
+    request (bank/8)."""
     height = result.get("height")
-    if p.expected != OK or height is None or len(p.ops) != 1:
+    if p.expected != OK or height is None:
         return False
-    match p.ops[0]:
-        case CreateRequest(r):
-            return actual == "bank/18" and int(height) >= r.expiry
-        case PayRequest(r):
-            return actual == "bank/10" and int(height) > r.expiry
+    at = int(height)
+    for op in p.ops:
+        match op:
+            case CreateRequest(r) if actual == "bank/18" and at >= r.expiry:
+                return True
+            case PayRequest(r) if actual == "bank/10" and at > r.expiry:
+                return True
+            case PayRequest(r) if actual == "bank/8" and r.status == NEVER_CREATED:
+                return True
     return False
 
 
@@ -214,7 +225,7 @@ def _reload_request(sim: CitySimulation, r: Request) -> None:
     try:
         view = sim.client.payment_request(r.id.hex())
     except ApiError:
-        r.status = "cancelled"  # never created: keep it out of every pool
+        r.status = NEVER_CREATED  # keep it out of every pool and of the audit's sample
         return
     r.status, r.refunded = str(view["status"]), int(view["refunded"])
     by = view.get("paid_by")

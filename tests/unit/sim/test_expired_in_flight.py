@@ -11,7 +11,7 @@ import pytest
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.sim.model import Account, CreateRequest, Merchant, PayRequest, Request, Send
-from citychain.sim.transactions import OK, Planned, _expired_in_flight
+from citychain.sim.transactions import NEVER_CREATED, OK, Planned, _expired_in_flight
 
 ADDRESS = address_from_public_key(PrivateKey.from_seed(bytes(32)).public_key)
 MERCHANT = Merchant(Account("m", ADDRESS, 1), None)  # type: ignore[arg-type]
@@ -44,3 +44,18 @@ def test_not_when_refused_before_a_block_or_predicted_to_fail() -> None:
     assert not _expired_in_flight(
         planned(CreateRequest(REQUEST), expected="bank/18"), "bank/3", {"height": 30}
     )
+
+
+def test_one_expired_request_explains_a_merchants_bundle() -> None:
+    later = Request(MERCHANT, 700, expiry=40, memo="bread")
+    bundle = Planned(
+        "merchant", MERCHANT.account, (CreateRequest(later), CreateRequest(REQUEST)), b"", "00", OK
+    )
+    assert _expired_in_flight(bundle, "bank/18", {"height": 25})
+    assert not _expired_in_flight(bundle, "bank/18", {"height": 21})
+
+
+def test_a_payment_of_a_request_that_was_never_created() -> None:
+    lost = Request(MERCHANT, 900, expiry=40, memo="soup", status=NEVER_CREATED)
+    assert _expired_in_flight(planned(PayRequest(lost, 900)), "bank/8", {"height": 25})
+    assert not _expired_in_flight(planned(PayRequest(REQUEST, 500)), "bank/8", {"height": 25})
