@@ -16,7 +16,7 @@ cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abc
 	bash scripts/install-cometbft.sh
 
 system-deps:      ## Debian packages the tests need (Chromium for the browser tests, zbarimg to read QR codes back)
-	bash scripts/apt-install.sh chromium zbar-tools
+	bash scripts/apt-install.sh chromium zbar-tools mosquitto
 
 demo: setup       ## a 4-member CometBFT consortium with a simulated city's payments flowing
 	.venv/bin/citychain demo --network 4 $(DEMO_ARGS)
@@ -34,12 +34,14 @@ test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
 test-fast: setup-dev   ## skip the suites marked slow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
-bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size)
+bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway
 	.venv/bin/citychain bench payments $(BENCH_ARGS)
 	.venv/bin/citychain bench payments --network 4 $(BENCH_ARGS)
 	$(PY) bench/bench_commit_scaling.py
 	$(PY) bench/bench_state_tree.py
 	$(PY) bench/bench_certificates.py
+	.venv/bin/citychain bench battery
+	$(PY) bench/bench_gateway.py --devices 50 --reports 1000
 
 clean:
 	rm -rf .venv demo-home .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,7 @@ from typing import Any
 from citychain.codec import DecodeError, Struct, decode, encode
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
-from citychain.modules import auth, bank, consortium, registry
+from citychain.modules import auth, bank, battery, consortium, devices, registry
 from citychain.modules.auth.state import get_nonce, set_nonce
 from citychain.modules.bank.keeper import pay_fee
 from citychain.modules.bank.state import get_params
@@ -45,7 +45,14 @@ __all__ = [
     "TxResult",
 ]
 
-DEFAULT_MODULES: tuple[Module, ...] = (auth.MODULE, consortium.MODULE, bank.MODULE, registry.MODULE)
+DEFAULT_MODULES: tuple[Module, ...] = (
+    auth.MODULE,
+    consortium.MODULE,
+    bank.MODULE,
+    registry.MODULE,
+    devices.MODULE,
+    battery.MODULE,
+)
 
 # Signature checks are remembered for this many transactions, so a transaction verified at
 # ingress is not verified again in finalize_block. A valid signature is a property of the bytes,

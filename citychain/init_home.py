@@ -14,7 +14,7 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import DEFAULT_API, Home, HomeError
 from citychain.modules.bank.genesis import DEFAULT_SECTION
-from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER, REGISTRAR
+from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER, ORACLE, REGISTRAR
 
 __all__ = ["ROLE_KEYS", "init_home"]
 
@@ -24,6 +24,7 @@ ROLE_KEYS: tuple[tuple[str, str], ...] = (
     (ISSUER, "issuer"),
     (KYC_VERIFIER, "kyc"),
     (REGISTRAR, "registrar"),
+    (ORACLE, "oracle"),
 )
 
 

@@ -15,7 +15,19 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from citychain.cli import consortium, delegate, keys, net, node, query, registry, tx, verify
+from citychain.analytics import cli_battery
+from citychain.cli import (
+    consortium,
+    delegate,
+    devices,
+    keys,
+    net,
+    node,
+    query,
+    registry,
+    tx,
+    verify,
+)
 from citychain.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -34,6 +46,7 @@ from citychain.net.layout import NetError
 __all__ = ["build_parser", "main"]
 
 DEBUG_ENV = "CITYCHAIN_DEBUG"
+delegate.DELEGATED.update(cli_battery.BENCH_DELEGATED)
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
@@ -69,7 +82,8 @@ def build_parser() -> Parser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = _parents()
-    for module in (node, keys, tx, query, consortium, registry, verify, delegate, net):
+    modules = (node, keys, tx, query, consortium, registry, verify, devices, delegate, net)
+    for module in (*modules, cli_battery):
         module.register(commands, parents)
     return parser
 

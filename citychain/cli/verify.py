@@ -23,6 +23,7 @@ from citychain.cli.common import EXIT_FAILURE, CliFailure, UsageError, print_jso
 from citychain.client import VerifyResult, verify_bundle
 from citychain.credentials import Check, CredentialError, verify_certificate
 from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
+from citychain.devices.proof import is_report_proof, verify_report_proof
 from citychain.genesis import Genesis
 from citychain.home import Home
 
@@ -118,7 +119,10 @@ def check(bundle: Any, genesis: Genesis | None) -> VerifyResult:
 
 def cmd_verify_proof(args: argparse.Namespace) -> int:
     genesis, trust_source = _trusted_genesis(args)
-    bundle = extract_bundle(_load_document(args.file))
+    document = _load_document(args.file)
+    if is_report_proof(document):
+        return _verify_report_proof(args, document, genesis, trust_source)
+    bundle = extract_bundle(document)
     result = check(bundle, genesis)
     if args.json:
         print_json(
@@ -134,6 +138,47 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     if not args.json:
         print(_describe(result))
+    if genesis is None:
+        print(
+            "warning: no --genesis or --home given, so the bundle's own validator list was "
+            "trusted: this shows the bundle is consistent, not that the chain you trust signed it",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _verify_report_proof(
+    args: argparse.Namespace, document: Any, genesis: Genesis | None, trust_source: str
+) -> int:
+    """A device report proof (docs/modules/devices.md §7): report -> batch root -> ledger."""
+    trusted = None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
+    result = verify_report_proof(document, trusted)
+    if result.valid and genesis is not None and result.details["chain_id"] != genesis.chain_id:
+        result = replace(
+            result,
+            valid=False,
+            reason=f"the anchor proof is for chain {result.details['chain_id']!r}, the trusted "
+            f"genesis for {genesis.chain_id!r}",
+        )
+    if args.json:
+        print_json(
+            {
+                "valid": result.valid,
+                "reason": result.reason,
+                "trusted_validators_from": trust_source,
+                **({"details": result.details} if result.details else {}),
+            }
+        )
+    if not result.valid:
+        print(f"error: invalid report proof: {result.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.json:
+        d = result.details
+        print(
+            f"valid: report {d['report_id']} (device {d['device_id']}, counter {d['counter']}) "
+            f"is in batch {d['batch_id']}, anchored at height {d['anchored_height']} of chain "
+            f"{d['chain_id']!r}"
+        )
     if genesis is None:
         print(
             "warning: no --genesis or --home given, so the bundle's own validator list was "

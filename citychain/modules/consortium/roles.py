@@ -11,8 +11,17 @@ REGISTRAR = "registrar"  # records births, deaths and marriages (civil registry)
 ELECTION_AUTHORITY = "election"  # opens elections, registers candidates, publishes results
 MANUFACTURER = "manufacturer"  # registers batteries and devices it has built
 REGULATOR = "regulator"  # approves securities and may freeze them
+ORACLE = "oracle"  # attests battery health and end-of-life predictions from telemetry
 
-ALL_ROLES = (ISSUER, KYC_VERIFIER, REGISTRAR, ELECTION_AUTHORITY, MANUFACTURER, REGULATOR)
+ALL_ROLES = (
+    ISSUER,
+    KYC_VERIFIER,
+    REGISTRAR,
+    ELECTION_AUTHORITY,
+    MANUFACTURER,
+    REGULATOR,
+    ORACLE,
+)
 
 
 def is_role(name: str) -> bool:

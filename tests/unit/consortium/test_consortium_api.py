@@ -98,7 +98,15 @@ def test_proposals_with_tallies_and_one_proposal(chain: Chain, client: TestClien
 
 def test_roles(chain: Chain, client: TestClient) -> None:
     roles = client.get("/consortium/roles").json()["roles"]
-    assert list(roles) == ["issuer", "kyc", "registrar", "election", "manufacturer", "regulator"]
+    assert list(roles) == [
+        "issuer",
+        "kyc",
+        "registrar",
+        "election",
+        "manufacturer",
+        "regulator",
+        "oracle",
+    ]
     assert roles["registrar"] == []
     assert len(roles["issuer"]) == 1
 

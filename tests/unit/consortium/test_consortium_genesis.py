@@ -39,6 +39,7 @@ def test_genesis_members_are_active_with_their_keys_and_powers(tmp_path: Path) -
         "election",
         "manufacturer",
         "regulator",
+        "oracle",
     }
 
 

@@ -1,0 +1,26 @@
+"""The manufacturer's battery passport service: restricted passport parts kept off the ledger
+and served only to the readers Regulation (EU) 2023/1542 names (docs/modules/battery.md §5)."""
+
+from citychain.battery.errors import RestrictedReadError
+from citychain.battery.restricted import (
+    PassportService,
+    ReadRequest,
+    RestrictedPart,
+    SignedReadRequest,
+    authorise,
+    seal_part,
+    sign_read_request,
+    verify_served,
+)
+
+__all__ = [
+    "PassportService",
+    "ReadRequest",
+    "RestrictedPart",
+    "RestrictedReadError",
+    "SignedReadRequest",
+    "authorise",
+    "seal_part",
+    "sign_read_request",
+    "verify_served",
+]

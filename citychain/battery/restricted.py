@@ -1,0 +1,217 @@
+"""Restricted passport parts, off the ledger (docs/modules/battery.md §5).
+
+The ledger holds one salted commitment per restricted part (Annex XIII point 2, composition,
+and point 3, test reports); the manufacturer's passport service holds the fields and salts. A
+reader asks with a request signed by its Ed25519 key:
+
+    signature = Ed25519(key, READ_DOMAIN || encode(ReadRequest))
+
+over the chain id, battery id, part, its own time and a random nonce, so a request cannot be
+replayed on another chain, for another battery or part, or after ``max_age_ms``. The service
+checks it against the ledger's state (who owns, leases, manufactured the battery, who holds the
+regulator role: ``citychain.modules.battery.access``) and answers with the fields and salt; the
+reader checks that they open the ledger's commitment, so a service cannot serve other data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+
+from citychain.battery import errors
+from citychain.battery.errors import RestrictedReadError
+from citychain.codec import U64, Bytes32, DecodeError, Struct, decode, encode
+from citychain.crypto.keys import PrivateKey, verify
+from citychain.modules.battery.access import PARTS, RESTRICTED_PARTS, commitment_of, may_read
+from citychain.modules.battery.commitment import SALT_SIZE, commit_part
+from citychain.modules.battery.state import Battery, get_battery
+from citychain.state.overlay import StateReader
+from citychain.tx.envelope import address_of
+
+READ_DOMAIN = b"citychain/battery/read-request/v1\x00"
+# A request older (or further ahead of the service's clock) than this is refused: long enough
+# for a slow network, short enough that a leaked request is soon useless.
+DEFAULT_MAX_AGE_MS = 300_000
+NONCE_SIZE = 16
+
+Nonce = Annotated[bytes, msgspec.Meta(min_length=NONCE_SIZE, max_length=NONCE_SIZE)]
+Signature = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
+
+
+class ReadRequest(Struct, frozen=True):
+    chain_id: str
+    battery_id: Bytes32
+    part: str
+    issued_at_ms: U64  # the reader's clock; the service compares it with its own
+    nonce: Nonce
+    public_key: Bytes32  # the reader's Ed25519 key; its address is what the ledger knows
+
+
+class SignedReadRequest(Struct, frozen=True):
+    request: ReadRequest
+    signature: Signature
+
+    def to_bytes(self) -> bytes:
+        return encode(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedReadRequest:
+        try:
+            return decode(data, cls)
+        except DecodeError as exc:
+            raise RestrictedReadError(errors.MALFORMED_REQUEST, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class RestrictedPart:
+    """What the service serves: the part's fields and the salt that opens its commitment."""
+
+    battery_id: bytes
+    part: str
+    fields: Mapping[str, Any]
+    salt: bytes
+
+
+def sign_read_request(
+    key: PrivateKey,
+    *,
+    chain_id: str,
+    battery_id: bytes,
+    part: str,
+    issued_at_ms: int,
+    nonce: bytes | None = None,
+) -> SignedReadRequest:
+    request = ReadRequest(
+        chain_id=chain_id,
+        battery_id=battery_id,
+        part=part,
+        issued_at_ms=issued_at_ms,
+        nonce=secrets.token_bytes(NONCE_SIZE) if nonce is None else nonce,
+        public_key=key.public_key,
+    )
+    return SignedReadRequest(request, key.sign(READ_DOMAIN + encode(request)))
+
+
+def seal_part(part: str, fields: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """(commitment, salt) for a restricted part, with a fresh 32-byte salt: what the
+    manufacturer puts in ``battery/register`` and keeps with the fields."""
+    if part not in RESTRICTED_PARTS:
+        raise ValueError(f"{part!r} is not a restricted part; restricted: {RESTRICTED_PARTS}")
+    salt = secrets.token_bytes(SALT_SIZE)
+    return commit_part(part, fields, salt), salt
+
+
+def _battery(state: StateReader, battery_id: bytes) -> Battery:
+    battery = get_battery(state, battery_id)
+    if battery is None:
+        raise RestrictedReadError(errors.UNKNOWN_BATTERY, f"no battery {battery_id.hex()}")
+    return battery
+
+
+def authorise(
+    signed: SignedReadRequest,
+    state: StateReader,
+    height: int,
+    *,
+    chain_id: str,
+    now_ms: int,
+    max_age_ms: int = DEFAULT_MAX_AGE_MS,
+) -> bytes:
+    """The reader's 20-byte address if ``signed`` is a valid, fresh request that the ledger's
+    state at ``height`` entitles to its part; RestrictedReadError naming the failed check
+    otherwise. Checks go from cheapest to the state lookups, and never reveal whether a
+    restricted part exists to a reader who fails the signature."""
+    request = signed.request
+    if not verify(request.public_key, READ_DOMAIN + encode(request), signed.signature):
+        raise RestrictedReadError(errors.BAD_SIGNATURE)
+    if request.chain_id != chain_id:
+        raise RestrictedReadError(
+            errors.WRONG_CHAIN, f"request for {request.chain_id!r}, this is {chain_id!r}"
+        )
+    if abs(now_ms - request.issued_at_ms) > max_age_ms:
+        raise RestrictedReadError(
+            errors.STALE_REQUEST,
+            f"issued at {request.issued_at_ms} ms, now {now_ms} ms, allowed {max_age_ms} ms",
+        )
+    if request.part not in PARTS:
+        raise RestrictedReadError(
+            errors.UNKNOWN_PART, f"part {request.part!r}; parts: {', '.join(PARTS)}"
+        )
+    battery = _battery(state, request.battery_id)
+    reader = address_of(request.public_key)
+    if not may_read(state, battery, reader, request.part, height):
+        raise RestrictedReadError(
+            errors.NOT_AUTHORISED,
+            f"reader {reader.hex()} may not read {request.part} of {request.battery_id.hex()}",
+        )
+    return reader
+
+
+def verify_served(state: StateReader, served: RestrictedPart) -> None:
+    """The reader's check: the served fields and salt open the commitment the ledger holds
+    for that battery and part; RestrictedReadError COMMITMENT_MISMATCH otherwise."""
+    battery = _battery(state, served.battery_id)
+    if served.part not in RESTRICTED_PARTS:
+        raise RestrictedReadError(errors.UNKNOWN_PART, f"{served.part!r} is not restricted")
+    try:
+        opened = commit_part(served.part, served.fields, served.salt)
+    except ValueError as exc:
+        raise RestrictedReadError(errors.COMMITMENT_MISMATCH, str(exc)) from None
+    if opened != commitment_of(battery, served.part):
+        raise RestrictedReadError(
+            errors.COMMITMENT_MISMATCH,
+            f"{served.part} of {served.battery_id.hex()} does not open the ledger's commitment",
+        )
+
+
+@dataclass
+class PassportService:
+    """The manufacturer's store of restricted parts and the gate in front of it.
+
+    In memory: persistence and the HTTP endpoint come with the node wiring. ``seen`` remembers
+    nonces for ``max_age_ms`` after their request's time, so a captured request cannot be
+    replayed while it is still fresh.
+    """
+
+    chain_id: str
+    max_age_ms: int = DEFAULT_MAX_AGE_MS
+    _parts: dict[tuple[bytes, str], RestrictedPart] = field(default_factory=dict)
+    _seen: dict[bytes, int] = field(default_factory=dict)
+
+    def keep(self, battery_id: bytes, part: str, fields: Mapping[str, Any], salt: bytes) -> None:
+        """Hold a part the manufacturer committed to (``seal_part``)."""
+        if part not in RESTRICTED_PARTS:
+            raise ValueError(f"{part!r} is not a restricted part; restricted: {RESTRICTED_PARTS}")
+        self._parts[(battery_id, part)] = RestrictedPart(battery_id, part, dict(fields), salt)
+
+    def serve(
+        self, signed: SignedReadRequest, state: StateReader, height: int, now_ms: int
+    ) -> RestrictedPart:
+        """The requested part, once the request passes ``authorise``."""
+        authorise(
+            signed, state, height, chain_id=self.chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
+        )
+        request = signed.request
+        if request.part not in RESTRICTED_PARTS:
+            raise RestrictedReadError(
+                errors.UNKNOWN_PART, f"{request.part!r} is not kept by the passport service"
+            )
+        self._remember(request, now_ms)
+        held = self._parts.get((request.battery_id, request.part))
+        if held is None:
+            raise RestrictedReadError(
+                errors.PART_NOT_HELD, f"{request.part} of {request.battery_id.hex()}"
+            )
+        return held
+
+    def _remember(self, request: ReadRequest, now_ms: int) -> None:
+        for nonce in [n for n, expires in self._seen.items() if expires < now_ms]:
+            del self._seen[nonce]
+        if request.nonce in self._seen:
+            raise RestrictedReadError(errors.REPLAYED_REQUEST, request.nonce.hex())
+        # Keep the nonce as long as its request could pass the freshness check.
+        self._seen[request.nonce] = request.issued_at_ms + self.max_age_ms

@@ -1,0 +1,314 @@
+"""``citychain device ...`` and ``citychain gateway``: devices on the ledger and the MQTT
+telemetry gateway (docs/modules/devices.md).
+
+```
+citychain device register --kind K (--key-file FILE [--create-key] | --public-key HEX
+    --possession HEX) (--metadata HEX | --metadata-file FILE) --from OWNER
+citychain device rotate DEVICE_ID --key-file FILE [--create-key] --from OWNER
+citychain device decommission DEVICE_ID --from OWNER
+citychain device show DEVICE_ID
+citychain device prove REPORT_ID --gateway-dir DIR [--out FILE]
+citychain gateway --broker HOST:PORT --from KEY --gateway-device ID --store DIR
+    [--batch-size N] [--batch-ms T] [--metrics HOST:PORT]
+```
+
+A device key file holds the device's 32-byte Ed25519 seed in hex (mode 0600); on a real device
+it never leaves the device, which then signs the possession statement itself (``--public-key``
+and ``--possession``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from citychain.cli.common import (
+    CliFailure,
+    Parser,
+    UsageError,
+    client_for,
+    hex_string,
+    host_port,
+    positive,
+    print_json,
+)
+from citychain.cli.tx import signing_key, signing_options
+from citychain.client import ApiError, Client, Wallet
+from citychain.codec import decode
+from citychain.crypto.address import address_from_bytes, address_to_bytes
+from citychain.crypto.keys import PrivateKey
+from citychain.devices.proof import build_report_proof
+from citychain.gateway import Gateway, GatewayConfig, GatewayStore
+from citychain.modules.devices import Device, anchor_key, device_id_of, device_key
+from citychain.modules.devices.messages import (
+    MsgDecommission,
+    MsgRegisterDevice,
+    MsgRotateKey,
+    possession_statement,
+)
+from citychain.modules.devices.state import KINDS, STATUS_NAMES
+
+__all__ = ["register", "standalone_main"]
+
+id_arg = hex_string(32, "device id")
+report_id_arg = hex_string(32, "report id")
+key_arg = hex_string(32, "public key")
+sig_arg = hex_string(64, "possession signature")
+
+
+def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    device = commands.add_parser("device", help="devices: register, rotate keys, prove reports")
+    sub = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
+    node_parents = [parents["home"], parents["node"], parents["json"]]
+    signed = [_signing_parent(), *node_parents, parents["password"]]
+
+    p = sub.add_parser("register", parents=signed, help="register a device you own")
+    p.add_argument("--kind", required=True, choices=KINDS)
+    _key_options(p, "the device's key file (seed hex)")
+    p.add_argument("--public-key", type=key_arg, help="the device's public key (no key file)")
+    p.add_argument("--possession", type=sig_arg, help="the device's possession signature")
+    meta = p.add_mutually_exclusive_group(required=True)
+    meta.add_argument("--metadata", type=hex_string(32, "metadata"), help="32-byte commitment")
+    meta.add_argument("--metadata-file", help="commit to this file's sha256 (model, serial...)")
+    p.set_defaults(func=_register)
+
+    p = sub.add_parser("rotate", parents=signed, help="give a device a new key")
+    p.add_argument("device_id", metavar="DEVICE_ID", type=id_arg)
+    _key_options(p, "the new key file (seed hex)", required=True)
+    p.set_defaults(func=_rotate)
+
+    p = sub.add_parser("decommission", parents=signed, help="retire a device for good")
+    p.add_argument("device_id", metavar="DEVICE_ID", type=id_arg)
+    p.set_defaults(func=_decommission)
+
+    p = sub.add_parser("show", parents=node_parents, help="a device's ledger record")
+    p.add_argument("device_id", metavar="DEVICE_ID", type=id_arg)
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser(
+        "prove",
+        parents=node_parents,
+        help="prove a report is in an anchored batch (check it with `verify proof`)",
+    )
+    p.add_argument("report_id", metavar="REPORT_ID", type=report_id_arg)
+    p.add_argument("--gateway-dir", required=True, metavar="DIR", help="the gateway's --store")
+    p.add_argument("--out", metavar="FILE", help="write the bundle here (default: stdout)")
+    p.set_defaults(func=_prove)
+
+    g = commands.add_parser(
+        "gateway",
+        parents=[parents["home"], parents["node"], parents["password"]],
+        help="run the MQTT telemetry gateway",
+        description="Subscribe to signed device reports (QoS 1, persistent session), verify, "
+        "store and anchor them in batches. Runs until SIGINT or SIGTERM.",
+    )
+    g.add_argument("--broker", required=True, type=host_port, help="MQTT broker HOST:PORT")
+    g.add_argument("--from", dest="from_key", required=True, help="the gateway owner's key")
+    g.add_argument("--gateway-device", required=True, type=id_arg, help="its device id")
+    g.add_argument("--store", required=True, metavar="DIR", help="the gateway's own store")
+    g.add_argument("--batch-size", type=positive, default=1000, help="reports per batch")
+    g.add_argument("--batch-ms", type=positive, default=1000, help="longest wait to cut a batch")
+    g.add_argument("--metrics", type=host_port, help="serve Prometheus /metrics on HOST:PORT")
+    g.add_argument("--fee", type=int, default=1, help="fee per anchor transaction")
+    g.set_defaults(func=_gateway)
+
+
+def _signing_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    signing_options(parent.add_argument_group("transaction options"), "the owner's key")
+    return parent
+
+
+def _key_options(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
+    p.add_argument("--key-file", required=required, metavar="FILE", help=what)
+    p.add_argument("--create-key", action="store_true", help="create --key-file if missing")
+
+
+def _device_key(args: argparse.Namespace) -> PrivateKey:
+    path = Path(args.key_file)
+    if args.create_key and not path.exists():
+        key = PrivateKey.generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key.seed.hex() + "\n")
+        return key
+    try:
+        return PrivateKey.from_seed(bytes.fromhex(path.read_text().strip()))
+    except OSError as exc:
+        raise UsageError(f"cannot read key file {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise UsageError(f"{path} does not hold a 32-byte seed in hex") from None
+
+
+def _submit(args: argparse.Namespace, client: Client, msg: Any) -> dict[str, Any]:
+    wallet = Wallet(signing_key(args), client, fee=args.fee)
+    return wallet.submit([msg], wait=not args.no_wait)
+
+
+def _register(args: argparse.Namespace) -> int:
+    if args.metadata_file:
+        metadata = hashlib.sha256(Path(args.metadata_file).read_bytes()).digest()
+    else:
+        metadata = bytes.fromhex(args.metadata)
+    with client_for(args) as client:
+        owner_key = signing_key(args)
+        owner = address_to_bytes(Wallet(owner_key, client).address)
+        chain_id = str(client.status()["chain_id"])
+        if args.key_file:
+            key = _device_key(args)
+            public_key = key.public_key
+            statement = possession_statement(chain_id, owner, device_id_of(public_key), public_key)
+            possession = key.sign(statement)
+        elif args.public_key and args.possession:
+            public_key, possession = bytes.fromhex(args.public_key), bytes.fromhex(args.possession)
+        else:
+            raise UsageError("give --key-file, or --public-key and --possession")
+        msg = MsgRegisterDevice(public_key, args.kind, metadata, possession)
+        result = Wallet(owner_key, client, fee=args.fee).submit([msg], wait=not args.no_wait)
+    device_id = device_id_of(public_key).hex()
+    if args.json:
+        print_json({**result, "device_id": device_id})
+    else:
+        print(f"device     {device_id}")
+        print(f"hash       {result['hash']}")
+        print(f"height     {result.get('height')}")
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        owner_key = signing_key(args)
+        owner = address_to_bytes(Wallet(owner_key, client).address)
+        chain_id = str(client.status()["chain_id"])
+        key = _device_key(args)
+        device_id = bytes.fromhex(args.device_id)
+        possession = key.sign(possession_statement(chain_id, owner, device_id, key.public_key))
+        msg = MsgRotateKey(device_id, key.public_key, possession)
+        result = Wallet(owner_key, client, fee=args.fee).submit([msg], wait=not args.no_wait)
+    print_json(result) if args.json else print(f"rotated    {args.device_id}")
+    return 0
+
+
+def _decommission(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        result = _submit(args, client, MsgDecommission(bytes.fromhex(args.device_id)))
+    print_json(result) if args.json else print(f"decommissioned {args.device_id}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        value = client.state(device_key(bytes.fromhex(args.device_id)))["value"]
+    if not value:
+        raise CliFailure(f"no device {args.device_id}")
+    d = decode(bytes.fromhex(value), Device)
+    doc = {
+        "id": args.device_id,
+        "owner": address_from_bytes(d.owner),
+        "kind": d.kind,
+        "public_key": d.public_key.hex(),
+        "metadata": d.metadata.hex(),
+        "status": STATUS_NAMES[d.status],
+        "key_version": d.key_version,
+        "registered_height": d.registered_height,
+    }
+    if args.json:
+        print_json(doc)
+    else:
+        for name, field_value in doc.items():
+            print(f"{name:<18} {field_value}")
+    return 0
+
+
+def _prove(args: argparse.Namespace) -> int:
+    store_dir = Path(args.gateway_dir)
+    if not (store_dir / "gateway.sqlite").exists():
+        raise UsageError(f"{store_dir} holds no gateway store")
+    store = GatewayStore(store_dir)
+    stored = store.report(bytes.fromhex(args.report_id))
+    if stored is None:
+        raise CliFailure(f"the gateway has no report {args.report_id}")
+    if stored.batch_id is None or stored.leaf_index is None:
+        raise CliFailure(f"report {args.report_id} is not in a batch yet; try again shortly")
+    batch = store.batch(stored.batch_id)
+    if batch is None or batch.status != "anchored":
+        raise CliFailure(f"batch {stored.batch_id.hex()} is not anchored yet; try again shortly")
+    with client_for(args) as client:
+        anchor_proof = client.state(anchor_key(stored.batch_id), prove=True)["proof"]
+    bundle = build_report_proof(
+        stored.raw, stored.batch_id, stored.leaf_index, store.batch_leaves(stored.batch_id),
+        anchor_proof,
+    )  # fmt: skip
+    text = json.dumps(bundle, indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+        if not args.json:
+            print(f"wrote {args.out}: report {args.report_id} in batch {batch.id.hex()}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    host, _, port = args.broker.rpartition(":")
+    metrics = None
+    if args.metrics:
+        m_host, _, m_port = args.metrics.rpartition(":")
+        metrics = (m_host, int(m_port))
+    client = client_for(args)
+    wallet = Wallet(signing_key(args), client, fee=args.fee)
+    gateway_id = bytes.fromhex(args.gateway_device)
+    try:
+        value = client.state(device_key(gateway_id))["value"]
+    except ApiError as exc:
+        raise CliFailure(f"cannot reach the node: {exc.message}") from None
+    if not value or decode(bytes.fromhex(value), Device).kind != "gateway":
+        raise CliFailure(f"{args.gateway_device} is not a registered gateway device")
+    config = GatewayConfig(
+        broker_host=host,
+        broker_port=int(port),
+        gateway_device=gateway_id,
+        batch_size=args.batch_size,
+        batch_ms=args.batch_ms,
+        metrics=metrics,
+    )
+    gateway = Gateway(config, GatewayStore(Path(args.store)), wallet, client).start()
+    if not gateway.wait_subscribed(30):
+        gateway.stop()
+        raise CliFailure(f"no subscription confirmed by the broker at {args.broker} in 30 s")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    print(json.dumps({"gateway": "running", "broker": args.broker}), flush=True)
+    done.wait()
+    gateway.stop()
+    client.close()
+    return 0
+
+
+def standalone_main(argv: list[str] | None = None) -> int:
+    """Run only these commands (for tests, until citychain/cli/main.py registers them)."""
+    from citychain.cli.main import _parents, run
+
+    parser = Parser(prog="citychain")
+    commands = parser.add_subparsers(dest="command", required=True)
+    register(commands, _parents())
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(standalone_main())

@@ -1,0 +1,60 @@
+"""Who may read which part of a passport (Regulation (EU) 2023/1542, Art. 77(2), Annex XIII;
+docs/modules/battery.md §2).
+
+| part           | Annex XIII | owner | lessee | manufacturer | regulator | anyone |
+| -------------- | ---------- | ----- | ------ | ------------ | --------- | ------ |
+| public         | point 1    | yes   | yes    | yes          | yes       | yes    |
+| composition    | point 2    | yes   | yes    | yes          | yes       | no     |
+| test_reports   | point 3    | no    | no     | yes          | yes       | no     |
+| health         | point 4    | yes   | yes    | yes          | no        | no     |
+
+"Persons with a legitimate interest" are the owner and, while a lease runs, the lessee acting
+for it (fleet operator, repurposer, recycler); the ``regulator`` role stands for the market
+surveillance authorities and the Commission. The manufacturer is the account that registered
+the battery: it wrote every part and may always read it back. ``health`` names all of point
+4, the individual battery's data: lifecycle status, owner and history, health, prediction.
+"""
+
+from __future__ import annotations
+
+from citychain.modules.battery.state import Battery, lease_active
+from citychain.modules.consortium.roles import REGULATOR
+from citychain.modules.consortium.state import has_role
+from citychain.state.overlay import StateReader
+
+PUBLIC = "public"
+COMPOSITION = "composition"  # Annex XIII point 2: legitimate interest and the Commission
+TEST_REPORTS = "test_reports"  # Annex XIII point 3: notified bodies, authorities, Commission
+HEALTH = "health"  # Annex XIII point 4: legitimate interest (status, health, prediction)
+PARTS = (PUBLIC, COMPOSITION, TEST_REPORTS, HEALTH)
+# The parts kept off the ledger, each under its own commitment.
+RESTRICTED_PARTS = (COMPOSITION, TEST_REPORTS)
+
+
+def may_read(state: StateReader, battery: Battery, reader: bytes, part: str, height: int) -> bool:
+    """Whether ``reader`` (a 20-byte address the caller has authenticated) may read ``part``
+    of ``battery`` at ``height``; an unknown part is readable by nobody."""
+    if part == PUBLIC:
+        return True
+    if part not in PARTS:
+        return False
+    if reader == battery.manufacturer:
+        return True
+    legitimate = reader == battery.owner or (
+        reader == battery.lessee and lease_active(battery, height)
+    )
+    regulator = has_role(state, reader, REGULATOR)
+    if part == COMPOSITION:
+        return legitimate or regulator
+    if part == TEST_REPORTS:
+        return regulator
+    return legitimate
+
+
+def commitment_of(battery: Battery, part: str) -> bytes:
+    """The ledger's commitment to a restricted part."""
+    if part == COMPOSITION:
+        return battery.legitimate_interest_commitment
+    if part == TEST_REPORTS:
+        return battery.authority_commitment
+    raise ValueError(f"{part!r} is not a restricted part; restricted: {RESTRICTED_PARTS}")

@@ -1,0 +1,282 @@
+"""Health updates from telemetry, attested predictions, the replacement-due event and the
+fleet view; who may read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from battery_chain import (
+    DRIVER,
+    FIRST_DAY,
+    FLEET,
+    MAKER,
+    ORACLE,
+    RECYCLER,
+    REGULATOR,
+    STRANGER,
+    battery_chain,
+    bid,
+    event,
+    events,
+    register_msg,
+    registered_chain,
+)
+from helpers import (
+    BLOCK_INTERVAL_MS,
+    FIRST_BLOCK_TIME_MS,
+    Chain,
+    addr,
+    assert_fails_paying_fee,
+    assert_refused_free,
+    make_genesis,
+)
+
+from citychain.app import Application
+from citychain.genesis import GenesisError
+from citychain.modules.battery import errors
+from citychain.modules.battery.errors import BatteryError
+from citychain.modules.battery.messages import (
+    MsgAttestPrediction,
+    MsgLease,
+    MsgSetStatus,
+    MsgUpdateHealth,
+)
+from citychain.modules.battery.queries import (
+    fleet_view,
+    health_view,
+    history_view,
+    prediction_view,
+    status_view,
+)
+from citychain.modules.battery.state import DAY_MS, get_health, get_params
+from citychain.store.sqlite import BlockStore
+from citychain.tx import errors as tx_errors
+
+BATCH = bytes(range(32))
+MODEL = bytes(range(32, 64))
+INPUTS = bytes(range(64, 96))
+
+
+def health(**changes: int) -> MsgUpdateHealth:
+    fields: dict[str, Any] = {
+        "battery_id": bid(),
+        "soh_permyriad": 9_700,
+        "remaining_capacity_mah": 145_500,
+        "capacity_fade_permille": 30,
+        "resistance_increase_permille": 40,
+        "energy_throughput_wh": 9_000_000,
+        "equivalent_full_cycles_x100": 15_000,
+        "extreme_temperature_s": 7_200,
+        "deep_discharge_events": 1,
+        "telemetry_batch": BATCH,
+    }
+    fields.update(changes)
+    return MsgUpdateHealth(**fields)
+
+
+def prediction(eol_day: int, battery_id: bytes | None = None) -> MsgAttestPrediction:
+    return MsgAttestPrediction(battery_id or bid(), 1_800, eol_day, 1_600, 2_000, MODEL, INPUTS)
+
+
+def today(chain: Chain) -> int:
+    """The day of the next block: the one a transaction run now lands in."""
+    return (FIRST_BLOCK_TIME_MS + (chain.height + 1) * BLOCK_INTERVAL_MS) // DAY_MS
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Chain:
+    return registered_chain(tmp_path)
+
+
+def test_health_update_is_stored_and_announced_without_its_values(chain: Chain) -> None:
+    result = chain.run(ORACLE, health())
+    assert result.ok, result.log
+    assert event(result, "battery_health_updated") == {
+        "battery_id": bid(),
+        "telemetry_batch": BATCH,
+        "oracle": addr(ORACLE),
+    }
+    view = health_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    assert view is not None
+    assert (view["soh_permyriad"], view["equivalent_full_cycles_x100"]) == (9_700, 15_000)
+    assert view["updated_height"] == chain.height
+    assert view["telemetry_batch"] == BATCH.hex()
+
+
+def test_health_needs_the_oracle_role(chain: Chain) -> None:
+    for signer in (MAKER, FLEET, REGULATOR):
+        assert_refused_free(chain, chain.tx(signer, health()), tx_errors.UNAUTHORIZED)
+
+
+def test_cumulative_counters_never_go_down(chain: Chain) -> None:
+    assert chain.run(ORACLE, health()).ok
+    for name, value in (
+        ("energy_throughput_wh", 8_999_999),
+        ("equivalent_full_cycles_x100", 14_999),
+        ("extreme_temperature_s", 7_199),
+        ("deep_discharge_events", 0),
+    ):
+        assert_fails_paying_fee(chain, ORACLE, health(**{name: value}), error=errors.NOT_MONOTONE)
+    # Equal is fine (an idle day), and state of health may go either way (recovery, noise).
+    assert chain.run(ORACLE, health(soh_permyriad=9_750)).ok
+    stored = get_health(chain.app.committed, bid())
+    assert stored is not None and stored.soh_permyriad == 9_750
+
+
+def test_one_update_per_battery_per_block(chain: Chain) -> None:
+    first = chain.tx(ORACLE, health())
+    second = chain.tx(ORACLE, health(energy_throughput_wh=9_100_000), nonce=chain.nonce(ORACLE) + 1)
+    results = chain.block(first, second).tx_results
+    assert results[0].ok
+    assert (results[1].codespace, results[1].code) == ("battery", errors.ALREADY_UPDATED.code)
+
+
+def test_remaining_capacity_beyond_rated_is_absurd(chain: Chain) -> None:
+    assert_fails_paying_fee(
+        chain, ORACLE, health(remaining_capacity_mah=180_001), error=errors.ABSURD_VALUE
+    )
+    assert chain.run(ORACLE, health(remaining_capacity_mah=180_000)).ok
+
+
+def test_health_of_unknown_or_waste_battery(chain: Chain) -> None:
+    assert_fails_paying_fee(
+        chain, ORACLE, health(battery_id=bid("nope")), error=errors.BATTERY_NOT_FOUND
+    )
+    assert chain.run(FLEET, MsgSetStatus(bid(), "waste")).ok
+    assert_fails_paying_fee(chain, ORACLE, health(), error=errors.BATTERY_IS_WASTE)
+    assert_fails_paying_fee(chain, ORACLE, prediction(FIRST_DAY + 5), error=errors.BATTERY_IS_WASTE)
+
+
+def test_prediction_inside_the_horizon_fires_replacement_due(chain: Chain) -> None:
+    day = today(chain)
+    result = chain.run(ORACLE, prediction(day + 30))
+    assert result.ok, result.log
+    assert event(result, "battery_replacement_due") == {
+        "battery_id": bid(),
+        "owner": addr(FLEET),
+        "eol_day": day + 30,
+        "days_left": 30,
+        "horizon_days": 30,
+    }
+    assert event(result, "battery_prediction_attested")["model_hash"] == MODEL
+    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    assert view is not None
+    assert (view["eol_day"], view["model_hash"], view["inputs_ref"]) == (
+        day + 30,
+        MODEL.hex(),
+        INPUTS.hex(),
+    )
+
+
+def test_an_overdue_prediction_fires_with_zero_days_left(chain: Chain) -> None:
+    result = chain.run(ORACLE, prediction(today(chain) - 3))
+    assert event(result, "battery_replacement_due")["days_left"] == 0
+
+
+def test_prediction_outside_the_horizon_is_stored_silently(chain: Chain) -> None:
+    result = chain.run(ORACLE, prediction(today(chain) + 31))
+    assert result.ok, result.log
+    assert events(result, "battery_replacement_due") == []
+    assert len(events(result, "battery_prediction_attested")) == 1
+
+
+def test_the_horizon_is_a_genesis_parameter(tmp_path: Path) -> None:
+    chain = battery_chain(tmp_path, {"params": {"horizon_days": 90}})
+    assert get_params(chain.app.committed).horizon_days == 90
+    assert chain.run(MAKER, register_msg()).ok
+    result = chain.run(ORACLE, prediction(today(chain) + 60))
+    assert event(result, "battery_replacement_due")["horizon_days"] == 90
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"params": {"horizon_days": 0}},
+        {"params": {"horizon_days": 3_651}},
+        {"params": {"horizon_days": "30"}},
+        {"params": {"horizon": 30}},
+        {"batteries": []},
+    ],
+)
+def test_bad_genesis_sections_are_refused(tmp_path: Path, section: dict[str, Any]) -> None:
+    base = make_genesis({})
+    genesis = type(base).from_dict(
+        {
+            "chain_id": base.chain_id,
+            "genesis_time": base.genesis_time,
+            "validators": [
+                {"name": v.name, "public_key": v.public_key.hex(), "power": v.power}
+                for v in base.validators
+            ],
+            "app_state": {**base.app_state, "battery": section},
+        }
+    )
+    app = Application(BlockStore(tmp_path / "chain.sqlite"))
+    with pytest.raises(GenesisError, match="battery"):
+        app.init_chain(genesis)
+
+
+def test_a_default_section_leaves_the_same_state_as_none(tmp_path: Path) -> None:
+    with_section = battery_chain(tmp_path / "a", {"params": {"horizon_days": 30}})
+    without = battery_chain(tmp_path / "b")
+    assert with_section.app.app_hash == without.app.app_hash
+
+
+def test_the_predicted_cycle_must_lie_in_its_interval(chain: Chain) -> None:
+    for low, high in ((1_900, 2_000), (1_000, 1_700)):
+        message = MsgAttestPrediction(bid(), 1_800, FIRST_DAY + 400, low, high, MODEL, INPUTS)
+        assert_fails_paying_fee(chain, ORACLE, message, error=errors.BAD_INTERVAL)
+
+
+def test_prediction_needs_the_oracle_role(chain: Chain) -> None:
+    assert_refused_free(chain, chain.tx(MAKER, prediction(FIRST_DAY + 5)), tx_errors.UNAUTHORIZED)
+
+
+def test_health_and_prediction_readers(chain: Chain) -> None:
+    assert chain.run(ORACLE, health()).ok
+    assert chain.run(ORACLE, prediction(FIRST_DAY + 400)).ok
+    assert chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None)).ok
+    state, height = chain.app.committed, chain.height
+    for reader in (FLEET, DRIVER, MAKER):
+        assert health_view(state, bid(), addr(reader), height) is not None
+        assert prediction_view(state, bid(), addr(reader), height) is not None
+        assert status_view(state, bid(), addr(reader), height)["status"] == "original"
+        assert len(history_view(state, bid(), addr(reader), height)) == 2
+    for reader in (STRANGER, REGULATOR, ORACLE, RECYCLER):
+        for view in (health_view, prediction_view, status_view, history_view):
+            with pytest.raises(BatteryError) as raised:
+                view(state, bid(), addr(reader), height)
+            assert raised.value.error == errors.NOT_AUTHORISED
+    with pytest.raises(BatteryError) as raised:
+        health_view(state, bid("nope"), addr(FLEET), height)
+    assert raised.value.error == errors.BATTERY_NOT_FOUND
+
+
+def test_fleet_view_is_sorted_by_predicted_replacement_and_paged(tmp_path: Path) -> None:
+    chain = battery_chain(tmp_path)
+    days = {"B-1": 500, "B-2": 100, "B-3": 300, "B-4": 200}
+    for identifier in days:
+        assert chain.run(MAKER, register_msg(identifier)).ok
+    assert chain.run(MAKER, register_msg("B-OTHER", owner=addr(STRANGER))).ok
+    for identifier, offset in days.items():
+        assert chain.run(ORACLE, prediction(FIRST_DAY + offset, bid(identifier))).ok
+    assert chain.run(ORACLE, prediction(FIRST_DAY + 50, bid("B-OTHER"))).ok
+    # A new prediction moves the battery in the index.
+    assert chain.run(ORACLE, prediction(FIRST_DAY + 400, bid("B-2"))).ok
+
+    def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return list(chain.app.committed.items_with_prefix(prefix))
+
+    state, height = chain.app.committed, chain.height
+    first = fleet_view(state, scan, addr(FLEET), height, limit=2)
+    assert [b["identifier"] for b in first["batteries"]] == ["B-4", "B-3"]
+    second = fleet_view(state, scan, addr(FLEET), height, after=first["next"], limit=2)
+    assert [b["identifier"] for b in second["batteries"]] == ["B-2", "B-1"]
+    assert second["next"] is None
+    everything = fleet_view(state, scan, addr(MAKER), height, limit=10)["batteries"]
+    assert [b["eol_day"] - FIRST_DAY for b in everything] == [50, 200, 300, 400, 500]
+    assert fleet_view(state, scan, addr(REGULATOR), height)["batteries"] == []
+    with pytest.raises(ValueError, match="limit"):
+        fleet_view(state, scan, addr(FLEET), height, limit=101)
