@@ -66,7 +66,9 @@ def _date(text: str) -> datetime.date:
 
 
 def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
-    battery = commands.add_parser("battery", help="battery analytics (end-of-life prediction)")
+    battery = commands.add_parser(
+        "battery", help="EV batteries: passports, fleet, end-of-life prediction"
+    )
     sub = battery.add_subparsers(dest="battery_command", required=True, metavar="WHAT")
     predict = sub.add_parser(
         "predict",

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from citychain.analytics import cli_battery
 from citychain.cli import (
+    battery_passport,
     consortium,
     delegate,
     devices,
@@ -83,7 +84,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = _parents()
     modules = (node, keys, tx, query, consortium, registry, verify, devices, delegate, net)
-    for module in (*modules, cli_battery):
+    for module in (*modules, cli_battery, battery_passport):
         module.register(commands, parents)
     return parser
 

@@ -154,3 +154,65 @@ class Client:
         """The node's verdict on a certificate bundle (its genesis validators trusted)."""
         result: dict[str, Any] = self._request("POST", "/registry/verify", json=bundle)
         return result
+
+    # --- battery (docs/battery-api.md) ----------------------------------------------------
+    # Point-4 reads take ``read_request``: the header value from citychain.client.battery
+    # (read_request / fleet_read_request), signed by the owner, lessee or manufacturer.
+    def battery_passport(self, battery_id: str) -> dict[str, Any]:
+        """The public passport (Annex XIII point 1) of the battery with this 64-hex id."""
+        result: dict[str, Any] = self._request("GET", f"/battery/{battery_id}")
+        return result
+
+    def battery_lookup(self, identifier: str) -> dict[str, Any]:
+        """The public passport of the battery printed with ``identifier``."""
+        result: dict[str, Any] = self._request(
+            "GET", "/battery/lookup", params={"identifier": identifier}
+        )
+        return result
+
+    def _battery_gated(
+        self, battery_id: str, what: str, read_request: str, prove: bool
+    ) -> dict[str, Any]:
+        params = {"prove": "true"} if prove else {}
+        result: dict[str, Any] = self._request(
+            "GET",
+            f"/battery/{battery_id}/{what}",
+            params=params,
+            headers={"X-Citychain-Read-Request": read_request},
+        )
+        return result
+
+    def battery_status(
+        self, battery_id: str, read_request: str, prove: bool = False
+    ) -> dict[str, Any]:
+        return self._battery_gated(battery_id, "status", read_request, prove)
+
+    def battery_history(
+        self, battery_id: str, read_request: str, prove: bool = False
+    ) -> dict[str, Any]:
+        return self._battery_gated(battery_id, "history", read_request, prove)
+
+    def battery_health(
+        self, battery_id: str, read_request: str, prove: bool = False
+    ) -> dict[str, Any]:
+        return self._battery_gated(battery_id, "health", read_request, prove)
+
+    def battery_prediction(
+        self, battery_id: str, read_request: str, prove: bool = False
+    ) -> dict[str, Any]:
+        return self._battery_gated(battery_id, "prediction", read_request, prove)
+
+    def battery_fleet(
+        self, read_request: str, limit: int = 50, after: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the signer's fleet, soonest predicted end of life first."""
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        result: dict[str, Any] = self._request(
+            "GET",
+            "/battery/fleet",
+            params=params,
+            headers={"X-Citychain-Read-Request": read_request},
+        )
+        return result

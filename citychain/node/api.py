@@ -28,6 +28,7 @@ from citychain.modules.bank.queries import account_view, request_view, supply_vi
 from citychain.modules.bank.state import balance_key, get_balance, list_denoms
 from citychain.modules.consortium.roles import ALL_ROLES
 from citychain.modules.consortium.state import has_role
+from citychain.node.api_battery import battery_router
 from citychain.node.api_consortium import consortium_router
 from citychain.node.api_registry import registry_router
 from citychain.node.service import Node
@@ -367,7 +368,16 @@ def create_api(node: Node) -> FastAPI:
     async def verify_page() -> FileResponse:
         return FileResponse(str(web / "verify.html"))
 
+    @api.get("/battery", include_in_schema=False)
+    async def battery_page() -> FileResponse:
+        return FileResponse(str(web / "battery.html"))
+
+    @api.get("/fleet", include_in_schema=False)
+    async def fleet_page() -> FileResponse:
+        return FileResponse(str(web / "fleet.html"))
+
     api.include_router(consortium_router(node))
     api.include_router(registry_router(node))
+    api.include_router(battery_router(node))
     api.mount("/static", StaticFiles(directory=str(web)), name="static")
     return api

@@ -1,0 +1,448 @@
+"""``citychain battery ...``: the battery passport on the ledger (docs/battery-api.md).
+
+```
+citychain battery register --data PASSPORT.json --from KEY [--owner ADDRESS]   (manufacturer)
+citychain battery show ID [--json]                              (anyone: the public passport)
+citychain battery history ID --from KEY [--json]     (owner, lessee, manufacturer: point 4)
+citychain battery health ID --from KEY [--json]      (likewise: health and prediction)
+citychain battery fleet --from KEY [--limit N] [--json]        (the batteries KEY may read)
+citychain battery transfer ID --to ADDRESS --from KEY                            (owner)
+citychain battery status ID --status S --from KEY          (owner; remanufactured: maker)
+citychain battery read-request ID|--fleet --from KEY --out FILE    (for the web pages)
+```
+
+ID is the battery's 64-hex ledger id or the identifier printed on it. These sub-commands join
+the ``citychain battery`` command that citychain/analytics/cli_battery.py registers (``predict``);
+register them after it. Restricted reads sign a read request with --from's key
+(citychain/client/battery.py); writes are transactions like every module's, and a refused one
+prints its code, codespace and log (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from citychain.battery.restricted import seal_part
+from citychain.cli.common import (
+    UsageError,
+    client_for,
+    positive,
+    print_json,
+    require_home,
+    resolve_address,
+)
+from citychain.cli.tx import signing_key, signing_options
+from citychain.client import Client, Wallet
+from citychain.client.battery import battery_id_from, fleet_read_request, read_request
+from citychain.client.battery import read_request_file as build_read_request_file
+from citychain.crypto.address import address_to_bytes
+from citychain.modules.battery.messages import (
+    MsgRegisterBattery,
+    MsgSetStatus,
+    MsgTransfer,
+    Passport,
+)
+from citychain.modules.battery.queries import MAX_PAGE
+from citychain.modules.battery.state import STATUS_NAMES, battery_id_of
+
+__all__ = ["PASSPORTS_DIR", "register"]
+
+PASSPORTS_DIR = "battery-passports"  # HOME/battery-passports/<id>.json: the maker's parts
+MAX_DATA_BYTES = 64_000
+DATA_KEYS = {"passport", "owner", "bms_device_id", "composition", "test_reports"}
+_EPOCH = datetime.date(1970, 1, 1)
+
+
+def _battery_command(commands: Any) -> Any:
+    """The sub-command list of ``citychain battery`` (created by cli_battery.register); argparse
+    has no public accessor, so read the one action that add_subparsers created."""
+    parser = commands.choices.get("battery")
+    if parser is None:
+        parser = commands.add_parser("battery", help="battery passports and analytics")
+        return parser.add_subparsers(dest="battery_command", required=True, metavar="WHAT")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise RuntimeError("'citychain battery' has no sub-commands")
+
+
+def _battery_id(text: str) -> str:
+    """ID argument: 64 hex characters, or an identifier as printed (hashed to the id)."""
+    if not 1 <= len(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a battery id or identifier, got {text!r}")
+    return battery_id_from(text).hex()
+
+
+def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
+    """Add the passport commands to ``citychain battery``; call after cli_battery.register."""
+    sub = _battery_command(commands)
+    node = [parents["home"], parents["node"], parents["json"]]
+    signed = [_tx_parent(), *node, parents["password"]]
+    reader = [_reader_parent(), *node, parents["password"]]
+
+    p = sub.add_parser(
+        "register",
+        parents=signed,
+        help="register a battery's passport (manufacturer role)",
+        description="Put a battery on the ledger: its public passport (Annex XIII point 1) in "
+        "clear, the composition (point 2) and test reports (point 3) as salted commitments. "
+        f"The parts and salts are kept in HOME/{PASSPORTS_DIR}/ID.json (mode 0600). See "
+        "examples/battery.json for every field and its unit.",
+    )
+    p.add_argument("--data", required=True, metavar="PASSPORT.json", help="the passport file")
+    p.add_argument(
+        "--owner", metavar="ADDRESS", help="the first owner (default: the data's, else --from)"
+    )
+    p.set_defaults(func=_register)
+
+    p = sub.add_parser("show", parents=node, help="a battery's public passport (anyone)")
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser(
+        "history",
+        parents=reader,
+        help="status, owner and history (owner, lessee or manufacturer)",
+    )
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.set_defaults(func=_history)
+
+    p = sub.add_parser(
+        "health", parents=reader, help="latest health and prediction (owner, lessee, maker)"
+    )
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.set_defaults(func=_health)
+
+    p = sub.add_parser(
+        "fleet",
+        parents=reader,
+        help="the batteries you may read, soonest predicted end of life first",
+    )
+    p.add_argument(
+        "--limit", type=_limit, default=MAX_PAGE, help=f"at most N (1..{MAX_PAGE}, default all)"
+    )
+    p.set_defaults(func=_fleet)
+
+    p = sub.add_parser("transfer", parents=signed, help="hand a battery to a new owner (owner)")
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.add_argument("--to", required=True, metavar="ADDRESS", help="address or key name")
+    p.set_defaults(func=_transfer)
+
+    p = sub.add_parser(
+        "status",
+        parents=signed,
+        help="set the lifecycle status (owner; remanufactured: manufacturer)",
+    )
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.add_argument("--status", required=True, choices=list(STATUS_NAMES), help="the new status")
+    p.set_defaults(func=_set_status)
+
+    p = sub.add_parser(
+        "read-request",
+        parents=reader,
+        help="write a signed read request for the web pages (valid 5 minutes)",
+        description="Sign a read request of ID's point-4 data (or, with --fleet, of your "
+        "fleet) and write it to --out, to drop on the /battery or /fleet page. The node "
+        "accepts it for 5 minutes from now.",
+    )
+    p.add_argument("battery_id", metavar="ID", nargs="?", type=_battery_id)
+    p.add_argument("--fleet", action="store_true", help="a fleet request instead of one battery")
+    p.add_argument("--out", required=True, metavar="FILE", help="the request file to write")
+    p.set_defaults(func=_read_request)
+
+
+def _limit(text: str) -> int:
+    value = positive(text)
+    if value > MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"--limit is at most {MAX_PAGE}, got {value}")
+    return value
+
+
+def _tx_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    signing_options(parent.add_argument_group("transaction options"), "the signing key")
+    return parent
+
+
+def _reader_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--from",
+        dest="from_key",
+        required=True,
+        metavar="NAME",
+        help="the key that signs the read request: owner, lessee or manufacturer",
+    )
+    return parent
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def _read_data(name: str) -> dict[str, Any]:
+    path = Path(name)
+    try:
+        if path.stat().st_size > MAX_DATA_BYTES:
+            raise UsageError(f"{name} is larger than {MAX_DATA_BYTES} bytes")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{name} must hold a JSON object (see examples/battery.json)")
+    return doc
+
+
+def _passport(doc: dict[str, Any], source: str) -> Passport:
+    unknown = sorted(k for k in doc if k not in DATA_KEYS and not k.startswith("$"))
+    if unknown:
+        raise UsageError(f"{source}: unknown keys {', '.join(unknown)} (see examples/battery.json)")
+    fields = doc.get("passport")
+    if not isinstance(fields, dict):
+        raise UsageError(f"{source}: 'passport' must be an object of the public fields")
+    fields = dict(fields)
+    if "manufacturing_date" in fields:
+        text = fields.pop("manufacturing_date")
+        try:
+            day = (datetime.date.fromisoformat(str(text)) - _EPOCH).days
+        except ValueError:
+            raise UsageError(f"{source}: manufacturing_date {text!r} is not YYYY-MM-DD") from None
+        fields.setdefault("manufacturing_day", day)
+    names = Passport.__struct_fields__
+    missing = [n for n in names if n not in fields]
+    extra = sorted(k for k in fields if k not in names)
+    if missing or extra:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unknown {', '.join(extra)}"] if extra else []
+        raise UsageError(f"{source}: passport fields: {'; '.join(problems)}")
+    try:
+        # Passport encodes as an array (canonical encoding): convert in field order.
+        return msgspec.convert([fields[n] for n in names], Passport)
+    except msgspec.ValidationError as exc:
+        # "... - at `$[4]`" names the field by position: say its name instead.
+        message = re.sub(r"`\$\[(\d+)\]", lambda m: f"`{names[int(m.group(1))]}", str(exc))
+        raise UsageError(f"{source}: passport: {message}") from None
+
+
+def _part(doc: dict[str, Any], name: str, source: str) -> dict[str, Any]:
+    fields = doc.get(name, {})
+    if not isinstance(fields, dict):
+        raise UsageError(f"{source}: {name!r} must be a JSON object")
+    return fields
+
+
+def _write_new(path: Path, doc: dict[str, Any]) -> None:
+    """A file only its owner can read (restricted parts, read requests)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+
+
+def _print_fields(doc: dict[str, Any], indent: str = "") -> None:
+    for name, value in doc.items():
+        if isinstance(value, dict):
+            print(f"{indent}{name}")
+            _print_fields(value, indent + "  ")
+        elif isinstance(value, list):
+            print(f"{indent}{name:<30}{', '.join(map(str, value)) or '-'}")
+        else:
+            print(f"{indent}{name:<30}{'-' if value is None else value}")
+
+
+def _result(args: argparse.Namespace, result: dict[str, Any], summary: dict[str, Any]) -> int:
+    out = {"hash": result.get("hash"), "height": result.get("height"), **summary}
+    if args.json:
+        print_json(out)
+    else:
+        _print_fields(out)
+    sys.stdout.flush()
+    return 0
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def _register(args: argparse.Namespace) -> int:
+    doc = _read_data(args.data)
+    passport = _passport(doc, args.data)
+    composition = _part(doc, "composition", args.data)
+    test_reports = _part(doc, "test_reports", args.data)
+    bms = doc.get("bms_device_id")
+    try:
+        bms_id = bytes.fromhex(bms) if bms is not None else None
+    except (TypeError, ValueError):
+        bms_id = None
+    if bms is not None and (bms_id is None or len(bms_id) != 32):
+        raise UsageError(f"{args.data}: bms_device_id must be 64 hex characters or null")
+    try:
+        composition_commitment, composition_salt = seal_part("composition", composition)
+        tests_commitment, tests_salt = seal_part("test_reports", test_reports)
+    except ValueError as exc:
+        raise UsageError(f"{args.data}: {exc}") from None
+    home = require_home(args)
+    battery_id = battery_id_of(passport.identifier)
+    keep = home.path / PASSPORTS_DIR / f"{battery_id.hex()}.json"
+    if keep.exists():
+        raise UsageError(f"{keep} exists: this battery was registered from this home already")
+    key = signing_key(args)
+    with client_for(args) as client:
+        wallet = Wallet(key, client, fee=args.fee)
+        owner_text = args.owner or doc.get("owner") or wallet.address
+        owner = resolve_address(str(owner_text), args)
+        message = MsgRegisterBattery(
+            passport=passport,
+            bms_device_id=bms_id,
+            legitimate_interest_commitment=composition_commitment,
+            authority_commitment=tests_commitment,
+            owner=address_to_bytes(owner),
+        )
+        result = wallet.submit([message], wait=not args.no_wait)
+    keep.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_new(
+        keep,
+        {
+            "battery_id": battery_id.hex(),
+            "identifier": passport.identifier,
+            "composition": {"fields": composition, "salt": composition_salt.hex()},
+            "test_reports": {"fields": test_reports, "salt": tests_salt.hex()},
+        },
+    )
+    summary = {
+        "battery_id": battery_id.hex(),
+        "identifier": passport.identifier,
+        "owner": owner,
+        "restricted_parts": str(keep),
+    }
+    return _result(args, result, summary)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    new_owner = resolve_address(args.to, args)
+    with client_for(args) as client:
+        wallet = Wallet(signing_key(args), client, fee=args.fee)
+        message = MsgTransfer(bytes.fromhex(args.battery_id), address_to_bytes(new_owner))
+        result = wallet.submit([message], wait=not args.no_wait)
+    return _result(args, result, {"battery_id": args.battery_id, "new_owner": new_owner})
+
+
+def _set_status(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        wallet = Wallet(signing_key(args), client, fee=args.fee)
+        message = MsgSetStatus(bytes.fromhex(args.battery_id), args.status)
+        result = wallet.submit([message], wait=not args.no_wait)
+    return _result(args, result, {"battery_id": args.battery_id, "status": args.status})
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def _show(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        view = client.battery_passport(args.battery_id)
+    if args.json:
+        print_json(view)
+    else:
+        _print_fields(view)
+    return 0
+
+
+def _signed_reader(args: argparse.Namespace, client: Client) -> tuple[Any, str]:
+    key = signing_key(args)
+    return key, str(client.status()["chain_id"])
+
+
+def _history(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        key, chain_id = _signed_reader(args, client)
+        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
+        status = client.battery_status(args.battery_id, header)
+        history = client.battery_history(args.battery_id, header)["history"]
+    if args.json:
+        print_json({**status, "history": history})
+        return 0
+    _print_fields({k: v for k, v in status.items() if k != "height"})
+    print("history")
+    for change in history:
+        party = change.get("party") or ""
+        print(f"  {change['height']:>8}  {change['action']:<15} {change['status']:<15} {party}")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        key, chain_id = _signed_reader(args, client)
+        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
+        health = client.battery_health(args.battery_id, header)
+        prediction = client.battery_prediction(args.battery_id, header)
+    doc = {
+        "id": args.battery_id,
+        "health": health["health"],
+        "updates": len(health["series"]),
+        "prediction": prediction["prediction"],
+    }
+    if args.json:
+        print_json({**doc, "series": health["series"]})
+    else:
+        _print_fields(doc)
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        key, chain_id = _signed_reader(args, client)
+        batteries: list[dict[str, Any]] = []
+        after = None
+        while len(batteries) < args.limit:
+            page = client.battery_fleet(
+                fleet_read_request(key, chain_id),
+                limit=min(MAX_PAGE, args.limit - len(batteries)),
+                after=after,
+            )
+            batteries.extend(page["batteries"])
+            after = page["next"]
+            if after is None:
+                break
+    if args.json:
+        print_json({"batteries": batteries, "horizon_days": page["horizon_days"]})
+        return 0
+    if not batteries:
+        print("no battery with a prediction that this key may read")
+        return 0
+    print(f"{'predicted end':<14}{'days':>6}  {'':<4}{'status':<16}identifier")
+    for b in batteries:
+        days = "-" if b["days_left"] is None else str(b["days_left"])
+        due = "DUE" if b["due"] else ""
+        print(f"{b['eol_date']:<14}{days:>6}  {due:<4}{b['status']:<16}{b['identifier']}")
+    return 0
+
+
+def _read_request(args: argparse.Namespace) -> int:
+    if args.fleet == (args.battery_id is not None):
+        raise UsageError("give a battery ID or --fleet (one of them)")
+    out = Path(args.out)
+    if out.exists():
+        raise UsageError(f"{out} exists; give another --out")
+    if not out.absolute().parent.is_dir():
+        raise UsageError(f"the folder of {out} does not exist")
+    with client_for(args) as client:
+        key, chain_id = _signed_reader(args, client)
+    battery_id = None if args.fleet else bytes.fromhex(args.battery_id)
+    doc = build_read_request_file(key, chain_id, battery_id)
+    _write_new(out, doc)
+    expires = datetime.datetime.fromtimestamp(doc["expires_at_ms"] / 1000, datetime.UTC)
+    if args.json:
+        print_json({**doc, "file": str(out)})
+    else:
+        print(f"wrote {out}: valid until {expires.isoformat(timespec='seconds')}")
+    return 0

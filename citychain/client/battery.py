@@ -1,0 +1,101 @@
+"""Signed read requests for the node's battery routes (docs/battery-api.md).
+
+Annex XIII point 4 data (a battery's status, owner, history, health and prediction) is served
+only to its owner, running lessee and manufacturer. The node's ``/battery/...`` routes take the
+passport service's signed read request (``citychain.battery.restricted``) in one header:
+
+    X-Citychain-Read-Request: <hex of SignedReadRequest.to_bytes()>
+
+A request is bound to the chain, the battery and the part ``health``, and is fresh for five
+minutes (the node's clock); within that time it may be sent again (reads are idempotent). The
+fleet route takes a request for the pseudo-part ``fleet`` with an all-zero battery id: it lists
+every battery whose point-4 data the signer may read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from citychain.battery.restricted import DEFAULT_MAX_AGE_MS, sign_read_request
+from citychain.crypto.address import address_from_public_key
+from citychain.crypto.keys import PrivateKey
+from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.state import battery_id_of
+
+__all__ = [
+    "FLEET_ID",
+    "FLEET_PART",
+    "READ_HEADER",
+    "battery_id_from",
+    "fleet_read_request",
+    "read_request",
+    "read_request_file",
+]
+
+READ_HEADER = "X-Citychain-Read-Request"
+FLEET_PART = "fleet"
+FLEET_ID = bytes(32)
+
+
+def battery_id_from(text: str) -> bytes:
+    """A battery id from its 64 hex characters, else from the printed identifier."""
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    return battery_id_of(text)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def read_request(
+    key: PrivateKey, chain_id: str, battery_id: bytes, *, now_ms: int | None = None
+) -> str:
+    """The header value that lets ``key`` read one battery's point-4 data."""
+    signed = sign_read_request(
+        key,
+        chain_id=chain_id,
+        battery_id=battery_id,
+        part=HEALTH,
+        issued_at_ms=_now_ms() if now_ms is None else now_ms,
+    )
+    return signed.to_bytes().hex()
+
+
+def fleet_read_request(key: PrivateKey, chain_id: str, *, now_ms: int | None = None) -> str:
+    """The header value that lets ``key`` list the fleet it may read."""
+    signed = sign_read_request(
+        key,
+        chain_id=chain_id,
+        battery_id=FLEET_ID,
+        part=FLEET_PART,
+        issued_at_ms=_now_ms() if now_ms is None else now_ms,
+    )
+    return signed.to_bytes().hex()
+
+
+def read_request_file(
+    key: PrivateKey, chain_id: str, battery_id: bytes | None, *, now_ms: int | None = None
+) -> dict[str, Any]:
+    """What ``citychain battery read-request`` writes and the web pages accept: the header
+    value with what it is for (``battery_id`` None: a fleet request)."""
+    issued = _now_ms() if now_ms is None else now_ms
+    if battery_id is None:
+        value = fleet_read_request(key, chain_id, now_ms=issued)
+    else:
+        value = read_request(key, chain_id, battery_id, now_ms=issued)
+    return {
+        "kind": "citychain/battery/read-request/v1",
+        "header": READ_HEADER,
+        "request": value,
+        "chain_id": chain_id,
+        "battery_id": battery_id.hex() if battery_id is not None else None,
+        "part": HEALTH if battery_id is not None else FLEET_PART,
+        "reader": address_from_public_key(key.public_key),
+        "issued_at_ms": issued,
+        "expires_at_ms": issued + DEFAULT_MAX_AGE_MS,
+    }

@@ -1,0 +1,407 @@
+"""The battery passport's HTTP routes (docs/battery-api.md, docs/modules/battery.md §2).
+
+Public (Annex XIII point 1, anyone): ``GET /battery/{id}`` and ``GET /battery/lookup?identifier=``.
+
+Restricted (point 4: the individual battery's status, owner, history, health, prediction; its
+owner, running lessee and manufacturer only): ``/battery/{id}/status``, ``/history``,
+``/health``, ``/prediction`` and ``/battery/fleet``. Each needs the passport service's signed
+read request (citychain/battery/restricted.py) in the ``X-Citychain-Read-Request`` header, as
+hex of ``SignedReadRequest.to_bytes()``: part ``health`` and this battery's id, or, for the
+fleet, part ``fleet`` and 32 zero bytes. Missing → 401; malformed → 400; a bad signature,
+another chain or a stale request → 401; a request for another battery or part, or a signer the
+regulation does not name → 403; each ``{"error": {"code", "codespace", "message"}}`` with the
+passport service's code (codespace ``passport``) where there is one.
+
+Writes (register, transfer, set_status, lease, health, prediction) are signed transactions
+through ``POST /txs`` like every module's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+
+from citychain.app import TxResult
+from citychain.battery import errors as passport_errors
+from citychain.battery.errors import RestrictedReadError
+from citychain.battery.restricted import (
+    DEFAULT_MAX_AGE_MS,
+    READ_DOMAIN,
+    SignedReadRequest,
+    authorise,
+)
+from citychain.client.battery import FLEET_ID, FLEET_PART, READ_HEADER
+from citychain.codec import DecodeError, decode, encode
+from citychain.crypto.keys import verify
+from citychain.errors import CityError
+from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.messages import MsgUpdateHealth
+from citychain.modules.battery.queries import (
+    MAX_PAGE,
+    fleet_view,
+    health_view,
+    history_view,
+    passport_view,
+    prediction_view,
+    status_view,
+)
+from citychain.modules.battery.state import (
+    DAY_MS,
+    battery_id_of,
+    battery_key,
+    get_battery,
+    get_params,
+    health_key,
+    prediction_key,
+)
+from citychain.node.service import Node
+from citychain.tx.envelope import address_of, decode_tx
+
+__all__ = ["battery_router"]
+
+BatteryId = Annotated[
+    str, Path(pattern="^[0-9a-fA-F]{64}$", description="battery id: 64 hex characters")
+]
+ReadRequestHeader = Annotated[
+    str | None,
+    Header(
+        alias=READ_HEADER,
+        max_length=2_000,
+        description="hex of a SignedReadRequest (citychain battery read-request); "
+        "required for Annex XIII point 4 data",
+    ),
+]
+# The health curve is rebuilt from the committed battery/update_health transactions: the node
+# reads at most this many of the newest (of every battery) per request.
+MAX_SERIES_SCAN = 5_000
+UPDATE_HEALTH = "battery/update_health"
+
+GATED: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'a malformed read request: {"error": {...}}'},
+    401: {"description": 'no read request, a bad signature or a stale one: {"error": {...}}'},
+    403: {"description": 'the signer may not read this battery\'s point-4 data: {"error": {...}}'},
+    404: {"description": 'no battery with this id: {"error": {...}}'},
+}
+STATUS_OF: dict[int, int] = {
+    passport_errors.MALFORMED_REQUEST.code: 400,
+    passport_errors.BAD_SIGNATURE.code: 401,
+    passport_errors.WRONG_CHAIN.code: 401,
+    passport_errors.STALE_REQUEST.code: 401,
+    passport_errors.UNKNOWN_BATTERY.code: 404,
+    passport_errors.UNKNOWN_PART.code: 403,
+    passport_errors.NOT_AUTHORISED.code: 403,
+}
+
+
+class Refused(Exception):
+    """A restricted read refused: carries the API's error response."""
+
+    def __init__(self, status: int, code: int, codespace: str, message: str) -> None:
+        super().__init__(message)
+        self.response = JSONResponse(
+            status_code=status,
+            content={"error": {"code": code, "codespace": codespace, "message": message}},
+        )
+
+
+def _refused(exc: CityError) -> Refused:
+    return Refused(STATUS_OF.get(exc.code, 403), exc.code, exc.codespace, exc.message)
+
+
+def _parse(header: str | None) -> SignedReadRequest:
+    if header is None:
+        raise Refused(
+            401,
+            0,
+            "api",
+            "this is Annex XIII point 4 data (owner, lessee and manufacturer only): send a "
+            f"signed read request in the {READ_HEADER} header (citychain battery read-request)",
+        )
+    try:
+        raw = bytes.fromhex(header)
+    except ValueError:
+        raw = b""
+    if not raw or 2 * len(raw) != len(header):
+        raise _refused(
+            RestrictedReadError(passport_errors.MALFORMED_REQUEST, f"{READ_HEADER} must be hex")
+        )
+    try:
+        return SignedReadRequest.from_bytes(raw)
+    except RestrictedReadError as exc:
+        raise _refused(exc) from None
+
+
+def battery_router(node: Node) -> APIRouter:
+    router = APIRouter(prefix="/battery", tags=["battery"])
+    app = node.app
+
+    async def settle() -> None:
+        try:
+            await node.engine.settled()
+        except RuntimeError as exc:
+            raise HTTPException(503, str(exc)) from None
+
+    def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
+        return list(app.committed.items_with_prefix(prefix))
+
+    def known(battery_id: str) -> bytes:
+        raw = bytes.fromhex(battery_id)
+        if get_battery(app.committed, raw) is None:
+            raise HTTPException(404, f"no battery {battery_id.lower()}")
+        return raw
+
+    def reader_of(header: str | None, battery_id: bytes) -> bytes:
+        """The authenticated reader of ``battery_id``'s point-4 data, or Refused."""
+        signed = _parse(header)
+        request = signed.request
+        if request.battery_id != battery_id or request.part != HEALTH:
+            raise Refused(
+                403,
+                passport_errors.NOT_AUTHORISED.code,
+                passport_errors.CODESPACE,
+                f"the read request is for part {request.part!r} of {request.battery_id.hex()}, "
+                f"not {HEALTH!r} of {battery_id.hex()}",
+            )
+        try:
+            return authorise(
+                signed,
+                app.committed,
+                app.height,
+                chain_id=app.chain_id,
+                now_ms=int(time.time() * 1000),
+            )
+        except RestrictedReadError as exc:
+            raise _refused(exc) from None
+
+    def fleet_reader(header: str | None) -> bytes:
+        """The signer of a fresh fleet request: the same checks as ``authorise`` up to the
+        battery, which a fleet request has none of."""
+        signed = _parse(header)
+        request = signed.request
+        if not verify(request.public_key, READ_DOMAIN + encode(request), signed.signature):
+            raise _refused(RestrictedReadError(passport_errors.BAD_SIGNATURE))
+        if request.chain_id != app.chain_id:
+            raise _refused(
+                RestrictedReadError(
+                    passport_errors.WRONG_CHAIN,
+                    f"request for {request.chain_id!r}, this is {app.chain_id!r}",
+                )
+            )
+        now_ms = int(time.time() * 1000)
+        if abs(now_ms - request.issued_at_ms) > DEFAULT_MAX_AGE_MS:
+            raise _refused(
+                RestrictedReadError(
+                    passport_errors.STALE_REQUEST,
+                    f"issued at {request.issued_at_ms} ms, now {now_ms} ms, "
+                    f"allowed {DEFAULT_MAX_AGE_MS} ms",
+                )
+            )
+        if request.part != FLEET_PART or request.battery_id != FLEET_ID:
+            raise Refused(
+                403,
+                passport_errors.UNKNOWN_PART.code,
+                passport_errors.CODESPACE,
+                f"the fleet needs a request for part {FLEET_PART!r} with a zero battery id, "
+                f"got {request.part!r}",
+            )
+        return address_of(request.public_key)
+
+    async def proof(key: bytes) -> dict[str, Any]:
+        try:
+            return await node.prove(key, {"kind": "raw"})
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    def today() -> int | None:
+        latest = app.last_block
+        return latest.time_ms // DAY_MS if latest is not None else None
+
+    # --- public ---------------------------------------------------------------------------
+    @router.get("/lookup", responses={404: GATED[404]})
+    async def lookup(
+        identifier: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=64,
+                pattern="^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+                description="the identifier printed on the battery and in its QR code",
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """The public passport of the battery printed with ``identifier``."""
+        await settle()
+        view = passport_view(app.committed, battery_id_of(identifier))
+        if view is None:
+            raise HTTPException(404, f"no battery with identifier {identifier!r}")
+        return {**view, "height": app.height}
+
+    @router.get("/fleet", responses=GATED)
+    async def fleet(
+        read_request: ReadRequestHeader = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[
+            str | None, Query(pattern="^([0-9a-fA-F]{2}){36}$", description="the `next` cursor")
+        ] = None,
+    ) -> Any:
+        """The batteries whose point-4 data the signer may read (as owner, running lessee or
+        manufacturer), soonest predicted end of life first, each with ``days_left`` from the
+        last block's day and ``due`` when within the chain's horizon (default 30 days)."""
+        await settle()
+        try:
+            reader = fleet_reader(read_request)
+        except Refused as refused:
+            return refused.response
+        view = fleet_view(app.committed, scan, reader, app.height, after=after, limit=limit)
+        horizon = get_params(app.committed).horizon_days
+        day = today()
+        for entry in view["batteries"]:
+            days_left = entry["eol_day"] - day if day is not None else None
+            entry["days_left"] = days_left
+            entry["due"] = days_left is not None and days_left <= horizon
+        return {**view, "today_day": day, "horizon_days": horizon, "height": app.height}
+
+    @router.get("/{battery_id}", responses={404: GATED[404]})
+    async def passport(battery_id: BatteryId) -> dict[str, Any]:
+        """Annex XIII point 1: the public passport, its manufacturer and the commitments to
+        points 2 and 3. No proof here: the proven state value holds point-4 data too."""
+        await settle()
+        view = passport_view(app.committed, bytes.fromhex(battery_id))
+        if view is None:
+            raise HTTPException(404, f"no battery {battery_id.lower()}")
+        return {**view, "height": app.height}
+
+    # --- restricted (Annex XIII point 4) --------------------------------------------------
+    @router.get("/{battery_id}/status", responses=GATED)
+    async def status(
+        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    ) -> Any:
+        """Lifecycle status, owner and running lease."""
+        await settle()
+        raw = known(battery_id)
+        try:
+            reader = reader_of(read_request, raw)
+        except Refused as refused:
+            return refused.response
+        out = {**status_view(app.committed, raw, reader, app.height), "height": app.height}
+        if prove:
+            out["proof"] = await proof(battery_key(raw))
+        return out
+
+    @router.get("/{battery_id}/history", responses=GATED)
+    async def history(
+        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    ) -> Any:
+        """Registration, status changes, transfers and leases, oldest first."""
+        await settle()
+        raw = known(battery_id)
+        try:
+            reader = reader_of(read_request, raw)
+        except Refused as refused:
+            return refused.response
+        out: dict[str, Any] = {
+            "id": raw.hex(),
+            "history": history_view(app.committed, raw, reader, app.height),
+            "height": app.height,
+        }
+        if prove:
+            out["proof"] = await proof(battery_key(raw))
+        return out
+
+    @router.get("/{battery_id}/health", responses=GATED)
+    async def health(
+        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    ) -> Any:
+        """The latest health (``health``, null before the first update) and the curve of state
+        of health over cycles and time from every committed update (``series``, oldest first;
+        ``series_complete`` false when older updates lie beyond the node's scan)."""
+        await settle()
+        raw = known(battery_id)
+        try:
+            reader = reader_of(read_request, raw)
+        except Refused as refused:
+            return refused.response
+        series, complete = health_series(raw)
+        battery = get_battery(app.committed, raw)
+        assert battery is not None  # known() checked it
+        out: dict[str, Any] = {
+            "id": raw.hex(),
+            "health": health_view(app.committed, raw, reader, app.height),
+            "series": series,
+            "series_complete": complete,
+            "capacity_threshold_permille": battery.passport.capacity_threshold_permille,
+            "expected_lifetime_cycles": battery.passport.expected_lifetime_cycles,
+            "height": app.height,
+        }
+        if prove:
+            out["proof"] = await proof(health_key(raw))
+        return out
+
+    @router.get("/{battery_id}/prediction", responses=GATED)
+    async def prediction(
+        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    ) -> Any:
+        """The latest attested end of life with its 80 % interval in cycles (null before the
+        first), and ``days_left``/``due`` against the chain's replacement horizon."""
+        await settle()
+        raw = known(battery_id)
+        try:
+            reader = reader_of(read_request, raw)
+        except Refused as refused:
+            return refused.response
+        view = prediction_view(app.committed, raw, reader, app.height)
+        horizon = get_params(app.committed).horizon_days
+        day = today()
+        if view is not None and day is not None:
+            view["days_left"] = view["eol_day"] - day
+            view["due"] = view["days_left"] <= horizon
+        out: dict[str, Any] = {
+            "id": raw.hex(),
+            "prediction": view,
+            "horizon_days": horizon,
+            "today_day": day,
+            "height": app.height,
+        }
+        if prove:
+            out["proof"] = await proof(prediction_key(raw))
+        return out
+
+    def health_series(battery_id: bytes) -> tuple[list[dict[str, Any]], bool]:
+        records = app.store.txs_by_event("battery_health_updated", MAX_SERIES_SCAN)
+        complete = len(records) < MAX_SERIES_SCAN
+        times: dict[int, int] = {}
+        points: list[dict[str, Any]] = []
+        for record in reversed(records):
+            try:
+                if decode(record.result, TxResult).code != 0:
+                    continue
+                tx = decode_tx(record.raw)
+            except (CityError, DecodeError):
+                continue
+            for type_name, body in tx.body.messages:
+                if type_name != UPDATE_HEALTH:
+                    continue
+                try:
+                    msg = decode(body, MsgUpdateHealth)
+                except DecodeError:
+                    continue
+                if msg.battery_id != battery_id:
+                    continue
+                if record.height not in times:
+                    block = app.store.block(record.height)
+                    times[record.height] = block.time_ms if block is not None else 0
+                points.append(
+                    {
+                        "height": record.height,
+                        "time_ms": times[record.height],
+                        "soh_permyriad": msg.soh_permyriad,
+                        "equivalent_full_cycles_x100": msg.equivalent_full_cycles_x100,
+                        "remaining_capacity_mah": msg.remaining_capacity_mah,
+                    }
+                )
+        return points, complete
+
+    return router

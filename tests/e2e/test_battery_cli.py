@@ -1,0 +1,208 @@
+"""The battery passport through the ``citychain battery`` command, as a user's script runs it.
+
+A real node process; ``citychain init``'s keys plus a ``maker`` key that the test's genesis
+grants the manufacturer role. register → show → history (owner yes, stranger no) → the
+oracle's health and prediction (through the SDK: the oracle is a service, not a person at a
+prompt) → fleet with its due marker → status → transfer (the former owner loses access) →
+read-request file accepted by the node; bad input exits 2, refused transactions exit 1.
+
+The passport commands are registered by citychain/cli/battery_passport.py; until main.py
+registers them, the subprocess runs main() with them added (see ``LAUNCH``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from cliutil import PASSWORD, Run, node_process, ok
+
+from citychain.client import Client, Wallet
+from citychain.crypto.keystore import Keystore
+from citychain.genesis import Genesis
+from citychain.home import Home
+from citychain.modules.battery.messages import MsgAttestPrediction, MsgUpdateHealth
+from citychain.modules.battery.state import DAY_MS, battery_id_of
+
+pytestmark = pytest.mark.timeout(300)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LAUNCH = """
+import sys
+import citychain.cli.main as m
+from citychain.cli import battery_passport
+
+build = m.build_parser
+
+
+def build_parser():
+    parser = build()
+    commands = next(a for a in parser._actions if hasattr(a, "choices") and a.choices)
+    battery = battery_passport._battery_command(commands)
+    if "register" not in battery.choices:
+        battery_passport.register(commands, m._parents())
+    return parser
+
+
+m.build_parser = build_parser
+sys.exit(m.main(sys.argv[1:]))
+"""
+
+
+def bcli(*args: str | Path) -> Run:
+    completed = subprocess.run(
+        [sys.executable, "-c", LAUNCH, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CITYCHAIN_PASSWORD": PASSWORD},
+        timeout=120,
+    )
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return Run(completed.returncode, completed.stdout, completed.stderr)
+
+
+@dataclass
+class Env:
+    home: Path
+    work: Path
+    addresses: dict[str, str]
+
+    def run(self, *args: str | Path) -> Run:
+        return bcli("battery", *args, "--home", self.home)
+
+    def ok(self, *args: str | Path) -> Run:
+        run = self.run(*args)
+        assert run.returncode == 0, f"battery {args}: {run.stderr}"
+        return run
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    work = tmp_path_factory.mktemp("battery-cli")
+    home = work / "home"
+    init = ok("init", "--home", home, "--chain-id", "battery-e2e", "--json").json()
+    addresses = dict(init["addresses"])
+    keystore = Keystore(Home(home).keys_dir)
+    for name in ("maker", "fleet", "stranger"):
+        addresses[name] = keystore.add(name, PASSWORD).address
+    # The maker holds the manufacturer role from genesis; every new key gets a fee float.
+    doc = json.loads((home / "genesis.json").read_text())
+    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [addresses["maker"]]
+    bank = doc["app_state"]["bank"]
+    for name in ("maker", "fleet", "stranger"):
+        bank["wallet_tiers"].append({"address": addresses[name], "tier": 2})
+        bank["balances"].append({"address": addresses[name], "denom": "ccy", "amount": 100_000})
+    (home / "genesis.json").write_bytes(Genesis.from_dict(doc).raw)
+    with node_process(home, work):
+        yield Env(home, work, addresses)
+
+
+def test_passport_lifecycle_through_the_cli(env: Env) -> None:
+    done = env.ok("register", "--data", EXAMPLES / "battery.json", "--from", "maker",
+                  "--owner", "fleet", "--json").json()  # fmt: skip
+    battery_id = battery_id_of("VC-EV-0001").hex()
+    assert done["battery_id"] == battery_id and done["owner"] == env.addresses["fleet"]
+    kept = Path(done["restricted_parts"])
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert json.loads(kept.read_text())["composition"]["fields"]["anode"] == "graphite-SiOx"
+
+    # Anyone: by identifier or id, text or JSON; no owner in it.
+    shown = env.ok("show", "VC-EV-0001", "--json").json()
+    assert shown["id"] == battery_id and shown["model"] == "Voltcell EV60"
+    assert env.addresses["fleet"] not in json.dumps(shown)
+    assert "Voltcell EV60" in env.ok("show", battery_id).stdout
+
+    # Point 4: the owner and the manufacturer, not a stranger.
+    history = env.ok("history", "VC-EV-0001", "--from", "fleet", "--json").json()
+    assert history["owner"] == env.addresses["fleet"] and history["status"] == "original"
+    assert "registered" in env.ok("history", "VC-EV-0001", "--from", "maker").stdout
+    refused = env.run("history", "VC-EV-0001", "--from", "stranger")
+    assert refused.returncode == 1 and "HTTP 403" in refused.stderr, refused.stderr
+
+    # The oracle's health update and prediction: due in 5 days, inside the 30-day horizon.
+    with Client(Home(env.home).api_url()) as client:
+        oracle = Wallet(Keystore(Home(env.home).keys_dir).load("oracle", PASSWORD), client)
+        raw_id = bytes.fromhex(battery_id)
+        oracle.submit([MsgUpdateHealth(raw_id, 9_400, 141_000, 60, 80, 9_000_000, 30_000, 0, 0,
+                                       hashlib.sha256(b"batch").digest())])  # fmt: skip
+        today = int(time.time() * 1000) // DAY_MS
+        oracle.submit([MsgAttestPrediction(raw_id, 1_800, today + 5, 1_500, 2_100,
+                                           hashlib.sha256(b"m").digest(),
+                                           hashlib.sha256(b"i").digest())])  # fmt: skip
+    health = env.ok("health", "VC-EV-0001", "--from", "fleet", "--json").json()
+    assert health["health"]["soh_permyriad"] == 9_400 and health["updates"] == 1
+    assert health["prediction"]["due"] is True
+    fleet = env.ok("fleet", "--from", "fleet", "--json").json()["batteries"]
+    assert [(b["identifier"], b["due"]) for b in fleet] == [("VC-EV-0001", True)]
+    assert "DUE" in env.ok("fleet", "--from", "fleet").stdout
+    assert "no battery" in env.ok("fleet", "--from", "stranger").stdout
+
+    # Lifecycle and ownership.
+    env.ok("status", "VC-EV-0001", "--status", "installed", "--from", "fleet")
+    bad = env.run("status", "VC-EV-0001", "--status", "repurposed", "--from", "fleet")
+    assert bad.returncode == 1 and "battery/5" in bad.stderr, bad.stderr
+    env.ok("transfer", "VC-EV-0001", "--to", env.addresses["stranger"], "--from", "fleet")
+    assert env.run("history", "VC-EV-0001", "--from", "fleet").returncode == 1
+    history = env.ok("history", "VC-EV-0001", "--from", "stranger", "--json").json()
+    assert [c["action"] for c in history["history"]] == [
+        "registered", "status_changed", "transferred",
+    ]  # fmt: skip
+
+    # A read request file for the web pages: the node takes its header value.
+    out = env.work / "req.json"
+    env.ok("read-request", "VC-EV-0001", "--from", "stranger", "--out", out)
+    request = json.loads(out.read_text())
+    assert request["battery_id"] == battery_id and request["reader"] == env.addresses["stranger"]
+    url = Home(env.home).api_url()
+    response = httpx.get(f"{url}/battery/{battery_id}/health",
+                         headers={request["header"]: request["request"]})  # fmt: skip
+    assert response.status_code == 200, response.text
+    fleet_out = env.work / "fleet-req.json"
+    env.ok("read-request", "--fleet", "--from", "stranger", "--out", fleet_out)
+    assert json.loads(fleet_out.read_text())["part"] == "fleet"
+
+
+def test_bad_input(env: Env) -> None:
+    work = env.work
+    (work / "not-json.json").write_text("{")
+    run = env.run("register", "--data", work / "not-json.json", "--from", "maker")
+    assert run.returncode == 2 and "not JSON" in run.stderr
+    doc = json.loads((EXAMPLES / "battery.json").read_text())
+    doc["passport"]["identifier"] = "VC-EV-UNITS"
+    doc["passport"]["rated_energy_wh"] = 60  # kWh given as Wh
+    (work / "units.json").write_text(json.dumps(doc))
+    run = env.run("register", "--data", work / "units.json", "--from", "maker")
+    assert run.returncode == 1 and "battery/3" in run.stderr, run.stderr
+    doc["passport"]["manufacturing_day"] = 20230831  # YYYYMMDD given as days
+    (work / "day.json").write_text(json.dumps(doc))
+    run = env.run("register", "--data", work / "day.json", "--from", "maker")
+    assert run.returncode == 2 and "manufacturing_day" in run.stderr, run.stderr
+    doc["extra"] = 1
+    (work / "extra.json").write_text(json.dumps(doc))
+    run = env.run("register", "--data", work / "extra.json", "--from", "maker")
+    assert run.returncode == 2 and "unknown keys extra" in run.stderr
+    # Only a manufacturer registers.
+    doc = json.loads((EXAMPLES / "battery.json").read_text())
+    doc["passport"]["identifier"] = "VC-EV-OTHER"
+    (work / "other.json").write_text(json.dumps(doc))
+    run = env.run("register", "--data", work / "other.json", "--from", "fleet")
+    assert run.returncode == 1 and "tx/12" in run.stderr, run.stderr
+
+    assert env.run("show", "x" * 65).returncode == 2
+    missing = env.run("show", "NO-SUCH-BATTERY")
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    assert env.run("status", "VC-EV-0001", "--status", "broken", "--from", "fleet").returncode == 2
+    assert env.run("read-request", "--from", "fleet", "--out", work / "r.json").returncode == 2
+    assert env.run("fleet", "--from", "fleet", "--limit", "101").returncode == 2
+    # predict, registered by citychain/analytics, is still there.
+    assert "predict" in bcli("battery", "--help").stdout

@@ -1,0 +1,205 @@
+"""The battery passport (/battery) and fleet (/fleet) pages in Debian's Chromium, against a real
+node: the public passport for anyone; the owner's status, history, health curve (inline SVG,
+one dot per update) and prediction band after dropping a signed read request file; a
+stranger's request refused; the fleet by predicted replacement with the due marker; no console
+errors. Playwright drives /usr/bin/chromium through ``executable_path`` (tests/browserutil.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browserutil import Console, launch_chromium, save_screenshot
+
+from citychain.client import Wallet
+from citychain.client.battery import read_request_file
+from citychain.crypto.address import address_to_bytes
+from citychain.crypto.keys import PrivateKey
+from citychain.crypto.keystore import Keystore
+from citychain.genesis import Genesis
+from citychain.init_home import init_home
+from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.messages import (
+    MsgAttestPrediction,
+    MsgRegisterBattery,
+    MsgUpdateHealth,
+    Passport,
+)
+from citychain.modules.battery.state import DAY_MS, battery_id_of
+from citychain.sim.localnode import LocalNode
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+PASSWORD = "pw"
+EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples/battery.json").read_text())
+TODAY = int(time.time() * 1000) // DAY_MS
+# identifier -> (days from today to the predicted end of life, health updates)
+BATTERIES = {"PG-0001": (200, 2), "PG-0002": (12, 3), "PG-0003": (45, 1)}
+
+
+@dataclass
+class Env:
+    node: LocalNode
+    chain_id: str
+    keys: dict[str, PrivateKey]
+
+    def request_file(self, path: Path, who: str, identifier: str | None) -> Path:
+        battery_id = battery_id_of(identifier) if identifier else None
+        path.write_text(json.dumps(read_request_file(self.keys[who], self.chain_id, battery_id)))
+        return path
+
+
+def _register(identifier: str, owner: str) -> MsgRegisterBattery:
+    fields = {**EXAMPLE["passport"], "identifier": identifier}
+    fields["hazardous_substances"] = tuple(fields["hazardous_substances"])
+    return MsgRegisterBattery(
+        passport=Passport(**fields),
+        bms_device_id=None,
+        legitimate_interest_commitment=commit_part("composition", {}, b"c" * 32),
+        authority_commitment=commit_part("test_reports", {}, b"t" * 32),
+        owner=address_to_bytes(owner),
+    )
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    base = tmp_path_factory.mktemp("battery-pages")
+    home, genesis, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
+    keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
+    addresses = {n: keystore.add(n, PASSWORD).address for n in ("maker", "fleet", "stranger")}
+    doc = json.loads(home.genesis_file.read_text())
+    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [addresses["maker"]]
+    bank = doc["app_state"]["bank"]
+    for address in addresses.values():
+        bank["wallet_tiers"].append({"address": address, "tier": 2})
+        bank["balances"].append({"address": address, "denom": "ccy", "amount": 100_000})
+    home.genesis_file.write_bytes(Genesis.from_dict(doc).raw)
+    keys = {n: keystore.load(n, PASSWORD) for n in ("maker", "fleet", "stranger", "oracle")}
+    node = LocalNode(base / "home").start()
+    try:
+        maker = Wallet(keys["maker"], node.client)
+        oracle = Wallet(keys["oracle"], node.client)
+        for identifier, (days, updates) in BATTERIES.items():
+            battery_id = battery_id_of(identifier)
+            maker.submit([_register(identifier, addresses["fleet"])])
+            for step in range(1, updates + 1):
+                batch = hashlib.sha256(f"{identifier}/{step}".encode()).digest()
+                oracle.submit([MsgUpdateHealth(battery_id, 10_000 - 400 * step, 140_000, 10 * step,
+                                               20 * step, 1_000_000 * step, 25_000 * step, 0, 0,
+                                               batch)])  # fmt: skip
+            oracle.submit([MsgAttestPrediction(battery_id, 1_700, TODAY + days, 1_400, 2_000,
+                                               b"m" * 32, b"i" * 32)])  # fmt: skip
+        yield Env(node, genesis.chain_id, keys)
+    finally:
+        node.stop(timeout=3.0)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_chromium(playwright_api)
+
+
+@pytest.fixture
+def page(browser: Any, env: Env) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def test_passport_and_owner_view(page: Any, env: Env, tmp_path: Path) -> None:
+    console = Console(page)
+    headers: list[str | None] = []
+    page.on("request", lambda r: headers.append(r.headers.get("x-citychain-read-request")))
+    page.goto(f"{env.node.url}/battery?id=PG-0002")
+    expect(page.locator("#identifier")).to_have_text("PG-0002")
+    card = page.locator("#passport-card")
+    expect(card).to_contain_text("Voltcell EV60")
+    expect(card).to_contain_text("60 kWh")
+    expect(card).to_contain_text("2023-08-31")
+    expect(page.locator("#owner-view")).to_be_visible()
+    assert not any(headers), "no read request before the owner gives one"
+
+    # The owner drops the request file the CLI would write.
+    request = env.request_file(tmp_path / "req.json", "fleet", "PG-0002")
+    page.locator("#file-input").set_input_files(str(request))
+    expect(page.locator("#status")).to_have_text("original")
+    expect(page.locator("#health-chart .soh-point")).to_have_count(3)
+    expect(page.locator("#health-chart .soh-line")).to_have_count(1)
+    expect(page.locator("#health-chart .prediction-band")).to_have_count(1)
+    expect(page.locator("#band")).to_have_text("1,400 – 2,000 cycles")
+    expect(page.locator("#due-banner")).to_be_visible()
+    expect(page.locator("#soh")).to_have_text("88.00 %")
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    # The dots follow the updates: state of health falls, so each dot sits lower.
+    ys = [float(y) for y in page.locator("#health-chart .soh-point").evaluate_all(
+        "els => els.map(e => e.getAttribute('cy'))")]  # fmt: skip
+    assert ys == sorted(ys) and len(set(ys)) == 3
+    save_screenshot(page, tmp_path / "battery-owner.png")
+    assert console.besides_http_errors() == []
+
+
+def test_requests_that_do_not_open_point_four(page: Any, env: Env, tmp_path: Path) -> None:
+    console = Console(page)
+    page.goto(f"{env.node.url}/battery?id={battery_id_of('PG-0001').hex()}")
+    expect(page.locator("#identifier")).to_have_text("PG-0001")
+    stranger = env.request_file(tmp_path / "stranger.json", "stranger", "PG-0001")
+    page.locator("#file-input").set_input_files(str(stranger))
+    expect(page.locator("#restricted .notice-title")).to_have_text("Not allowed")
+    expect(page.locator("#health-chart")).to_have_count(0)
+    other = env.request_file(tmp_path / "other.json", "fleet", "PG-0003")
+    page.locator("#file-input").set_input_files(str(other))
+    expect(page.locator("#restricted .notice-title")).to_have_text("A request for another battery")
+    (tmp_path / "junk.json").write_text("not json")
+    page.locator("#file-input").set_input_files(str(tmp_path / "junk.json"))
+    expect(page.locator("#restricted .notice-title")).to_have_text("Not a read request")
+    # XSS-shaped input is text, and an unknown identifier says so.
+    page.locator("#lookup-input").fill("<img src=x onerror=alert(1)>")
+    page.locator("#lookup button").click()
+    expect(page.locator("#passport .notice-title")).to_have_text("Not a battery id or identifier")
+    page.locator("#lookup-input").fill("NO-SUCH-1")
+    page.locator("#lookup button").click()
+    expect(page.locator("#passport .notice-title")).to_have_text("No such battery")
+    assert page.locator("img").count() == 0
+    assert console.besides_http_errors() == []
+
+
+def test_fleet_by_predicted_replacement(page: Any, env: Env, tmp_path: Path) -> None:
+    console = Console(page)
+    page.goto(f"{env.node.url}/")
+    page.get_by_role("link", name="Battery fleet").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Battery fleet")
+    request = env.request_file(tmp_path / "fleet.json", "fleet", None)
+    page.locator("#file-input").set_input_files(str(request))
+    rows = page.locator("#fleet-table tbody tr")
+    expect(rows).to_have_count(3)
+    assert rows.locator(".identifier").all_text_contents() == ["PG-0002", "PG-0003", "PG-0001"]
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.due)") == ["true", "false", "false"]
+    expect(page.locator(".due-marker")).to_have_count(1)
+    expect(rows.first.locator(".due-marker")).to_have_text("Due")
+    expect(page.locator("#fleet-summary")).to_contain_text("3 batteries")
+    expect(page.locator("#fleet-summary")).to_contain_text("1 due")
+    save_screenshot(page, tmp_path / "battery-fleet.png")
+    # A row leads to the battery's page.
+    rows.first.locator(".identifier").click()
+    expect(page.locator("#identifier")).to_have_text("PG-0002")
+
+    page.goto(f"{env.node.url}/fleet")
+    stranger = env.request_file(tmp_path / "stranger-fleet.json", "stranger", None)
+    page.locator("#file-input").set_input_files(str(stranger))
+    expect(page.locator("#fleet .empty")).to_be_visible()
+    per_battery = env.request_file(tmp_path / "one.json", "fleet", "PG-0001")
+    page.locator("#file-input").set_input_files(str(per_battery))
+    expect(page.locator("#fleet .notice-title")).to_have_text("Not a fleet request")
+    assert console.besides_http_errors() == []

@@ -1,0 +1,286 @@
+"""The battery routes on a real node: the public passport for anyone; status, history, health,
+prediction and the fleet (Annex XIII point 4) only with a signed read request of the owner,
+running lessee or manufacturer; every refusal a 4xx in the API's one error shape."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from citychain.battery.restricted import sign_read_request
+from citychain.client import Wallet
+from citychain.client.battery import (
+    READ_HEADER,
+    fleet_read_request,
+    read_request,
+    read_request_file,
+)
+from citychain.crypto.address import address_to_bytes
+from citychain.crypto.keys import PrivateKey
+from citychain.crypto.keystore import Keystore
+from citychain.genesis import Genesis
+from citychain.init_home import init_home
+from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.messages import (
+    MsgAttestPrediction,
+    MsgRegisterBattery,
+    MsgTransfer,
+    MsgUpdateHealth,
+    Passport,
+)
+from citychain.modules.battery.state import DAY_MS, battery_id_of
+from citychain.sim.localnode import LocalNode
+
+PASSWORD = "pw"
+EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples/battery.json").read_text())
+TODAY = int(time.time() * 1000) // DAY_MS
+FLEET_IDS = ("VC-EV-0001", "VC-EV-0002", "VC-EV-0003")
+# eol_day offsets from today: 0002 is due within the 30-day horizon, the others are not.
+EOL_OFFSETS = {"VC-EV-0001": 400, "VC-EV-0002": 10, "VC-EV-0003": 90}
+
+
+def with_manufacturer(home_dir: Path, keystore: Keystore, name: str = "maker") -> str:
+    """Add key ``name`` holding the manufacturer role to a fresh ``citychain init`` home's
+    genesis (before its node first starts), with a fee float like the other role keys."""
+    address = keystore.add(name, PASSWORD).address
+    genesis_file = home_dir / "genesis.json"
+    doc = json.loads(genesis_file.read_text())
+    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [address]
+    bank = doc["app_state"]["bank"]
+    bank["wallet_tiers"].append({"address": address, "tier": 2})
+    bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
+    genesis_file.write_bytes(Genesis.from_dict(doc).raw)
+    return address
+
+
+def register_msg(identifier: str, owner: str) -> MsgRegisterBattery:
+    fields = {**EXAMPLE["passport"], "identifier": identifier}
+    fields["hazardous_substances"] = tuple(fields["hazardous_substances"])
+    return MsgRegisterBattery(
+        passport=Passport(**fields),
+        bms_device_id=None,
+        legitimate_interest_commitment=commit_part(
+            "composition", EXAMPLE["composition"], b"s" * 32
+        ),
+        authority_commitment=commit_part("test_reports", EXAMPLE["test_reports"], b"t" * 32),
+        owner=address_to_bytes(owner),
+    )
+
+
+def health_msg(battery_id: bytes, step: int) -> MsgUpdateHealth:
+    return MsgUpdateHealth(
+        battery_id=battery_id,
+        soh_permyriad=10_000 - 150 * step,
+        remaining_capacity_mah=150_000 - 2_000 * step,
+        capacity_fade_permille=15 * step,
+        resistance_increase_permille=20 * step,
+        energy_throughput_wh=1_000_000 * step,
+        equivalent_full_cycles_x100=10_000 * step,
+        extreme_temperature_s=60 * step,
+        deep_discharge_events=step,
+        telemetry_batch=hashlib.sha256(f"batch {step}".encode()).digest(),
+    )
+
+
+def prediction_msg(battery_id: bytes, eol_day: int) -> MsgAttestPrediction:
+    return MsgAttestPrediction(
+        battery_id=battery_id,
+        eol_cycle=1_800,
+        eol_day=eol_day,
+        interval_low_cycles=1_500,
+        interval_high_cycles=2_100,
+        model_hash=hashlib.sha256(b"model").digest(),
+        inputs_ref=hashlib.sha256(b"inputs").digest(),
+    )
+
+
+@dataclass
+class Env:
+    node: LocalNode
+    chain_id: str
+    keys: dict[str, PrivateKey]
+    wallets: dict[str, Wallet]
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    def header(self, who: str, battery_id: bytes) -> dict[str, str]:
+        return {READ_HEADER: read_request(self.keys[who], self.chain_id, battery_id)}
+
+    def get(self, path: str, who: str | None = None, **kw: Any) -> httpx.Response:
+        headers = kw.pop("headers", {})
+        if who is not None:
+            battery_id = bytes.fromhex(path.split("/")[2])
+            headers = {**headers, **self.header(who, battery_id)}
+        return httpx.get(f"{self.url}{path}", headers=headers, **kw)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    base: Path = tmp_path_factory.mktemp("battery-api")
+    home, genesis, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
+    keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
+    with_manufacturer(base / "home", keystore)
+    for name in ("fleet", "stranger"):
+        keystore.add(name, PASSWORD)
+    names = ("maker", "oracle", "fleet", "stranger", "issuer")
+    keys = {n: keystore.load(n, PASSWORD) for n in names}
+    with LocalNode(base / "home") as node:
+        wallets = {n: Wallet(k, node.client) for n, k in keys.items()}
+        for name in ("fleet", "stranger"):
+            wallets["issuer"].send(wallets[name].address, 10_000, wait=True)
+        for identifier in FLEET_IDS:
+            wallets["maker"].submit([register_msg(identifier, wallets["fleet"].address)])
+        yield Env(node, genesis.chain_id, keys, wallets)
+
+
+def _error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"code", "codespace", "message"}
+    return error
+
+
+def test_public_passport_for_anyone(env: Env) -> None:
+    battery_id = battery_id_of("VC-EV-0001").hex()
+    view = httpx.get(f"{env.url}/battery/{battery_id}").json()
+    assert view["identifier"] == "VC-EV-0001"
+    assert view["manufacturer"] == env.wallets["maker"].address
+    assert view["rated_energy_wh"] == 60_000 and view["manufacturing_date"] == "2023-08-31"
+    # Point-4 data is not in the public view: neither the owner nor the status.
+    assert env.wallets["fleet"].address not in json.dumps(view)
+    assert "status" not in view
+    by_label = httpx.get(f"{env.url}/battery/lookup", params={"identifier": "VC-EV-0001"})
+    assert by_label.json()["id"] == battery_id
+    assert env.node.client.battery_lookup("VC-EV-0001")["id"] == battery_id
+
+    assert "no battery" in _error(httpx.get(f"{env.url}/battery/{'0' * 64}"), 404)["message"]
+    assert _error(httpx.get(f"{env.url}/battery/xyz"), 422)
+    assert _error(httpx.get(f"{env.url}/battery/{'g' * 64}"), 422)
+    missing = httpx.get(f"{env.url}/battery/lookup", params={"identifier": "NOPE-1"})
+    assert "NOPE-1" in _error(missing, 404)["message"]
+    assert _error(httpx.get(f"{env.url}/battery/lookup", params={"identifier": "-x"}), 422)
+
+
+def test_health_and_prediction_by_the_oracle(env: Env) -> None:
+    oracle = env.wallets["oracle"]
+    for identifier in FLEET_IDS:
+        battery_id = battery_id_of(identifier)
+        for step in (1, 2, 3):
+            oracle.submit([health_msg(battery_id, step)])
+        oracle.submit([prediction_msg(battery_id, TODAY + EOL_OFFSETS[identifier])])
+
+    path = f"/battery/{battery_id_of('VC-EV-0002').hex()}"
+    health = env.get(f"{path}/health", "fleet")
+    assert health.status_code == 200, health.text
+    doc = health.json()
+    assert doc["health"]["soh_permyriad"] == 9_550
+    assert doc["health"]["oracle"] == oracle.address
+    assert [p["soh_permyriad"] for p in doc["series"]] == [9_850, 9_700, 9_550]
+    assert [p["equivalent_full_cycles_x100"] for p in doc["series"]] == [10_000, 20_000, 30_000]
+    assert doc["series_complete"] and doc["capacity_threshold_permille"] == 700
+    assert all(p["time_ms"] > 0 for p in doc["series"])
+
+    prediction = env.get(f"{path}/prediction", "fleet").json()["prediction"]
+    assert prediction["eol_day"] == TODAY + 10
+    assert (prediction["interval_low_cycles"], prediction["interval_high_cycles"]) == (1_500, 2_100)
+    assert prediction["due"] and 9 <= prediction["days_left"] <= 10
+
+    # The manufacturer reads it too; a proof comes with ?prove=true, of the right key.
+    proven = env.get(f"{path}/prediction", "maker", params={"prove": "true"}).json()
+    assert proven["proof"]["key"] == (b"bat/x/" + battery_id_of("VC-EV-0002")).hex()
+    status = env.get(f"{path}/status", "maker").json()
+    assert (status["status"], status["owner"]) == ("original", env.wallets["fleet"].address)
+    history = env.get(f"{path}/history", "fleet").json()["history"]
+    assert [c["action"] for c in history] == ["registered"]
+
+
+def test_point_four_refused_without_the_right_request(env: Env) -> None:
+    battery_id = battery_id_of("VC-EV-0001")
+    path = f"/battery/{battery_id.hex()}"
+    for what in ("status", "history", "health", "prediction"):
+        missing = _error(env.get(f"{path}/{what}"), 401)
+        assert READ_HEADER in missing["message"]
+        stranger = _error(env.get(f"{path}/{what}", "stranger"), 403)
+        assert (stranger["codespace"], stranger["code"]) == ("passport", 7)
+        # The oracle writes the health but is no reader the regulation names.
+        assert _error(env.get(f"{path}/{what}", "oracle"), 403)["code"] == 7
+
+    # A request for another battery is not a key to this one.
+    other = {READ_HEADER: read_request(env.keys["fleet"], env.chain_id, battery_id_of("X-1"))}
+    assert "not 'health'" in _error(env.get(f"{path}/health", headers=other), 403)["message"]
+    # A request for the public part does not open point 4.
+    public = sign_read_request(
+        env.keys["fleet"], chain_id=env.chain_id, battery_id=battery_id, part="public",
+        issued_at_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    wrong_part = {READ_HEADER: public.to_bytes().hex()}
+    assert _error(env.get(f"{path}/health", headers=wrong_part), 403)["code"] == 7
+
+    fleet_key = env.keys["fleet"]
+    stale = {READ_HEADER: read_request(fleet_key, env.chain_id, battery_id, now_ms=1_000)}
+    assert _error(env.get(f"{path}/health", headers=stale), 401)["code"] == 3
+    elsewhere = {READ_HEADER: read_request(fleet_key, "other-chain", battery_id)}
+    assert _error(env.get(f"{path}/health", headers=elsewhere), 401)["code"] == 2
+    good = read_request(fleet_key, env.chain_id, battery_id)
+    flipped = good[:-2] + ("00" if good[-2:] != "00" else "01")
+    assert _error(env.get(f"{path}/health", headers={READ_HEADER: flipped}), 401)["code"] == 1
+    assert _error(env.get(f"{path}/health", headers={READ_HEADER: "zz"}), 400)["code"] == 10
+    assert _error(env.get(f"{path}/health", headers={READ_HEADER: "00" * 40}), 400)["code"] == 10
+    # Unknown battery: 404 before any check (the passport is public anyway).
+    assert _error(env.get(f"/battery/{'0' * 64}/health"), 404)
+
+
+def test_fleet_by_predicted_replacement(env: Env) -> None:
+    if not env.node.client.battery_fleet(fleet_read_request(env.keys["fleet"], env.chain_id))[
+        "batteries"
+    ]:
+        test_health_and_prediction_by_the_oracle(env)
+    page = env.node.client.battery_fleet(fleet_read_request(env.keys["fleet"], env.chain_id))
+    assert [b["identifier"] for b in page["batteries"]] == [
+        "VC-EV-0002",
+        "VC-EV-0003",
+        "VC-EV-0001",
+    ]
+    assert [b["due"] for b in page["batteries"]] == [True, False, False]
+    assert page["horizon_days"] == 30 and page["next"] is None
+    first = env.node.client.battery_fleet(
+        fleet_read_request(env.keys["maker"], env.chain_id), limit=1
+    )
+    assert len(first["batteries"]) == 1 and first["next"]
+    rest = env.node.client.battery_fleet(
+        fleet_read_request(env.keys["maker"], env.chain_id), after=first["next"]
+    )
+    assert [b["identifier"] for b in rest["batteries"]] == ["VC-EV-0003", "VC-EV-0001"]
+    # A stranger's fleet is empty; no request, or one for a battery, is refused.
+    stranger = env.node.client.battery_fleet(fleet_read_request(env.keys["stranger"], env.chain_id))
+    assert stranger["batteries"] == []
+    assert _error(httpx.get(f"{env.url}/battery/fleet"), 401)
+    per_battery = read_request(env.keys["fleet"], env.chain_id, battery_id_of("VC-EV-0001"))
+    assert _error(httpx.get(f"{env.url}/battery/fleet", headers={READ_HEADER: per_battery}), 403)
+    assert _error(httpx.get(f"{env.url}/battery/fleet", params={"after": "xy"}), 422)
+    assert _error(httpx.get(f"{env.url}/battery/fleet", params={"limit": 101}), 422)
+
+
+def test_former_owner_loses_access(env: Env) -> None:
+    battery_id = battery_id_of("VC-EV-0003")
+    path = f"/battery/{battery_id.hex()}"
+    stranger = env.wallets["stranger"].address
+    env.wallets["fleet"].submit([MsgTransfer(battery_id, address_to_bytes(stranger))])
+    assert _error(env.get(f"{path}/status", "fleet"), 403)["code"] == 7
+    assert env.get(f"{path}/status", "stranger").json()["owner"] == stranger
+    history = env.get(f"{path}/history", "stranger").json()["history"]
+    assert [c["action"] for c in history] == ["registered", "transferred"]
+    # The file the CLI writes for the pages carries the same header value.
+    doc = read_request_file(env.keys["stranger"], env.chain_id, battery_id)
+    response = env.get(f"{path}/health", headers={doc["header"]: doc["request"]})
+    assert response.status_code == 200 and doc["expires_at_ms"] > doc["issued_at_ms"]
