@@ -34,7 +34,7 @@ test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
 test-fast: setup-dev   ## skip the suites marked slow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
-bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway
+bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway, battery fleet
 	.venv/bin/citychain bench payments $(BENCH_ARGS)
 	.venv/bin/citychain bench payments --network 4 $(BENCH_ARGS)
 	$(PY) bench/bench_commit_scaling.py
@@ -42,6 +42,7 @@ bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commi
 	$(PY) bench/bench_certificates.py
 	.venv/bin/citychain bench battery
 	$(PY) bench/bench_gateway.py --devices 50 --reports 1000
+	$(PY) bench/bench_fleet.py --batteries 2000 --days 3
 
 clean:
 	rm -rf .venv demo-home .pytest_cache .mypy_cache .ruff_cache

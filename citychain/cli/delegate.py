@@ -16,6 +16,7 @@ __all__ = ["DELEGATED", "register", "run_delegated"]
 DELEGATED: dict[tuple[str, ...], str] = {
     ("demo",): "citychain.sim.demo",
     ("bench", "payments"): "citychain.benchmarks.payments",
+    ("oracle",): "citychain.analytics.oracle",
 }
 
 
@@ -27,6 +28,12 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         help="a fresh chain with a simulated city's payments (what make demo runs)",
     )
     demo.add_argument("args", nargs=argparse.REMAINDER, help="passed to the demo")
+    oracle = commands.add_parser(
+        "oracle",
+        add_help=False,
+        help="anchored BMS telemetry -> battery health and end-of-life predictions on the ledger",
+    )
+    oracle.add_argument("args", nargs=argparse.REMAINDER, help="--home H --gateway-store DIR ...")
     bench = commands.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     payments = bench_sub.add_parser(

@@ -1,0 +1,194 @@
+"""Issue 5 end to end on a real broker: a simulated fleet's BMS devices -> Mosquitto -> gateway
+-> anchored batches -> the oracle -> passports updated on a real node; predictions attested with
+the committed model's hash; a battery near its end of life announced as due; one report proven
+anchored and checked offline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from citychain.analytics.eol_model import load_params, model_hash
+from citychain.analytics.oracle import Oracle
+from citychain.cli.devices import standalone_main
+from citychain.cli.main import main as citychain_main
+from citychain.client import Wallet
+from citychain.codec import decode
+from citychain.crypto.keystore import Keystore
+from citychain.devices.broker import MosquittoBroker, mosquitto_binary
+from citychain.devices.sim import GatewayProcess, Publisher
+from citychain.gateway.store import GatewayStore
+from citychain.genesis import Genesis
+from citychain.init_home import init_home
+from citychain.modules.battery.state import DAY_MS, Health, Prediction, health_key, prediction_key
+from citychain.modules.devices import anchor_key
+from citychain.sim.fleet import Fleet, publish_day, register_fleet
+from citychain.sim.localnode import LocalNode
+
+pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Debian mosquitto")
+
+PASSWORD = "pw"
+BATTERIES = 20
+DAYS = 30
+ORACLE_EVERY = 1  # an oracle pass every simulated day (each waits for the anchors)
+
+
+def _grant_manufacturer(home_dir: Path, keystore: Keystore, name: str = "maker") -> str:
+    """A key holding the manufacturer role, added to the fresh home's genesis (as
+    tests/integration/test_battery_api.py does): ``citychain init`` makes no such key."""
+    address = keystore.add(name, PASSWORD).address
+    genesis_file = home_dir / "genesis.json"
+    doc = json.loads(genesis_file.read_text())
+    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [address]
+    bank = doc["app_state"]["bank"]
+    bank["wallet_tiers"].append({"address": address, "tier": 2})
+    bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
+    genesis_file.write_bytes(Genesis.from_dict(doc).raw)
+    return address
+
+
+def _cli_json(argv: list[str]) -> tuple[int, str]:
+    os.environ["CITYCHAIN_PASSWORD"] = PASSWORD
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = standalone_main([*argv, "--json"])
+    return code, buffer.getvalue()
+
+
+def _settled(store_dir: Path, expected: int) -> bool:
+    store = GatewayStore(store_dir)
+    try:
+        return (
+            store.report_count() >= expected
+            and store.unbatched_count() == 0
+            and not store.pending_batches(1)
+        )
+    finally:
+        store.close()
+
+
+def _wait(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
+    started = time.monotonic()
+    home, _, _ = init_home(tmp_path / "home", password=PASSWORD, kdf_limits=(1, 8192))
+    keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
+    _grant_manufacturer(home.path, keystore)
+    today = int(time.time() * 1000) // DAY_MS
+    # The simulated month ends today, so that predicted dates mean the same as the block clock.
+    fleet = Fleet(
+        BATTERIES, seed="e2e", start_day=today - DAYS, cycles_per_day=(4.0, 8.0), due=1, days=DAYS
+    )
+    store_dir = tmp_path / "gateway-store"
+    with LocalNode(home.path) as node, MosquittoBroker(tmp_path / "broker") as broker:
+        maker = Wallet(keystore.load("maker", PASSWORD), node.client)
+        oracle_wallet = Wallet(keystore.load("oracle", PASSWORD), node.client)
+        code, out = _cli_json(
+            ["device", "register", "--kind", "gateway", "--key-file", str(tmp_path / "gw.key"),
+             "--create-key", "--metadata", "00" * 32, "--from", "maker", "--home",
+             str(home.path)],
+        )  # fmt: skip
+        assert code == 0, out
+        gateway_id = json.loads(out)["device_id"]
+        maker.resync()
+        register_fleet(maker, fleet)
+        gateway = GatewayProcess(
+            ["--home", str(home.path), "--broker", broker.address, "--from", "maker",
+             "--gateway-device", gateway_id, "--store", str(store_dir), "--batch-size", "100",
+             "--batch-ms", "200"],
+            PASSWORD,
+            tmp_path / "gateway.log",
+        ).start()  # fmt: skip
+        publisher = Publisher(broker.host, broker.port, client_id="fleet-e2e")
+        oracle = Oracle(
+            oracle_wallet,
+            store_dir,
+            tmp_path / "oracle",
+            [(b.battery_id, b.device_id) for b in fleet],
+        )
+        passes = []
+        try:
+            for day in range(1, DAYS + 1):
+                publish_day(fleet, publisher)
+                if day % ORACLE_EVERY == 0:
+                    assert publisher.wait_all_acked(20)
+                    _wait(lambda: _settled(store_dir, len(publisher.sent)), 30, "anchors")
+                    passes.append(oracle.run_once())
+            # A restarted oracle finds nothing new to submit: its cursor is on disk.
+            oracle.close()
+            oracle = Oracle(
+                oracle_wallet,
+                store_dir,
+                tmp_path / "oracle",
+                [(b.battery_id, b.device_id) for b in fleet],
+            )
+            again = oracle.run_once()
+        finally:
+            oracle.close()
+            publisher.close()
+            gateway.stop()
+
+        assert all(p.refused == 0 for p in passes), passes
+        assert sum(p.reports for p in passes) == BATTERIES * DAYS
+        assert all(p.health_updates == BATTERIES for p in passes)
+        assert (again.batches, again.health_updates, again.transactions) == (0, 0, 0)
+
+        client = node.client
+        committed_hash = bytes.fromhex(model_hash(load_params()))
+        store = GatewayStore(store_dir)
+        predicted = 0
+        for battery in fleet:
+            health = decode(bytes.fromhex(client.state(health_key(battery.battery_id))["value"]),
+                            Health)  # fmt: skip
+            # the health comes from anchored telemetry: its batch is on the ledger
+            assert client.state(anchor_key(health.telemetry_batch))["value"]
+            assert health.equivalent_full_cycles_x100 == int(battery.cycles) * 100
+            expected = battery.capacity_fraction(battery.cycles) * 10_000
+            assert abs(health.soh_permyriad - expected) < 150
+            value = client.state(prediction_key(battery.battery_id))["value"]
+            if value:
+                prediction = decode(bytes.fromhex(value), Prediction)
+                assert prediction.model_hash == committed_hash
+                assert (
+                    prediction.interval_low_cycles
+                    <= prediction.eol_cycle
+                    <= prediction.interval_high_cycles
+                )
+                predicted += 1
+        # every battery has >= 100 cycles after 30 days at >= 4 a day
+        assert predicted == BATTERIES
+
+        # the battery built to wear out is announced to its owner
+        due = fleet.batteries[0]
+        found = []
+        for tx in httpx.get(f"{node.url}/events/battery_replacement_due/txs?limit=100").json()[
+            "txs"
+        ]:
+            found.append(json.dumps(client.tx(tx["hash"])))
+        assert any(due.battery_id.hex() in doc for doc in found), "no replacement_due event"
+
+        # one of its reports proven anchored, checked offline
+        report_id = store.report_ids()[-1]
+        proof = tmp_path / "proof.json"
+        code, out = _cli_json(
+            ["device", "prove", report_id.hex(), "--gateway-dir", str(store_dir), "--out",
+             str(proof), "--home", str(home.path)]
+        )  # fmt: skip
+        assert code == 0, out
+        assert citychain_main(["verify", "proof", str(proof), "--home", str(home.path)]) == 0
+        store.close()
+    assert time.monotonic() - started < 120
