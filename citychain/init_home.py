@@ -14,7 +14,13 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import DEFAULT_API, Home, HomeError
 from citychain.modules.bank.genesis import DEFAULT_SECTION
-from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER, ORACLE, REGISTRAR
+from citychain.modules.consortium.roles import (
+    ISSUER,
+    KYC_VERIFIER,
+    MANUFACTURER,
+    ORACLE,
+    REGISTRAR,
+)
 
 __all__ = ["ROLE_KEYS", "init_home"]
 
@@ -25,6 +31,7 @@ ROLE_KEYS: tuple[tuple[str, str], ...] = (
     (KYC_VERIFIER, "kyc"),
     (REGISTRAR, "registrar"),
     (ORACLE, "oracle"),
+    (MANUFACTURER, "manufacturer"),
 )
 
 

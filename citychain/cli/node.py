@@ -31,7 +31,7 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         parents=[parents["home"], parents["password"], parents["json"]],
         help="create a single-node chain: genesis, validator key, role keys",
         description="Create HOME with config, genesis, the validator key and the role keys "
-        "(issuer, kyc, registrar, oracle), encrypted with the key password.",
+        "(issuer, kyc, registrar, oracle, manufacturer), encrypted with the key password.",
     )
     init.add_argument("--chain-id", default="citychain-local", help="default: %(default)s")
     init.add_argument("--moniker", default="validator", help="the validator's name")
