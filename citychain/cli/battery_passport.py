@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -37,8 +35,10 @@ from citychain.cli.common import (
     client_for,
     positive,
     print_json,
+    read_json_object,
     require_home,
     resolve_address,
+    write_private_json,
 )
 from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
@@ -189,18 +189,7 @@ def _reader_parent() -> argparse.ArgumentParser:
 
 
 def _read_data(name: str) -> dict[str, Any]:
-    path = Path(name)
-    try:
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise UsageError(f"{name} is larger than {MAX_DATA_BYTES} bytes")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{name} is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{name} must hold a JSON object (see examples/battery.json)")
-    return doc
+    return read_json_object(name, MAX_DATA_BYTES, "see examples/battery.json")
 
 
 def _passport(doc: dict[str, Any], source: str) -> Passport:
@@ -239,14 +228,6 @@ def _part(doc: dict[str, Any], name: str, source: str) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise UsageError(f"{source}: {name!r} must be a JSON object")
     return fields
-
-
-def _write_new(path: Path, doc: dict[str, Any]) -> None:
-    """A file only its owner can read (restricted parts, read requests)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
 
 
 def _print_fields(doc: dict[str, Any], indent: str = "") -> None:
@@ -309,7 +290,7 @@ def _register(args: argparse.Namespace) -> int:
         )
         result = wallet.submit([message], wait=not args.no_wait)
     keep.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_new(
+    write_private_json(
         keep,
         {
             "battery_id": battery_id.hex(),
@@ -439,7 +420,7 @@ def _read_request(args: argparse.Namespace) -> int:
         key, chain_id = _signed_reader(args, client)
     battery_id = None if args.fleet else bytes.fromhex(args.battery_id)
     doc = build_read_request_file(key, chain_id, battery_id)
-    _write_new(out, doc)
+    write_private_json(out, doc)
     expires = datetime.datetime.fromtimestamp(doc["expires_at_ms"] / 1000, datetime.UTC)
     if args.json:
         print_json({**doc, "file": str(out)})

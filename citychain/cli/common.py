@@ -248,3 +248,38 @@ def print_json(doc: Any) -> None:
 
 def fail(message: str) -> NoReturn:
     raise CliFailure(message)
+
+
+# --- JSON files a command reads or writes --------------------------------------------------
+
+
+def read_json_object(name: str, max_bytes: int, hint: str) -> dict[str, Any]:
+    """The JSON object in file ``name``; UsageError (exit 2) saying what is wrong with it.
+
+    ``hint`` ends the message when the file holds JSON but not an object (e.g. "see
+    examples/birth.json").
+    """
+    path = Path(name)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise UsageError(f"{name} is larger than {max_bytes} bytes")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{name} must hold a JSON object ({hint})")
+    return doc
+
+
+def write_private_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write a new file only its owner can read (it may carry personal or restricted data);
+    an existing file is never overwritten."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise CliFailure(f"cannot write {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(doc, out, indent=2)
+        out.write("\n")

@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from citychain.cli.common import (
-    CliFailure,
     UsageError,
     client_for,
     hex_string,
     print_json,
+    read_json_object,
     require_home,
     resolve_address,
+    write_private_json,
 )
 from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
@@ -153,18 +153,7 @@ def _data_and_out(parser: argparse.ArgumentParser, data_help: str) -> None:
 
 
 def _read_data(name: str) -> dict[str, Any]:
-    path = Path(name)
-    try:
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise UsageError(f"{name} is larger than {MAX_DATA_BYTES} bytes")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{name} is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"{name} must hold a JSON object of the record's fields")
-    return doc
+    return read_json_object(name, MAX_DATA_BYTES, "the record's fields")
 
 
 def _check_out(name: str) -> Path:
@@ -177,17 +166,6 @@ def _check_out(name: str) -> Path:
     return path
 
 
-def _write_new(path: Path, doc: dict[str, Any]) -> None:
-    """Write a certificate only its owner can read: it carries personal data."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise CliFailure(f"cannot write {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-
-
 # --- registrar commands -----------------------------------------------------------------------
 
 
@@ -198,7 +176,7 @@ def _registrar(args: argparse.Namespace, client: Client) -> Registrar:
 
 
 def _report(args: argparse.Namespace, issued: IssuedCertificate, out: Path) -> int:
-    _write_new(out, issued.bundle)
+    write_private_json(out, issued.bundle)
     summary = {
         "kind": issued.kind,
         "record_id": issued.record_id.hex(),
@@ -339,7 +317,7 @@ def _present(args: argparse.Namespace) -> int:
     images: list[Path] = []
     if args.qr:
         images = write_qr(presented, Path(args.qr))
-    _write_new(out, presented)
+    write_private_json(out, presented)
     summary = {
         "presentation": str(out),
         "disclosed": list(args.disclose),

@@ -19,6 +19,7 @@ through ``POST /txs`` like every module's.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
@@ -275,41 +276,68 @@ def battery_router(node: Node) -> APIRouter:
         return {**view, "height": app.height}
 
     # --- restricted (Annex XIII point 4) --------------------------------------------------
-    @router.get("/{battery_id}/status", responses=GATED)
-    async def status(
-        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    async def gated(
+        battery_id: str,
+        read_request: str | None,
+        prove: bool,
+        key_of: Callable[[bytes], bytes],
+        build: Callable[[bytes, bytes], dict[str, Any]],
     ) -> Any:
-        """Lifecycle status, owner and running lease."""
+        """One restricted read: the battery must exist, the signed read request must let its
+        signer read this battery's point-4 data, then ``build(raw_id, reader)`` answers, with
+        a proof of ``key_of(raw_id)`` when asked."""
         await settle()
         raw = known(battery_id)
         try:
             reader = reader_of(read_request, raw)
         except Refused as refused:
             return refused.response
-        out = {**status_view(app.committed, raw, reader, app.height), "height": app.height}
+        out = {**build(raw, reader), "height": app.height}
         if prove:
-            out["proof"] = await proof(battery_key(raw))
+            out["proof"] = await proof(key_of(raw))
         return out
+
+    @router.get("/{battery_id}/status", responses=GATED)
+    async def status(
+        battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
+    ) -> Any:
+        """Lifecycle status, owner and running lease."""
+        return await gated(
+            battery_id,
+            read_request,
+            prove,
+            battery_key,
+            lambda raw, reader: status_view(app.committed, raw, reader, app.height),
+        )
 
     @router.get("/{battery_id}/history", responses=GATED)
     async def history(
         battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
     ) -> Any:
         """Registration, status changes, transfers and leases, oldest first."""
-        await settle()
-        raw = known(battery_id)
-        try:
-            reader = reader_of(read_request, raw)
-        except Refused as refused:
-            return refused.response
-        out: dict[str, Any] = {
+        return await gated(
+            battery_id,
+            read_request,
+            prove,
+            battery_key,
+            lambda raw, reader: {
+                "id": raw.hex(),
+                "history": history_view(app.committed, raw, reader, app.height),
+            },
+        )
+
+    def health_answer(raw: bytes, reader: bytes) -> dict[str, Any]:
+        series, complete = health_series(raw)
+        battery = get_battery(app.committed, raw)
+        assert battery is not None  # known() checked it
+        return {
             "id": raw.hex(),
-            "history": history_view(app.committed, raw, reader, app.height),
-            "height": app.height,
+            "health": health_view(app.committed, raw, reader, app.height),
+            "series": series,
+            "series_complete": complete,
+            "capacity_threshold_permille": battery.passport.capacity_threshold_permille,
+            "expected_lifetime_cycles": battery.passport.expected_lifetime_cycles,
         }
-        if prove:
-            out["proof"] = await proof(battery_key(raw))
-        return out
 
     @router.get("/{battery_id}/health", responses=GATED)
     async def health(
@@ -318,27 +346,16 @@ def battery_router(node: Node) -> APIRouter:
         """The latest health (``health``, null before the first update) and the curve of state
         of health over cycles and time from every committed update (``series``, oldest first;
         ``series_complete`` false when older updates lie beyond the node's scan)."""
-        await settle()
-        raw = known(battery_id)
-        try:
-            reader = reader_of(read_request, raw)
-        except Refused as refused:
-            return refused.response
-        series, complete = health_series(raw)
-        battery = get_battery(app.committed, raw)
-        assert battery is not None  # known() checked it
-        out: dict[str, Any] = {
-            "id": raw.hex(),
-            "health": health_view(app.committed, raw, reader, app.height),
-            "series": series,
-            "series_complete": complete,
-            "capacity_threshold_permille": battery.passport.capacity_threshold_permille,
-            "expected_lifetime_cycles": battery.passport.expected_lifetime_cycles,
-            "height": app.height,
-        }
-        if prove:
-            out["proof"] = await proof(health_key(raw))
-        return out
+        return await gated(battery_id, read_request, prove, health_key, health_answer)
+
+    def prediction_answer(raw: bytes, reader: bytes) -> dict[str, Any]:
+        view = prediction_view(app.committed, raw, reader, app.height)
+        horizon = get_params(app.committed).horizon_days
+        day = today()
+        if view is not None and day is not None:
+            view["days_left"] = view["eol_day"] - day
+            view["due"] = view["days_left"] <= horizon
+        return {"id": raw.hex(), "prediction": view, "horizon_days": horizon, "today_day": day}
 
     @router.get("/{battery_id}/prediction", responses=GATED)
     async def prediction(
@@ -346,28 +363,7 @@ def battery_router(node: Node) -> APIRouter:
     ) -> Any:
         """The latest attested end of life with its 80 % interval in cycles (null before the
         first), and ``days_left``/``due`` against the chain's replacement horizon."""
-        await settle()
-        raw = known(battery_id)
-        try:
-            reader = reader_of(read_request, raw)
-        except Refused as refused:
-            return refused.response
-        view = prediction_view(app.committed, raw, reader, app.height)
-        horizon = get_params(app.committed).horizon_days
-        day = today()
-        if view is not None and day is not None:
-            view["days_left"] = view["eol_day"] - day
-            view["due"] = view["days_left"] <= horizon
-        out: dict[str, Any] = {
-            "id": raw.hex(),
-            "prediction": view,
-            "horizon_days": horizon,
-            "today_day": day,
-            "height": app.height,
-        }
-        if prove:
-            out["proof"] = await proof(prediction_key(raw))
-        return out
+        return await gated(battery_id, read_request, prove, prediction_key, prediction_answer)
 
     def health_series(battery_id: bytes) -> tuple[list[dict[str, Any]], bool]:
         records = app.store.txs_by_event("battery_health_updated", MAX_SERIES_SCAN)

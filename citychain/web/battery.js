@@ -9,27 +9,12 @@
 // a request for 5 minutes from its signing. Every value reaches the page through text nodes
 // (h() below), never innerHTML; the health curve is built as SVG elements.
 
-const MAX_FILE_BYTES = 16 * 1024;
-const REQUEST_KIND = "citychain/battery/read-request/v1";
+import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 // --- DOM helpers ---------------------------------------------------------------------------
-
-/** Build an element; strings become text nodes, null/false children are skipped. */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
 
 function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -46,10 +31,6 @@ function facts(rows) {
       h("div", { "data-fact": name }, h("dt", {}, term), h("dd", {}, value === null || value === undefined ? "—" : value)),
     ),
   );
-}
-
-function notice(title, message) {
-  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
 }
 
 function replace(container, state, ...nodes) {
@@ -370,27 +351,7 @@ function pick(files) {
   });
 }
 
-input.addEventListener("change", () => {
-  pick(input.files);
-  input.value = "";
-});
-zone.addEventListener("dragover", (event) => {
-  event.preventDefault();
-  zone.dataset.drag = "over";
-});
-zone.addEventListener("dragleave", () => {
-  zone.dataset.drag = "idle";
-});
-zone.addEventListener("drop", (event) => {
-  event.preventDefault();
-  zone.dataset.drag = "idle";
-  pick(event.dataTransfer?.files);
-});
-for (const type of ["dragover", "drop"]) {
-  window.addEventListener(type, (event) => {
-    if (!zone.contains(event.target)) event.preventDefault();
-  });
-}
+wireDropZone(zone, input, pick);
 
 const initial = new URLSearchParams(location.search).get("id");
 if (initial) {

@@ -7,27 +7,9 @@
 // the dropped file and sends its "request" value only to this node, in the
 // X-Citychain-Read-Request header; nothing is stored. Values reach the page as text nodes only.
 
-const MAX_FILE_BYTES = 16 * 1024;
-const REQUEST_KIND = "citychain/battery/read-request/v1";
+import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
+
 const MAX_PAGES = 20; // 100 batteries a page
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-function notice(title, message) {
-  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
-}
 
 const box = document.getElementById("fleet");
 
@@ -187,24 +169,4 @@ function pick(files) {
   });
 }
 
-input.addEventListener("change", () => {
-  pick(input.files);
-  input.value = "";
-});
-zone.addEventListener("dragover", (event) => {
-  event.preventDefault();
-  zone.dataset.drag = "over";
-});
-zone.addEventListener("dragleave", () => {
-  zone.dataset.drag = "idle";
-});
-zone.addEventListener("drop", (event) => {
-  event.preventDefault();
-  zone.dataset.drag = "idle";
-  pick(event.dataTransfer?.files);
-});
-for (const type of ["dragover", "drop"]) {
-  window.addEventListener(type, (event) => {
-    if (!zone.contains(event.target)) event.preventDefault();
-  });
-}
+wireDropZone(zone, input, pick);

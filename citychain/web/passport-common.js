@@ -1,0 +1,51 @@
+// What the battery (/battery) and fleet (/fleet) pages share: building elements safely (values
+// become text nodes, never HTML), notices, the read-request file limits, and the drop zone that
+// takes one read-request file.
+
+export const MAX_FILE_BYTES = 16 * 1024;
+export const REQUEST_KIND = "citychain/battery/read-request/v1";
+
+/** Build an element; strings become text nodes, null/false children are skipped. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function notice(title, message) {
+  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
+}
+
+/** Files chosen with ``input`` or dropped on ``zone`` go to ``pick``; a file dropped
+ * elsewhere on the page is not opened by the browser. */
+export function wireDropZone(zone, input, pick) {
+  input.addEventListener("change", () => {
+    pick(input.files);
+    input.value = "";
+  });
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.dataset.drag = "over";
+  });
+  zone.addEventListener("dragleave", () => {
+    zone.dataset.drag = "idle";
+  });
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.dataset.drag = "idle";
+    pick(event.dataTransfer?.files);
+  });
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (!zone.contains(event.target)) event.preventDefault();
+    });
+  }
+}
