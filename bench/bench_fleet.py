@@ -31,7 +31,7 @@ from citychain.client import Wallet
 from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker
 from citychain.devices.sim import GatewayProcess, Publisher
-from citychain.gateway.store import GatewayStore
+from citychain.gateway.store import store_all_anchored
 from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.state import DAY_MS
@@ -52,18 +52,6 @@ def _grant_manufacturer(home_dir: Path, keystore: Keystore) -> None:
     bank["wallet_tiers"].append({"address": address, "tier": 2})
     bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
     genesis_file.write_bytes(Genesis.from_dict(doc).raw)
-
-
-def _settled(store_dir: Path, expected: int) -> bool:
-    store = GatewayStore(store_dir)
-    try:
-        return (
-            store.report_count() >= expected
-            and store.unbatched_count() == 0
-            and not store.pending_batches(1)
-        )
-    finally:
-        store.close()
 
 
 def run(batteries: int, days: int, rate: tuple[float, float], base: Path) -> dict[str, Any]:
@@ -112,7 +100,7 @@ def run(batteries: int, days: int, rate: tuple[float, float], base: Path) -> dic
                 publish_day(fleet, publisher)
                 published = time.monotonic() - t0
                 deadline = time.monotonic() + 600
-                while not _settled(store_dir, len(publisher.sent)):
+                while not store_all_anchored(store_dir, len(publisher.sent)):
                     if time.monotonic() > deadline:
                         raise RuntimeError("reports not anchored within 600 s")
                     time.sleep(0.1)

@@ -112,6 +112,31 @@ def _battery(state: StateReader, battery_id: bytes) -> Battery:
     return battery
 
 
+def authenticate(
+    signed: SignedReadRequest,
+    *,
+    chain_id: str,
+    now_ms: int,
+    max_age_ms: int = DEFAULT_MAX_AGE_MS,
+) -> bytes:
+    """The signer's 20-byte address if ``signed`` is validly signed, for this chain and fresh;
+    RestrictedReadError naming the failed check otherwise. What it may read is `authorise`'s
+    question (the fleet route asks its own)."""
+    request = signed.request
+    if not verify(request.public_key, READ_DOMAIN + encode(request), signed.signature):
+        raise RestrictedReadError(errors.BAD_SIGNATURE)
+    if request.chain_id != chain_id:
+        raise RestrictedReadError(
+            errors.WRONG_CHAIN, f"request for {request.chain_id!r}, this is {chain_id!r}"
+        )
+    if abs(now_ms - request.issued_at_ms) > max_age_ms:
+        raise RestrictedReadError(
+            errors.STALE_REQUEST,
+            f"issued at {request.issued_at_ms} ms, now {now_ms} ms, allowed {max_age_ms} ms",
+        )
+    return address_of(request.public_key)
+
+
 def authorise(
     signed: SignedReadRequest,
     state: StateReader,
@@ -126,17 +151,7 @@ def authorise(
     otherwise. Checks go from cheapest to the state lookups, and never reveal whether a
     restricted part exists to a reader who fails the signature."""
     request = signed.request
-    if not verify(request.public_key, READ_DOMAIN + encode(request), signed.signature):
-        raise RestrictedReadError(errors.BAD_SIGNATURE)
-    if request.chain_id != chain_id:
-        raise RestrictedReadError(
-            errors.WRONG_CHAIN, f"request for {request.chain_id!r}, this is {chain_id!r}"
-        )
-    if abs(now_ms - request.issued_at_ms) > max_age_ms:
-        raise RestrictedReadError(
-            errors.STALE_REQUEST,
-            f"issued at {request.issued_at_ms} ms, now {now_ms} ms, allowed {max_age_ms} ms",
-        )
+    authenticate(signed, chain_id=chain_id, now_ms=now_ms, max_age_ms=max_age_ms)
     if request.part not in PARTS:
         raise RestrictedReadError(
             errors.UNKNOWN_PART, f"part {request.part!r}; parts: {', '.join(PARTS)}"

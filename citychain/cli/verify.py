@@ -23,7 +23,7 @@ from citychain.cli.common import EXIT_FAILURE, CliFailure, UsageError, print_jso
 from citychain.client import VerifyResult, verify_bundle
 from citychain.credentials import Check, CredentialError, verify_certificate
 from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
-from citychain.devices.proof import is_report_proof, verify_report_proof
+from citychain.devices.proof import ReportProofResult, is_report_proof, verify_report_proof
 from citychain.genesis import Genesis
 from citychain.home import Home
 
@@ -125,14 +125,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     bundle = extract_bundle(document)
     result = check(bundle, genesis)
     if args.json:
-        print_json(
-            {
-                "valid": result.valid,
-                "reason": result.reason,
-                "trusted_validators_from": trust_source,
-                **({"details": result.details} if result.details else {}),
-            }
-        )
+        _print_verdict(result, trust_source)
     if not result.valid:
         print(f"error: invalid proof: {result.reason}", file=sys.stderr)
         return EXIT_FAILURE
@@ -145,6 +138,17 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _print_verdict(result: VerifyResult | ReportProofResult, trust_source: str) -> None:
+    print_json(
+        {
+            "valid": result.valid,
+            "reason": result.reason,
+            "trusted_validators_from": trust_source,
+            **({"details": result.details} if result.details else {}),
+        }
+    )
 
 
 def _verify_report_proof(
@@ -161,14 +165,7 @@ def _verify_report_proof(
             f"genesis for {genesis.chain_id!r}",
         )
     if args.json:
-        print_json(
-            {
-                "valid": result.valid,
-                "reason": result.reason,
-                "trusted_validators_from": trust_source,
-                **({"details": result.details} if result.details else {}),
-            }
-        )
+        _print_verdict(result, trust_source)
     if not result.valid:
         print(f"error: invalid report proof: {result.reason}", file=sys.stderr)
         return EXIT_FAILURE

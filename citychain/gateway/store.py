@@ -162,6 +162,15 @@ class GatewayStore:
         return int(row[0])
 
     # --- batches --------------------------------------------------------------------------
+    def all_anchored(self, at_least: int) -> bool:
+        """Whether the store holds ``at_least`` reports, each in a batch, and no batch waits
+        for its anchor: what a publisher that sent that many reports waits for."""
+        return (
+            self.report_count() >= at_least
+            and self.unbatched_count() == 0
+            and not self.pending_batches(1)
+        )
+
     def cut_batch(self, gateway: bytes, max_size: int) -> Batch | None:
         """Group the oldest unbatched reports (at most ``max_size``) into a pending batch."""
         with self._write() as db:
@@ -214,3 +223,13 @@ class GatewayStore:
                 "UPDATE batches SET status = ?, height = ?, tx_hash = ? WHERE id = ?",
                 (ANCHORED, height, tx_hash, batch_id),
             )
+
+
+def store_all_anchored(store_dir: Path, at_least: int) -> bool:
+    """`GatewayStore.all_anchored` of the store in ``store_dir``, opened only for the question
+    (another process, the gateway, owns it)."""
+    store = GatewayStore(store_dir)
+    try:
+        return store.all_anchored(at_least)
+    finally:
+        store.close()

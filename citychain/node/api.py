@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,7 @@ from citychain.modules.consortium.state import has_role
 from citychain.node.api_battery import battery_router
 from citychain.node.api_consortium import consortium_router
 from citychain.node.api_registry import registry_router
+from citychain.node.reads import settled_reads
 from citychain.node.service import Node
 from citychain.node.views import block_view, tx_summary, tx_view
 
@@ -125,12 +127,7 @@ def create_api(node: Node) -> FastAPI:
     )
     app = node.app
 
-    async def settle() -> None:
-        """Wait until no block write is in flight, so that reads see only durable state."""
-        try:
-            await node.engine.settled()
-        except RuntimeError as exc:
-            raise HTTPException(503, str(exc)) from None
+    settle = partial(settled_reads, node)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

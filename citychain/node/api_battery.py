@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
@@ -28,15 +29,9 @@ from fastapi.responses import JSONResponse
 from citychain.app import TxResult
 from citychain.battery import errors as passport_errors
 from citychain.battery.errors import RestrictedReadError
-from citychain.battery.restricted import (
-    DEFAULT_MAX_AGE_MS,
-    READ_DOMAIN,
-    SignedReadRequest,
-    authorise,
-)
+from citychain.battery.restricted import SignedReadRequest, authenticate, authorise
 from citychain.client.battery import FLEET_ID, FLEET_PART, READ_HEADER
-from citychain.codec import DecodeError, decode, encode
-from citychain.crypto.keys import verify
+from citychain.codec import DecodeError, decode
 from citychain.errors import CityError
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.messages import MsgUpdateHealth
@@ -58,8 +53,9 @@ from citychain.modules.battery.state import (
     health_key,
     prediction_key,
 )
+from citychain.node.reads import settled_reads
 from citychain.node.service import Node
-from citychain.tx.envelope import address_of, decode_tx
+from citychain.tx.envelope import decode_tx
 
 __all__ = ["battery_router"]
 
@@ -139,11 +135,7 @@ def battery_router(node: Node) -> APIRouter:
     router = APIRouter(prefix="/battery", tags=["battery"])
     app = node.app
 
-    async def settle() -> None:
-        try:
-            await node.engine.settled()
-        except RuntimeError as exc:
-            raise HTTPException(503, str(exc)) from None
+    settle = partial(settled_reads, node)
 
     def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
         return list(app.committed.items_with_prefix(prefix))
@@ -182,24 +174,10 @@ def battery_router(node: Node) -> APIRouter:
         battery, which a fleet request has none of."""
         signed = _parse(header)
         request = signed.request
-        if not verify(request.public_key, READ_DOMAIN + encode(request), signed.signature):
-            raise _refused(RestrictedReadError(passport_errors.BAD_SIGNATURE))
-        if request.chain_id != app.chain_id:
-            raise _refused(
-                RestrictedReadError(
-                    passport_errors.WRONG_CHAIN,
-                    f"request for {request.chain_id!r}, this is {app.chain_id!r}",
-                )
-            )
-        now_ms = int(time.time() * 1000)
-        if abs(now_ms - request.issued_at_ms) > DEFAULT_MAX_AGE_MS:
-            raise _refused(
-                RestrictedReadError(
-                    passport_errors.STALE_REQUEST,
-                    f"issued at {request.issued_at_ms} ms, now {now_ms} ms, "
-                    f"allowed {DEFAULT_MAX_AGE_MS} ms",
-                )
-            )
+        try:
+            reader = authenticate(signed, chain_id=app.chain_id, now_ms=int(time.time() * 1000))
+        except RestrictedReadError as exc:
+            raise _refused(exc) from None
         if request.part != FLEET_PART or request.battery_id != FLEET_ID:
             raise Refused(
                 403,
@@ -208,7 +186,7 @@ def battery_router(node: Node) -> APIRouter:
                 f"the fleet needs a request for part {FLEET_PART!r} with a zero battery id, "
                 f"got {request.part!r}",
             )
-        return address_of(request.public_key)
+        return reader
 
     async def proof(key: bytes) -> dict[str, Any]:
         try:

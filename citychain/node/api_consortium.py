@@ -7,6 +7,7 @@ go through that application's handlers, so they have the API's one JSON error sh
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -17,6 +18,7 @@ from citychain.modules.consortium.queries import (
     proposals_view,
     roles_view,
 )
+from citychain.node.reads import settled_reads
 from citychain.node.service import Node
 
 __all__ = ["consortium_router"]
@@ -29,12 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 def consortium_router(node: Node) -> APIRouter:
     router = APIRouter(prefix="/consortium", tags=["consortium"])
 
-    async def settle() -> None:
-        """Wait until no block write is in flight, so that reads see only durable state."""
-        try:
-            await node.engine.settled()
-        except RuntimeError as exc:
-            raise HTTPException(503, str(exc)) from None
+    settle = partial(settled_reads, node)
 
     @router.get("/members")
     async def members() -> dict[str, Any]:

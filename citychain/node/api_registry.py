@@ -11,6 +11,7 @@ like every transaction: the node never holds a registrar's key, so it cannot iss
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
@@ -18,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from citychain.credentials import (
     CredentialError,
-    credential_schema,
     present,
     verify_certificate,
     verify_presentation,
@@ -26,6 +26,7 @@ from citychain.credentials import (
 from citychain.credentials.certificate import VerificationFailure
 from citychain.modules.registry.queries import history_view, record_view
 from citychain.modules.registry.state import record_key
+from citychain.node.reads import settled_reads
 from citychain.node.service import Node
 
 __all__ = ["registry_router"]
@@ -59,11 +60,7 @@ class PresentIn(BaseModel):
 def registry_router(node: Node) -> APIRouter:
     router = APIRouter(prefix="/registry", tags=["registry"])
 
-    async def settle() -> None:
-        try:
-            await node.engine.settled()
-        except RuntimeError as exc:
-            raise HTTPException(503, str(exc)) from None
+    settle = partial(settled_reads, node)
 
     def trusted() -> list[tuple[bytes, int]]:
         genesis = node.app.genesis
@@ -119,7 +116,6 @@ def registry_router(node: Node) -> APIRouter:
         no node and runs ``citychain registry present`` on their own machine.
         """
         try:
-            credential_schema(body.credential)
             presentation = present(body.credential, body.disclose)
         except CredentialError as exc:
             raise HTTPException(400, str(exc)) from None

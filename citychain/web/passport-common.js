@@ -1,24 +1,13 @@
-// What the battery (/battery) and fleet (/fleet) pages share: building elements safely (values
-// become text nodes, never HTML), notices, the read-request file limits, and the drop zone that
+// What the battery (/battery) and fleet (/fleet) pages share: the element builder (dom.js),
+// notices, the read-request file limits, and the drop zone that
 // takes one read-request file.
+
+import { h } from "/static/dom.js";
+
+export { h };
 
 export const MAX_FILE_BYTES = 16 * 1024;
 export const REQUEST_KIND = "citychain/battery/read-request/v1";
-
-/** Build an element; strings become text nodes, null/false children are skipped. */
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
 
 export function notice(title, message) {
   return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));

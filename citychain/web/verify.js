@@ -9,6 +9,8 @@
 // exactly the claims the presentation disclosed. The file goes nowhere but that one same-origin
 // request and is not stored; every value reaches the page through textContent, never innerHTML.
 
+import { h } from "/static/dom.js";
+
 const MAX_FILE_BYTES = 1024 * 1024; // a certificate file is a few KB
 const VERIFY_PATH = "/registry/verify";
 
@@ -36,21 +38,6 @@ const CLAIM_LABELS = {
 };
 
 // --- DOM helpers ---------------------------------------------------------------------------
-
-/** Build an element; strings become text nodes, null/false children are skipped. */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
 
 function facts(rows) {
   return h(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from netutil import wait_until
 
 from citychain.analytics.eol_model import load_params, model_hash
 from citychain.analytics.oracle import Oracle
@@ -24,7 +25,7 @@ from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker, mosquitto_binary
 from citychain.devices.sim import GatewayProcess, Publisher
-from citychain.gateway.store import GatewayStore
+from citychain.gateway.store import GatewayStore, store_all_anchored
 from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.state import DAY_MS, Health, Prediction, health_key, prediction_key
@@ -60,27 +61,6 @@ def _cli_json(argv: list[str]) -> tuple[int, str]:
     with contextlib.redirect_stdout(buffer):
         code = standalone_main([*argv, "--json"])
     return code, buffer.getvalue()
-
-
-def _settled(store_dir: Path, expected: int) -> bool:
-    store = GatewayStore(store_dir)
-    try:
-        return (
-            store.report_count() >= expected
-            and store.unbatched_count() == 0
-            and not store.pending_batches(1)
-        )
-    finally:
-        store.close()
-
-
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
@@ -126,7 +106,12 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
                 publish_day(fleet, publisher)
                 if day % ORACLE_EVERY == 0:
                     assert publisher.wait_all_acked(20)
-                    _wait(lambda: _settled(store_dir, len(publisher.sent)), 30, "anchors")
+                    wait_until(
+                        lambda: store_all_anchored(store_dir, len(publisher.sent)),
+                        30,
+                        "anchors",
+                        interval=0.05,
+                    )
                     passes.append(oracle.run_once())
             # A restarted oracle finds nothing new to submit: its cursor is on disk.
             oracle.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from netutil import wait_until
 
 from citychain.cli.devices import standalone_main
 from citychain.cli.main import main as citychain_main
@@ -26,7 +27,7 @@ from citychain.devices import report as rep
 from citychain.devices.broker import MosquittoBroker, free_port, mosquitto_binary
 from citychain.devices.sim import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.gateway.service import report_topic
-from citychain.gateway.store import GatewayStore
+from citychain.gateway.store import GatewayStore, store_all_anchored
 from citychain.init_home import init_home
 from citychain.modules.devices import Anchor, anchor_key
 from citychain.sim.localnode import LocalNode
@@ -98,27 +99,6 @@ def _cli_json(argv: list[str], out: Path) -> int:
     return code
 
 
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _settled(store_dir: Path, expected: int) -> bool:
-    store = GatewayStore(store_dir)
-    try:
-        return (
-            store.report_count() >= expected
-            and store.unbatched_count() == 0
-            and not store.pending_batches(1)
-        )
-    finally:
-        store.close()
-
-
 def _metrics(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     values: dict[str, float] = {}
@@ -169,7 +149,9 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
         assert publisher.wait_all_acked(30), "the broker did not acknowledge every report"
         good_ids = {rid for rid, _ in publisher.sent[: 6 * 30]} | {rep.report_id(good)}
         acked = [rid for rid in publisher.acked() if rid in good_ids]
-        _wait(lambda: _settled(env.store_dir, len(acked)), 60, "every report anchored")
+        wait_until(
+            lambda: store_all_anchored(env.store_dir, len(acked)), 60, "every report anchored"
+        )
         metrics = _metrics(env.metrics_port)
     finally:
         publisher.close()
@@ -228,7 +210,7 @@ def test_decommissioned_device_is_refused(env: Env) -> None:
     try:
         publisher.publish(device.id, device.report())
         assert publisher.wait_all_acked(10)
-        _wait(
+        wait_until(
             lambda: (
                 _metrics(env.metrics_port).get(
                     'citychain_gateway_reports_rejected_total{reason="decommissioned"}', 0
@@ -267,7 +249,7 @@ def test_batch_anchored_before_a_crash_is_not_anchored_again(env: Env) -> None:
 
     gateway = env.gateway(store=store_dir)
     try:
-        _wait(lambda: _settled(store_dir, 5), 30, "the pending batches settled")
+        wait_until(lambda: store_all_anchored(store_dir, 5), 30, "the pending batches settled")
     finally:
         gateway.stop()
     store = GatewayStore(store_dir)

@@ -11,13 +11,15 @@ makes it hiding: nobody can confirm a guessed cathode composition by hashing can
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
+from citychain.crypto.commitment import SALT_SIZE, salted_commitment
+
+__all__ = ["DOMAIN", "SALT_SIZE", "commit", "commit_part", "part_content"]
+
 DOMAIN = b"citychain/battery/commitment/v1\x00"
-SALT_SIZE = 32
 
 
 def _no_floats(value: Any) -> None:
@@ -44,9 +46,7 @@ def part_content(part: str, fields: Mapping[str, Any]) -> bytes:
 
 def commit(content: bytes, salt: bytes) -> bytes:
     """The 32-byte commitment to ``content`` under ``salt`` (32 bytes)."""
-    if len(salt) != SALT_SIZE:
-        raise ValueError(f"salt must be {SALT_SIZE} bytes, got {len(salt)}")
-    return hashlib.sha256(DOMAIN + salt + content).digest()
+    return salted_commitment(DOMAIN, content, salt)
 
 
 def commit_part(part: str, fields: Mapping[str, Any], salt: bytes) -> bytes:

@@ -11,14 +11,13 @@ recomputes it.
 
 from __future__ import annotations
 
-import hashlib
+from citychain.crypto.commitment import SALT_SIZE, salted_commitment
+
+__all__ = ["DOMAIN", "SALT_SIZE", "commit"]
 
 DOMAIN = b"citychain/registry/commitment/v1\x00"
-SALT_SIZE = 32
 
 
 def commit(content: bytes, salt: bytes) -> bytes:
     """The 32-byte commitment to ``content`` under ``salt`` (32 bytes)."""
-    if len(salt) != SALT_SIZE:
-        raise ValueError(f"salt must be {SALT_SIZE} bytes, got {len(salt)}")
-    return hashlib.sha256(DOMAIN + salt + content).digest()
+    return salted_commitment(DOMAIN, content, salt)
