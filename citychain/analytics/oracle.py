@@ -50,17 +50,22 @@ from citychain.analytics.eol_model import (
     model_hash,
     predict,
 )
+from citychain.battery.openings import Opening, health_fields
 from citychain.client import Client, Wallet
+from citychain.client.battery import seal_health
+from citychain.client.errors import ApiError
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.devices import merkle
 from citychain.devices.report import BmsReadings, ReportError, parse_report
 from citychain.gateway.store import GatewayStore
 from citychain.home import Home
+from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.messages import (
     DAY_MAX,
     DAY_MIN,
     MAX_EOL_CYCLE,
+    HealthValues,
     MsgAttestPrediction,
     MsgUpdateHealth,
 )
@@ -95,6 +100,12 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (device_id, counter)
 );
 CREATE TABLE IF NOT EXISTS submitted (device_id BLOB PRIMARY KEY, counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS health_openings (
+    battery_id BLOB NOT NULL,
+    commitment BLOB PRIMARY KEY,
+    fields TEXT NOT NULL,
+    salt BLOB NOT NULL
+);
 """
 
 
@@ -114,6 +125,7 @@ class OracleStats:
     predictions: int = 0
     transactions: int = 0
     refused: int = 0
+    undelivered: int = 0  # committed health updates whose opening the node did not take
 
 
 @dataclass(frozen=True)
@@ -260,8 +272,7 @@ class Oracle:
             )
         return out, [bytes(r[1]) for r in rows]
 
-    def health(self, entry: FleetEntry, days: list[Day]) -> MsgUpdateHealth:
-        latest = days[-1]
+    def health(self, entry: FleetEntry, days: list[Day]) -> HealthValues:
         rated = entry.rated_capacity_mah
         capacity = next((d.capacity_mah for d in reversed(days) if d.capacity_mah is not None), 0)
         resistances = [d.resistance_uohm for d in days if d.resistance_uohm]
@@ -276,8 +287,7 @@ class Oracle:
         cycles = max((d.cycle for d in days if d.cycle is not None), default=0)
         throughput = max((d.throughput_wh for d in days if d.throughput_wh is not None), default=0)
         capacity = min(capacity, rated * 12 // 10)  # the ledger refuses over 120 % of rated
-        return MsgUpdateHealth(
-            battery_id=entry.battery_id,
+        return HealthValues(
             # state of certified energy approximated by capacity over rated (same voltage)
             soh_permyriad=min(capacity * 10_000 // rated, 12_000),
             remaining_capacity_mah=capacity,
@@ -292,8 +302,19 @@ class Oracle:
             deep_discharge_events=sum(
                 1 for d in days if d.min_soc_permille < DEEP_DISCHARGE_PERMILLE
             ),
-            telemetry_batch=latest.batch_id,
         )
+
+    def seal_health(self, entry: FleetEntry, days: list[Day]) -> tuple[MsgUpdateHealth, Opening]:
+        """The health update for the ledger (a commitment only: the values are Annex XIII
+        point 4 data) and its opening, kept here and delivered to the node once committed."""
+        fields = health_fields(self.health(entry, days))
+        message, salt = seal_health(entry.battery_id, fields, days[-1].batch_id)
+        commitment = message.commitment
+        self.db.execute(
+            "INSERT OR IGNORE INTO health_openings VALUES (?, ?, ?, ?)",
+            (entry.battery_id, commitment, json.dumps(fields, sort_keys=True), salt),
+        )
+        return message, Opening(entry.battery_id, HEALTH, commitment, 0, 0, fields, salt)
 
     def prediction(
         self, entry: FleetEntry, days: list[Day], report_ids: list[bytes]
@@ -341,28 +362,30 @@ class Oracle:
             bytes(d): int(c) for d, c in self.db.execute("SELECT device_id, counter FROM submitted")
         }
         # one transaction per group of batteries; a battery's messages stay in one transaction
-        groups: list[tuple[list[Message], list[tuple[bytes, int]]]] = [([], [])]
+        groups: list[tuple[list[Message], list[tuple[bytes, int]], list[Opening]]] = [([], [], [])]
         for device_id, entry in self.fleet.items():
             days, report_ids = self.days(device_id)
             if not days or days[-1].counter <= submitted.get(device_id, 0):
                 continue
-            messages: list[Message] = [self.health(entry, days)]
+            update, opening = self.seal_health(entry, days)
+            messages: list[Message] = [update]
             attest = self.prediction(entry, days, report_ids)
             if attest is not None:
                 messages.append(attest)
             if len(groups[-1][0]) + len(messages) > MAX_MESSAGES:
-                groups.append(([], []))
+                groups.append(([], [], []))
             groups[-1][0].extend(messages)
             groups[-1][1].append((device_id, days[-1].counter))
+            groups[-1][2].append(opening)
             stats.health_updates += 1
             stats.predictions += attest is not None
         groups = [g for g in groups if g[0]]
         if not groups:
             return
-        raws = [self.wallet.sign(messages) for messages, _ in groups]
+        raws = [self.wallet.sign(messages) for messages, _, _ in groups]
         results = self.client.broadcast_batch(raws, wait=True)
         failed = False
-        for (_, done), result in zip(groups, results, strict=True):
+        for (_, done, openings), result in zip(groups, results, strict=True):
             if result.get("code", 0) != 0:
                 log.error("oracle transaction refused: %s", result.get("log") or result)
                 stats.refused += 1
@@ -374,8 +397,22 @@ class Oracle:
                 " DO UPDATE SET counter = max(counter, excluded.counter)",
                 done,
             )
+            for opening in openings:
+                self.deliver(opening, stats)
         if failed:
             self.wallet.resync()
+
+    def deliver(self, opening: Opening, stats: OracleStats) -> None:
+        """Hand the node the opening of a committed health update, so that it can serve the
+        values to the battery's owner, lessee and manufacturer. The oracle keeps every opening
+        (``health_openings``), so a failed delivery can be repeated."""
+        try:
+            self.client.deliver_opening(
+                opening.battery_id.hex(), HEALTH, dict(opening.fields), opening.salt
+            )
+        except ApiError as exc:
+            log.error("opening of %s not delivered: %s", opening.battery_id.hex(), exc)
+            stats.undelivered += 1
 
     def run_once(self) -> OracleStats:
         stats = OracleStats()

@@ -2,10 +2,10 @@
 and served only to the readers Regulation (EU) 2023/1542 names (docs/modules/battery.md §5)."""
 
 from citychain.battery.errors import RestrictedReadError
+from citychain.battery.openings import Opening, OpeningStore
 from citychain.battery.restricted import (
     PassportService,
     ReadRequest,
-    RestrictedPart,
     SignedReadRequest,
     authorise,
     seal_part,
@@ -14,9 +14,10 @@ from citychain.battery.restricted import (
 )
 
 __all__ = [
+    "Opening",
+    "OpeningStore",
     "PassportService",
     "ReadRequest",
-    "RestrictedPart",
     "RestrictedReadError",
     "SignedReadRequest",
     "authorise",

@@ -15,6 +15,9 @@ NOT_AUTHORISED = register(CODESPACE, 7, "the reader may not read this part of th
 PART_NOT_HELD = register(CODESPACE, 8, "this service does not hold that part")
 COMMITMENT_MISMATCH = register(CODESPACE, 9, "the served fields do not open the commitment")
 MALFORMED_REQUEST = register(CODESPACE, 10, "the read request is not a canonical encoding")
+BAD_VALUES = register(CODESPACE, 11, "the opened values are malformed or physically impossible")
+NOT_MONOTONE = register(CODESPACE, 12, "a cumulative health counter went down")
+NOT_COMMITTED = register(CODESPACE, 13, "the ledger holds no commitment to open for this part")
 
 
 class RestrictedReadError(CityError):

@@ -1,8 +1,8 @@
 """Restricted passport parts, off the ledger (docs/modules/battery.md §5).
 
-The ledger holds one salted commitment per restricted part (Annex XIII point 2, composition,
-and point 3, test reports); the manufacturer's passport service holds the fields and salts. A
-reader asks with a request signed by its Ed25519 key:
+The ledger holds one salted commitment per restricted part (Annex XIII point 2, composition;
+point 3, test reports; point 4, the latest health); a node's ``OpeningStore`` holds the fields
+and salts delivered to it. A reader asks with a request signed by its Ed25519 key:
 
     signature = Ed25519(key, READ_DOMAIN || encode(ReadRequest))
 
@@ -24,6 +24,7 @@ import msgspec
 
 from citychain.battery import errors
 from citychain.battery.errors import RestrictedReadError
+from citychain.battery.openings import Opening, OpeningStore
 from citychain.codec import U64, Bytes32, DecodeError, Struct, decode, encode
 from citychain.crypto.keys import PrivateKey, verify
 from citychain.modules.battery.access import PARTS, RESTRICTED_PARTS, commitment_of, may_read
@@ -64,16 +65,6 @@ class SignedReadRequest(Struct, frozen=True):
             return decode(data, cls)
         except DecodeError as exc:
             raise RestrictedReadError(errors.MALFORMED_REQUEST, str(exc)) from None
-
-
-@dataclass(frozen=True)
-class RestrictedPart:
-    """What the service serves: the part's fields and the salt that opens its commitment."""
-
-    battery_id: bytes
-    part: str
-    fields: Mapping[str, Any]
-    salt: bytes
 
 
 def sign_read_request(
@@ -166,9 +157,9 @@ def authorise(
     return reader
 
 
-def verify_served(state: StateReader, served: RestrictedPart) -> None:
+def verify_served(state: StateReader, served: Opening) -> None:
     """The reader's check: the served fields and salt open the commitment the ledger holds
-    for that battery and part; RestrictedReadError COMMITMENT_MISMATCH otherwise."""
+    now for that battery and part; RestrictedReadError COMMITMENT_MISMATCH otherwise."""
     battery = _battery(state, served.battery_id)
     if served.part not in RESTRICTED_PARTS:
         raise RestrictedReadError(errors.UNKNOWN_PART, f"{served.part!r} is not restricted")
@@ -176,7 +167,7 @@ def verify_served(state: StateReader, served: RestrictedPart) -> None:
         opened = commit_part(served.part, served.fields, served.salt)
     except ValueError as exc:
         raise RestrictedReadError(errors.COMMITMENT_MISMATCH, str(exc)) from None
-    if opened != commitment_of(battery, served.part):
+    if opened != commitment_of(state, served.battery_id, battery, served.part):
         raise RestrictedReadError(
             errors.COMMITMENT_MISMATCH,
             f"{served.part} of {served.battery_id.hex()} does not open the ledger's commitment",
@@ -185,27 +176,20 @@ def verify_served(state: StateReader, served: RestrictedPart) -> None:
 
 @dataclass
 class PassportService:
-    """The manufacturer's store of restricted parts and the gate in front of it.
-
-    In memory: persistence and the HTTP endpoint come with the node wiring. ``seen`` remembers
-    nonces for ``max_age_ms`` after their request's time, so a captured request cannot be
-    replayed while it is still fresh.
+    """The gate in front of a node's openings (``OpeningStore``): serves a restricted part
+    to the readers the regulation names, and only the opening of the ledger's current
+    commitment. ``seen`` remembers nonces for ``max_age_ms`` after their request's time, so a
+    captured request cannot be replayed while it is still fresh.
     """
 
     chain_id: str
+    store: OpeningStore
     max_age_ms: int = DEFAULT_MAX_AGE_MS
-    _parts: dict[tuple[bytes, str], RestrictedPart] = field(default_factory=dict)
     _seen: dict[bytes, int] = field(default_factory=dict)
-
-    def keep(self, battery_id: bytes, part: str, fields: Mapping[str, Any], salt: bytes) -> None:
-        """Hold a part the manufacturer committed to (``seal_part``)."""
-        if part not in RESTRICTED_PARTS:
-            raise ValueError(f"{part!r} is not a restricted part; restricted: {RESTRICTED_PARTS}")
-        self._parts[(battery_id, part)] = RestrictedPart(battery_id, part, dict(fields), salt)
 
     def serve(
         self, signed: SignedReadRequest, state: StateReader, height: int, now_ms: int
-    ) -> RestrictedPart:
+    ) -> Opening:
         """The requested part, once the request passes ``authorise``."""
         authorise(
             signed, state, height, chain_id=self.chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
@@ -213,13 +197,21 @@ class PassportService:
         request = signed.request
         if request.part not in RESTRICTED_PARTS:
             raise RestrictedReadError(
-                errors.UNKNOWN_PART, f"{request.part!r} is not kept by the passport service"
+                errors.UNKNOWN_PART, f"{request.part!r} is on the ledger, not an opening"
             )
         self._remember(request, now_ms)
-        held = self._parts.get((request.battery_id, request.part))
+        battery = _battery(state, request.battery_id)
+        current = commitment_of(state, request.battery_id, battery, request.part)
+        held = (
+            self.store.get(request.battery_id, request.part, current)
+            if current is not None
+            else None
+        )
         if held is None:
             raise RestrictedReadError(
-                errors.PART_NOT_HELD, f"{request.part} of {request.battery_id.hex()}"
+                errors.PART_NOT_HELD,
+                f"this node holds no opening of the current {request.part} commitment of "
+                f"{request.battery_id.hex()}",
             )
         return held
 

@@ -33,6 +33,7 @@ from citychain.battery.restricted import seal_part
 from citychain.cli.common import (
     UsageError,
     client_for,
+    fail,
     positive,
     print_json,
     read_json_object,
@@ -45,7 +46,10 @@ from citychain.client import Client, Wallet
 from citychain.client.battery import battery_id_from, fleet_read_request, read_request
 from citychain.client.battery import read_request_file as build_read_request_file
 from citychain.crypto.address import address_to_bytes
+from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import (
+    HealthValues,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
@@ -366,10 +370,20 @@ def _health(args: argparse.Namespace) -> int:
         header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
         health = client.battery_health(args.battery_id, header)
         prediction = client.battery_prediction(args.battery_id, header)
+    latest = health["health"]
+    if latest is not None and latest.get("opened"):
+        # The values are off the ledger: check that they open the ledger's commitment, so a
+        # node cannot show other numbers than the oracle committed to.
+        values = {name: latest[name] for name in HealthValues.__struct_fields__}
+        if commit_part(HEALTH, values, bytes.fromhex(latest["salt"])).hex() != latest["commitment"]:
+            fail(
+                f"the node's health values for {args.battery_id} do not open the ledger's "
+                "commitment: do not trust them"
+            )
     doc = {
         "id": args.battery_id,
-        "health": health["health"],
-        "updates": len(health["series"]),
+        "health": latest,
+        "updates": latest["updates"] if latest is not None else 0,
         "prediction": prediction["prediction"],
     }
     if args.json:

@@ -14,14 +14,21 @@ every battery whose point-4 data the signer may read.
 
 from __future__ import annotations
 
+import secrets
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from citychain.battery.restricted import DEFAULT_MAX_AGE_MS, sign_read_request
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.commitment import SALT_SIZE, commit_part
+from citychain.modules.battery.messages import MsgUpdateHealth
 from citychain.modules.battery.state import battery_id_of
+
+if TYPE_CHECKING:
+    from citychain.client.wallet import Wallet
 
 __all__ = [
     "FLEET_ID",
@@ -31,6 +38,8 @@ __all__ = [
     "fleet_read_request",
     "read_request",
     "read_request_file",
+    "seal_health",
+    "submit_health",
 ]
 
 READ_HEADER = "X-Citychain-Read-Request"
@@ -53,17 +62,44 @@ def _now_ms() -> int:
 
 
 def read_request(
-    key: PrivateKey, chain_id: str, battery_id: bytes, *, now_ms: int | None = None
+    key: PrivateKey,
+    chain_id: str,
+    battery_id: bytes,
+    *,
+    now_ms: int | None = None,
+    part: str = HEALTH,
 ) -> str:
-    """The header value that lets ``key`` read one battery's point-4 data."""
+    """The header value that lets ``key`` read one battery's point-4 data (or, with ``part``,
+    one restricted part in clear: ``composition``, ``test_reports``, ``health``)."""
     signed = sign_read_request(
         key,
         chain_id=chain_id,
         battery_id=battery_id,
-        part=HEALTH,
+        part=part,
         issued_at_ms=_now_ms() if now_ms is None else now_ms,
     )
     return signed.to_bytes().hex()
+
+
+def seal_health(
+    battery_id: bytes, values: Mapping[str, int], telemetry_batch: bytes
+) -> tuple[MsgUpdateHealth, bytes]:
+    """The oracle's health update (a commitment to ``values`` under a fresh salt) and the
+    salt that opens it."""
+    salt = secrets.token_bytes(SALT_SIZE)
+    commitment = commit_part(HEALTH, dict(values), salt)
+    return MsgUpdateHealth(battery_id, commitment, telemetry_batch), salt
+
+
+def submit_health(
+    wallet: Wallet, battery_id: bytes, values: Mapping[str, int], telemetry_batch: bytes
+) -> dict[str, Any]:
+    """Commit one health update on the ledger, then give its opening to the wallet's node;
+    the transaction's result."""
+    message, salt = seal_health(battery_id, values, telemetry_batch)
+    result = wallet.submit([message])
+    wallet.client.deliver_opening(battery_id.hex(), HEALTH, dict(values), salt)
+    return result
 
 
 def fleet_read_request(key: PrivateKey, chain_id: str, *, now_ms: int | None = None) -> str:

@@ -202,6 +202,27 @@ class Client:
     ) -> dict[str, Any]:
         return self._battery_gated(battery_id, "prediction", read_request, prove)
 
+    def battery_part(self, battery_id: str, part: str, read_request: str) -> dict[str, Any]:
+        """A restricted part in clear with its salt (``read_request`` signed for this part);
+        check it with ``citychain.battery.restricted.verify_served`` before trusting it."""
+        result: dict[str, Any] = self._request(
+            "GET",
+            f"/battery/{battery_id}/parts/{part}",
+            headers={"X-Citychain-Read-Request": read_request},
+        )
+        return result
+
+    def deliver_opening(
+        self, battery_id: str, part: str, fields: dict[str, Any], salt: bytes
+    ) -> dict[str, Any]:
+        """Give the node the opening of the ledger's current commitment to ``part``."""
+        result: dict[str, Any] = self._request(
+            "POST",
+            f"/battery/{battery_id}/openings",
+            json={"part": part, "fields": fields, "salt": salt.hex()},
+        )
+        return result
+
     def battery_fleet(
         self, read_request: str, limit: int = 50, after: str | None = None
     ) -> dict[str, Any]:

@@ -25,16 +25,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from citychain.app import TxResult
 from citychain.battery import errors as passport_errors
 from citychain.battery.errors import RestrictedReadError
-from citychain.battery.restricted import SignedReadRequest, authenticate, authorise
+from citychain.battery.openings import Opening
+from citychain.battery.restricted import (
+    PassportService,
+    SignedReadRequest,
+    authenticate,
+    authorise,
+)
 from citychain.client.battery import FLEET_ID, FLEET_PART, READ_HEADER
-from citychain.codec import DecodeError, decode
 from citychain.errors import CityError
 from citychain.modules.battery.access import HEALTH
-from citychain.modules.battery.messages import MsgUpdateHealth
 from citychain.modules.battery.queries import (
     MAX_PAGE,
     fleet_view,
@@ -55,7 +59,6 @@ from citychain.modules.battery.state import (
 )
 from citychain.node.reads import settled_reads
 from citychain.node.service import Node
-from citychain.tx.envelope import decode_tx
 
 __all__ = ["battery_router"]
 
@@ -71,10 +74,9 @@ ReadRequestHeader = Annotated[
         "required for Annex XIII point 4 data",
     ),
 ]
-# The health curve is rebuilt from the committed battery/update_health transactions: the node
-# reads at most this many of the newest (of every battery) per request.
-MAX_SERIES_SCAN = 5_000
-UPDATE_HEALTH = "battery/update_health"
+# The health curve holds at most this many of a battery's newest opened updates.
+MAX_SERIES = 2_000
+SERIES_FIELDS = ("soh_permyriad", "equivalent_full_cycles_x100", "remaining_capacity_mah")
 
 GATED: dict[int | str, dict[str, Any]] = {
     400: {"description": 'a malformed read request: {"error": {...}}'},
@@ -90,7 +92,47 @@ STATUS_OF: dict[int, int] = {
     passport_errors.UNKNOWN_BATTERY.code: 404,
     passport_errors.UNKNOWN_PART.code: 403,
     passport_errors.NOT_AUTHORISED.code: 403,
+    passport_errors.REPLAYED_REQUEST.code: 401,
+    passport_errors.PART_NOT_HELD.code: 404,
 }
+
+
+# Refusals of a delivered opening: the request is wrong (400) or does not fit the ledger (409).
+OPENING_STATUS: dict[int, int] = {
+    passport_errors.UNKNOWN_PART.code: 400,
+    passport_errors.BAD_VALUES.code: 400,
+    passport_errors.COMMITMENT_MISMATCH.code: 409,
+    passport_errors.NOT_COMMITTED.code: 409,
+    passport_errors.NOT_MONOTONE.code: 409,
+}
+OPENING_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'an unknown part, a bad salt or bad values: {"error": {...}}'},
+    404: {"description": "no battery with this id"},
+    409: {
+        "description": "the fields do not open the ledger's current commitment, there is "
+        'none yet, or a counter went down: {"error": {...}}'
+    },
+}
+
+
+class OpeningBody(BaseModel):
+    """An opening: the part's fields as committed and the salt, 64 hex characters."""
+
+    model_config = ConfigDict(extra="forbid")
+    part: str = Field(max_length=32)
+    fields: dict[str, Any]
+    salt: str = Field(pattern="^[0-9a-fA-F]{64}$")
+
+
+def _opening_view(opening: Opening) -> dict[str, Any]:
+    return {
+        "battery_id": opening.battery_id.hex(),
+        "part": opening.part,
+        "commitment": opening.commitment.hex(),
+        "committed_height": opening.height,
+        "fields": dict(opening.fields),
+        "salt": opening.salt.hex(),
+    }
 
 
 class Refused(Exception):
@@ -136,6 +178,7 @@ def battery_router(node: Node) -> APIRouter:
     app = node.app
 
     settle = partial(settled_reads, node)
+    service = PassportService(chain_id=app.chain_id, store=node.openings)
 
     def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
         return list(app.committed.items_with_prefix(prefix))
@@ -305,13 +348,28 @@ def battery_router(node: Node) -> APIRouter:
         )
 
     def health_answer(raw: bytes, reader: bytes) -> dict[str, Any]:
-        series, complete = health_series(raw)
         battery = get_battery(app.committed, raw)
         assert battery is not None  # known() checked it
+        ledger = health_view(app.committed, raw, reader, app.height)
+        latest = None
+        if ledger is not None:
+            opening = node.openings.get(raw, HEALTH, bytes.fromhex(ledger["commitment"]))
+            latest = {**ledger, "opened": opening is not None}
+            if opening is not None:
+                latest.update(opening.fields, salt=opening.salt.hex())
+        openings, complete = node.openings.series(raw, HEALTH, MAX_SERIES)
         return {
             "id": raw.hex(),
-            "health": health_view(app.committed, raw, reader, app.height),
-            "series": series,
+            "health": latest,
+            "series": [
+                {
+                    "height": o.height,
+                    "time_ms": o.time_ms,
+                    "commitment": o.commitment.hex(),
+                    **{name: o.fields[name] for name in SERIES_FIELDS},
+                }
+                for o in openings
+            ],
             "series_complete": complete,
             "capacity_threshold_permille": battery.passport.capacity_threshold_permille,
             "expected_lifetime_cycles": battery.passport.expected_lifetime_cycles,
@@ -321,9 +379,11 @@ def battery_router(node: Node) -> APIRouter:
     async def health(
         battery_id: BatteryId, read_request: ReadRequestHeader = None, prove: bool = False
     ) -> Any:
-        """The latest health (``health``, null before the first update) and the curve of state
-        of health over cycles and time from every committed update (``series``, oldest first;
-        ``series_complete`` false when older updates lie beyond the node's scan)."""
+        """The latest health update (``health``, null before the first): the ledger's record
+        (commitment, telemetry batch, height, oracle) and, when this node holds its opening,
+        the values and salt (``opened``). ``series``: the state of health over cycles and time
+        from the openings this node holds, oldest first (``series_complete`` false when only
+        the newest are given)."""
         return await gated(battery_id, read_request, prove, health_key, health_answer)
 
     def prediction_answer(raw: bytes, reader: bytes) -> dict[str, Any]:
@@ -343,39 +403,56 @@ def battery_router(node: Node) -> APIRouter:
         first), and ``days_left``/``due`` against the chain's replacement horizon."""
         return await gated(battery_id, read_request, prove, prediction_key, prediction_answer)
 
-    def health_series(battery_id: bytes) -> tuple[list[dict[str, Any]], bool]:
-        records = app.store.txs_by_event("battery_health_updated", MAX_SERIES_SCAN)
-        complete = len(records) < MAX_SERIES_SCAN
-        times: dict[int, int] = {}
-        points: list[dict[str, Any]] = []
-        for record in reversed(records):
-            try:
-                if decode(record.result, TxResult).code != 0:
-                    continue
-                tx = decode_tx(record.raw)
-            except (CityError, DecodeError):
-                continue
-            for type_name, body in tx.body.messages:
-                if type_name != UPDATE_HEALTH:
-                    continue
-                try:
-                    msg = decode(body, MsgUpdateHealth)
-                except DecodeError:
-                    continue
-                if msg.battery_id != battery_id:
-                    continue
-                if record.height not in times:
-                    block = app.store.block(record.height)
-                    times[record.height] = block.time_ms if block is not None else 0
-                points.append(
-                    {
-                        "height": record.height,
-                        "time_ms": times[record.height],
-                        "soh_permyriad": msg.soh_permyriad,
-                        "equivalent_full_cycles_x100": msg.equivalent_full_cycles_x100,
-                        "remaining_capacity_mah": msg.remaining_capacity_mah,
-                    }
-                )
-        return points, complete
+    # --- openings of restricted parts (citychain/battery/openings.py) ----------------------
+    @router.get("/{battery_id}/parts/{part}", responses=GATED)
+    async def part(
+        battery_id: BatteryId,
+        part: Annotated[str, Path(pattern="^[a-z_]{1,32}$")],
+        read_request: ReadRequestHeader = None,
+    ) -> Any:
+        """A restricted part in clear (``composition``: Annex XIII point 2; ``test_reports``:
+        point 3; ``health``: the latest health values) with the salt that opens the ledger's
+        current commitment, for a signed read request for exactly this battery and part whose
+        signer the regulation names; 404 (code 8) when this node holds no opening of it."""
+        await settle()
+        raw = known(battery_id)
+        signed = _parse(read_request)
+        if signed.request.battery_id != raw or signed.request.part != part:
+            return Refused(
+                403,
+                passport_errors.NOT_AUTHORISED.code,
+                passport_errors.CODESPACE,
+                f"the read request is for part {signed.request.part!r} of "
+                f"{signed.request.battery_id.hex()}, not {part!r} of {raw.hex()}",
+            ).response
+        try:
+            served = service.serve(
+                signed, app.committed, app.height, now_ms=int(time.time() * 1000)
+            )
+        except RestrictedReadError as exc:
+            return _refused(exc).response
+        return {**_opening_view(served), "height": app.height}
+
+    @router.post("/{battery_id}/openings", status_code=201, responses=OPENING_REFUSALS)
+    async def deliver_opening(battery_id: BatteryId, body: OpeningBody) -> Any:
+        """Deliver the opening of a commitment the ledger holds now (the manufacturer after
+        registration, the oracle after each health update). Anyone may: the node keeps it
+        only if the fields and salt open the ledger's commitment, and, for the health, the
+        values are within range and the counters have not gone down."""
+        await settle()
+        raw = known(battery_id)
+        try:
+            salt = bytes.fromhex(body.salt)
+        except ValueError:
+            salt = b""
+        try:
+            opening = node.openings.accept(app.committed, raw, body.part, body.fields, salt)
+        except RestrictedReadError as exc:
+            return Refused(
+                OPENING_STATUS.get(exc.code, 400), exc.code, exc.codespace, exc.message
+            ).response
+        view = _opening_view(opening)
+        del view["fields"], view["salt"]
+        return view
 
     return router

@@ -13,6 +13,7 @@ from typing import Any
 
 from citychain.abci.handler import FinalizedBlock
 from citychain.app import Application
+from citychain.battery.openings import OpeningStore
 from citychain.engines.comet import CometEngine
 from citychain.engines.mempool import AddResult, Mempool
 from citychain.engines.solo import CommittedBlock, SoloEngine
@@ -63,6 +64,8 @@ class Node:
         self.home = home
         self.store = BlockStore(home.db_file)
         self.app = Application(self.store)
+        # Restricted passport parts in clear, beside the chain and never part of it.
+        self.openings = OpeningStore(home.db_file.parent / "openings.sqlite")
         self.engine_name = str(config.get("engine", "solo"))
         if self.engine_name not in ("solo", "cometbft"):
             raise ValueError(f"unknown engine {self.engine_name!r} in {home.config_file}")
@@ -123,6 +126,7 @@ class Node:
                 await self._task
         self.verifier.close()
         self.store.close()
+        self.openings.close()
 
     # --- reads ----------------------------------------------------------------------------
     def validator_public_key(self) -> bytes:

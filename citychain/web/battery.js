@@ -232,8 +232,47 @@ function healthChart(health, prediction) {
   return svg;
 }
 
-function healthCard(health, prediction) {
+const COMMITMENT_DOMAIN = "citychain/battery/commitment/v1\u0000";
+const HEALTH_FIELDS = [
+  "soh_permyriad", "remaining_capacity_mah", "capacity_fade_permille", "resistance_increase_permille",
+  "energy_throughput_wh", "equivalent_full_cycles_x100", "extreme_temperature_s", "deep_discharge_events",
+];
+
+function hexToBytes(hex) {
+  return Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
+}
+
+/** Whether the node's health values open the ledger's commitment: sha256(domain || salt ||
+ * canonical JSON {"fields": {...sorted}, "part": "health"}), as citychain/modules/battery/
+ * commitment.py builds it (integers only, so JSON.stringify gives the same text as Python). */
+async function opensCommitment(latest) {
+  const fields = Object.fromEntries([...HEALTH_FIELDS].sort().map((k) => [k, latest[k]]));
+  const content = JSON.stringify({ fields, part: "health" });
+  const bytes = [
+    ...new TextEncoder().encode(COMMITMENT_DOMAIN),
+    ...hexToBytes(latest.salt),
+    ...new TextEncoder().encode(content),
+  ];
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", Uint8Array.from(bytes)));
+  const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex === latest.commitment;
+}
+
+function healthCard(health, prediction, opens) {
   const latest = health.health;
+  if (latest && !latest.opened) {
+    return h(
+      "section",
+      { class: "subcard", id: "health-card" },
+      h("h3", {}, "Health"),
+      h("p", { class: "empty", id: "health-unopened" }, `Update ${latest.updates} is committed on the ledger (height ${latest.updated_height}), but this node holds no opening of it yet.`),
+    );
+  }
+  const check = latest
+    ? h("p", { id: "health-check", class: opens ? "check-ok small" : "check-bad small" }, opens
+        ? "Checked in this browser: these values open the ledger's commitment."
+        : "These values do NOT open the ledger's commitment: do not trust them.")
+    : null;
   const body = latest
     ? facts([
         ["soh", "State of health", h("span", { id: "soh" }, permyriad(latest.soh_permyriad))],
@@ -249,6 +288,7 @@ function healthCard(health, prediction) {
     { class: "subcard", id: "health-card" },
     h("h3", {}, "Health"),
     body,
+    check,
     latest ? h("figure", { class: "chart" }, healthChart(health, prediction), h("figcaption", { class: "muted small" }, "Each dot is one oracle update; the shaded band is the prediction's 80 % interval, the dashed line its predicted end of life."), note) : null,
   );
 }
@@ -306,6 +346,7 @@ async function unlock(file) {
     const [status, history, health, prediction] = await Promise.all(
       ["status", "history", "health", "prediction"].map((what) => getJson(`${base}/${what}`, doc.request)),
     );
+    const opens = health.health?.opened ? await opensCommitment(health.health) : false;
     if (seq !== readSeq) return;
     replace(
       restricted,
@@ -313,7 +354,7 @@ async function unlock(file) {
       h("p", { class: "muted small", id: "reader" }, `Read as ${doc.reader ?? "the request's signer"} at height ${status.height}.`),
       statusCard(status),
       predictionCard(prediction),
-      healthCard(health, prediction.prediction),
+      healthCard(health, prediction.prediction, opens),
       historyTable(history.history),
     );
   } catch (error) {

@@ -19,7 +19,7 @@ import pytest
 from browserutil import Console, launch_chromium, save_screenshot
 
 from citychain.client import Wallet
-from citychain.client.battery import read_request_file
+from citychain.client.battery import read_request_file, submit_health
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
@@ -29,7 +29,6 @@ from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import (
     MsgAttestPrediction,
     MsgRegisterBattery,
-    MsgUpdateHealth,
     Passport,
 )
 from citychain.modules.battery.state import DAY_MS, battery_id_of
@@ -94,9 +93,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             maker.submit([_register(identifier, addresses["fleet"])])
             for step in range(1, updates + 1):
                 batch = hashlib.sha256(f"{identifier}/{step}".encode()).digest()
-                oracle.submit([MsgUpdateHealth(battery_id, 10_000 - 400 * step, 140_000, 10 * step,
-                                               20 * step, 1_000_000 * step, 25_000 * step, 0, 0,
-                                               batch)])  # fmt: skip
+                values = {
+                    "soh_permyriad": 10_000 - 400 * step,
+                    "remaining_capacity_mah": 140_000,
+                    "capacity_fade_permille": 10 * step,
+                    "resistance_increase_permille": 20 * step,
+                    "energy_throughput_wh": 1_000_000 * step,
+                    "equivalent_full_cycles_x100": 25_000 * step,
+                    "extreme_temperature_s": 0,
+                    "deep_discharge_events": 0,
+                }
+                submit_health(oracle, battery_id, values, batch)
             oracle.submit([MsgAttestPrediction(battery_id, 1_700, TODAY + days, 1_400, 2_000,
                                                b"m" * 32, b"i" * 32)])  # fmt: skip
         yield Env(node, genesis.chain_id, keys)
@@ -141,6 +148,9 @@ def test_passport_and_owner_view(page: Any, env: Env, tmp_path: Path) -> None:
     expect(page.locator("#band")).to_have_text("1,400 – 2,000 cycles")
     expect(page.locator("#due-banner")).to_be_visible()
     expect(page.locator("#soh")).to_have_text("88.00 %")
+    # The browser itself checked the values against the ledger's commitment.
+    expect(page.locator("#health-check")).to_contain_text("open the ledger's commitment")
+    expect(page.locator("#health-check")).to_have_class("check-ok small")
     expect(page.locator("#history tbody tr")).to_have_count(1)
     # The dots follow the updates: state of health falls, so each dot sits lower.
     ys = [float(y) for y in page.locator("#health-chart .soh-point").evaluate_all(
@@ -148,6 +158,26 @@ def test_passport_and_owner_view(page: Any, env: Env, tmp_path: Path) -> None:
     assert ys == sorted(ys) and len(set(ys)) == 3
     save_screenshot(page, tmp_path / "battery-owner.png")
     assert console.besides_http_errors() == []
+
+
+def test_values_that_do_not_open_the_commitment_are_flagged(
+    page: Any, env: Env, tmp_path: Path
+) -> None:
+    """A node (or anything between) that changes one health value is caught by the page."""
+
+    def tamper(route: Any) -> None:
+        response = route.fetch()
+        doc = response.json()
+        doc["health"]["soh_permyriad"] += 100
+        route.fulfill(response=response, json=doc)
+
+    page.route("**/battery/*/health", tamper)
+    page.goto(f"{env.node.url}/battery?id=PG-0002")
+    request = env.request_file(tmp_path / "req.json", "fleet", "PG-0002")
+    page.locator("#file-input").set_input_files(str(request))
+    expect(page.locator("#soh")).to_have_text("89.00 %")
+    expect(page.locator("#health-check")).to_contain_text("do NOT open")
+    expect(page.locator("#health-check")).to_have_class("check-bad small")
 
 
 def test_requests_that_do_not_open_point_four(page: Any, env: Env, tmp_path: Path) -> None:

@@ -28,14 +28,25 @@ import pytest
 from cliutil import PASSWORD, Run, node_process, ok
 
 from citychain.client import Client, Wallet
+from citychain.client.battery import submit_health
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
-from citychain.modules.battery.messages import MsgAttestPrediction, MsgUpdateHealth
+from citychain.modules.battery.messages import MsgAttestPrediction
 from citychain.modules.battery.state import DAY_MS, battery_id_of
 
 pytestmark = pytest.mark.timeout(300)
 
+HEALTH_VALUES = {
+    "soh_permyriad": 9_400,
+    "remaining_capacity_mah": 141_000,
+    "capacity_fade_permille": 60,
+    "resistance_increase_permille": 80,
+    "energy_throughput_wh": 9_000_000,
+    "equivalent_full_cycles_x100": 30_000,
+    "extreme_temperature_s": 0,
+    "deep_discharge_events": 0,
+}
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LAUNCH = """
 import sys
@@ -133,8 +144,7 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     with Client(Home(env.home).api_url()) as client:
         oracle = Wallet(Keystore(Home(env.home).keys_dir).load("oracle", PASSWORD), client)
         raw_id = bytes.fromhex(battery_id)
-        oracle.submit([MsgUpdateHealth(raw_id, 9_400, 141_000, 60, 80, 9_000_000, 30_000, 0, 0,
-                                       hashlib.sha256(b"batch").digest())])  # fmt: skip
+        submit_health(oracle, raw_id, HEALTH_VALUES, hashlib.sha256(b"batch").digest())
         today = int(time.time() * 1000) // DAY_MS
         oracle.submit([MsgAttestPrediction(raw_id, 1_800, today + 5, 1_500, 2_100,
                                            hashlib.sha256(b"m").digest(),

@@ -75,17 +75,28 @@ def register_msg(identifier: str, owner: str) -> MsgRegisterBattery:
     )
 
 
+def health_values(step: int) -> dict[str, int]:
+    return {
+        "soh_permyriad": 10_000 - 150 * step,
+        "remaining_capacity_mah": 150_000 - 2_000 * step,
+        "capacity_fade_permille": 15 * step,
+        "resistance_increase_permille": 20 * step,
+        "energy_throughput_wh": 1_000_000 * step,
+        "equivalent_full_cycles_x100": 10_000 * step,
+        "extreme_temperature_s": 60 * step,
+        "deep_discharge_events": step,
+    }
+
+
+def health_salt(battery_id: bytes, step: int) -> bytes:
+    return hashlib.sha256(battery_id + bytes([step])).digest()
+
+
 def health_msg(battery_id: bytes, step: int) -> MsgUpdateHealth:
+    """The oracle's update: only a commitment to ``health_values(step)``."""
     return MsgUpdateHealth(
         battery_id=battery_id,
-        soh_permyriad=10_000 - 150 * step,
-        remaining_capacity_mah=150_000 - 2_000 * step,
-        capacity_fade_permille=15 * step,
-        resistance_increase_permille=20 * step,
-        energy_throughput_wh=1_000_000 * step,
-        equivalent_full_cycles_x100=10_000 * step,
-        extreme_temperature_s=60 * step,
-        deep_discharge_events=step,
+        commitment=commit_part("health", health_values(step), health_salt(battery_id, step)),
         telemetry_batch=hashlib.sha256(f"batch {step}".encode()).digest(),
     )
 
@@ -176,19 +187,37 @@ def test_health_and_prediction_by_the_oracle(env: Env) -> None:
     for identifier in FLEET_IDS:
         battery_id = battery_id_of(identifier)
         for step in (1, 2, 3):
-            oracle.submit([health_msg(battery_id, step)])
+            result = oracle.submit([health_msg(battery_id, step)])
+            # The transaction the whole consortium sees holds no value, only the commitment.
+            tx = json.dumps(env.node.client.tx(result["hash"]))
+            assert "soh" not in tx and str(health_values(step)["remaining_capacity_mah"]) not in tx
+            if identifier == "VC-EV-0003" and step == 3:
+                continue  # the oracle has not delivered this opening (yet)
+            env.node.client.deliver_opening(
+                battery_id.hex(), "health", health_values(step), health_salt(battery_id, step)
+            )
         oracle.submit([prediction_msg(battery_id, TODAY + EOL_OFFSETS[identifier])])
 
     path = f"/battery/{battery_id_of('VC-EV-0002').hex()}"
     health = env.get(f"{path}/health", "fleet")
     assert health.status_code == 200, health.text
     doc = health.json()
-    assert doc["health"]["soh_permyriad"] == 9_550
+    assert doc["health"]["soh_permyriad"] == 9_550 and doc["health"]["opened"]
     assert doc["health"]["oracle"] == oracle.address
+    assert doc["health"]["updates"] == 3
+    assert (
+        doc["health"]["commitment"]
+        == commit_part("health", health_values(3), bytes.fromhex(doc["health"]["salt"])).hex()
+    )
     assert [p["soh_permyriad"] for p in doc["series"]] == [9_850, 9_700, 9_550]
     assert [p["equivalent_full_cycles_x100"] for p in doc["series"]] == [10_000, 20_000, 30_000]
     assert doc["series_complete"] and doc["capacity_threshold_permille"] == 700
     assert all(p["time_ms"] > 0 for p in doc["series"])
+
+    # A committed update whose opening this node does not hold shows as unopened.
+    unopened = env.get(f"/battery/{battery_id_of('VC-EV-0003').hex()}/health", "fleet").json()
+    assert unopened["health"]["updates"] == 3 and not unopened["health"]["opened"]
+    assert "soh_permyriad" not in unopened["health"] and len(unopened["series"]) == 2
 
     prediction = env.get(f"{path}/prediction", "fleet").json()["prediction"]
     assert prediction["eol_day"] == TODAY + 10
@@ -238,6 +267,57 @@ def test_point_four_refused_without_the_right_request(env: Env) -> None:
     assert _error(env.get(f"{path}/health", headers={READ_HEADER: "00" * 40}), 400)["code"] == 10
     # Unknown battery: 404 before any check (the passport is public anyway).
     assert _error(env.get(f"/battery/{'0' * 64}/health"), 404)
+
+
+def test_openings_are_kept_only_when_they_open_the_ledger(env: Env) -> None:
+    battery_id = battery_id_of("VC-EV-0001")
+    path = f"{env.url}/battery/{battery_id.hex()}/openings"
+    composition = {"part": "composition", "fields": EXAMPLE["composition"], "salt": "73" * 32}
+    kept = httpx.post(path, json=composition)
+    assert kept.status_code == 201, kept.text
+    assert (
+        kept.json()["commitment"]
+        == commit_part("composition", EXAMPLE["composition"], b"s" * 32).hex()
+    )
+    assert "fields" not in kept.json()
+    for body, status, code in (
+        ({**composition, "salt": "74" * 32}, 409, 9),  # another salt: does not open it
+        ({**composition, "fields": {**EXAMPLE["composition"], "x": 1}}, 409, 9),
+        ({**composition, "part": "public"}, 400, 6),
+        ({**composition, "fields": {"x": 0.5}}, 400, 11),
+    ):
+        error = _error(httpx.post(path, json=body), status)
+        assert (error["codespace"], error["code"]) == ("passport", code), error
+    assert httpx.post(path, json={**composition, "salt": "zz"}).status_code == 422
+    assert httpx.post(path, json={**composition, "extra": 1}).status_code == 422
+    assert httpx.post(path, content=b"{not json").status_code in (400, 422)
+    assert _error(httpx.post(f"{env.url}/battery/{'0' * 64}/openings", json=composition), 404)
+
+    # The owner reads point 2 in clear and checks it against the ledger; point 3 is the
+    # authorities' only; a request is served once.
+    def part(who: str, name: str) -> httpx.Response:
+        header = read_request(env.keys[who], env.chain_id, battery_id, part=name)
+        return httpx.get(f"{env.url}/battery/{battery_id.hex()}/parts/{name}",
+                         headers={READ_HEADER: header})  # fmt: skip
+
+    served = part("fleet", "composition")
+    assert served.status_code == 200, served.text
+    doc = served.json()
+    assert doc["fields"] == EXAMPLE["composition"]
+    assert (
+        commit_part("composition", doc["fields"], bytes.fromhex(doc["salt"])).hex()
+        == (doc["commitment"])
+    )
+    assert _error(part("fleet", "test_reports"), 403)["code"] == 7
+    assert _error(part("stranger", "composition"), 403)["code"] == 7
+    assert _error(part("maker", "test_reports"), 404)["code"] == 8  # never delivered here
+    header = read_request(env.keys["fleet"], env.chain_id, battery_id, part="composition")
+    url = f"{env.url}/battery/{battery_id.hex()}/parts/composition"
+    assert httpx.get(url, headers={READ_HEADER: header}).status_code == 200
+    assert _error(httpx.get(url, headers={READ_HEADER: header}), 401)["code"] == 4
+    mismatch = _error(httpx.get(f"{env.url}/battery/{battery_id.hex()}/parts/health",
+                                headers={READ_HEADER: header}), 403)  # fmt: skip
+    assert "not 'health'" in mismatch["message"]
 
 
 def test_fleet_by_predicted_replacement(env: Env) -> None:

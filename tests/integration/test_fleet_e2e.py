@@ -21,6 +21,7 @@ from citychain.analytics.oracle import Oracle
 from citychain.cli.devices import standalone_main
 from citychain.cli.main import main as citychain_main
 from citychain.client import Wallet
+from citychain.client.battery import read_request
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker, mosquitto_binary
@@ -28,6 +29,8 @@ from citychain.devices.sim import GatewayProcess, Publisher
 from citychain.gateway.store import GatewayStore, store_all_anchored
 from citychain.genesis import Genesis
 from citychain.init_home import init_home
+from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.messages import HealthValues
 from citychain.modules.battery.state import DAY_MS, Health, Prediction, health_key, prediction_key
 from citychain.modules.devices import anchor_key
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
@@ -127,12 +130,13 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
             publisher.close()
             gateway.stop()
 
-        assert all(p.refused == 0 for p in passes), passes
+        assert all(p.refused == 0 and p.undelivered == 0 for p in passes), passes
         assert sum(p.reports for p in passes) == BATTERIES * DAYS
         assert all(p.health_updates == BATTERIES for p in passes)
         assert (again.batches, again.health_updates, again.transactions) == (0, 0, 0)
 
         client = node.client
+        chain_id = str(client.status()["chain_id"])
         committed_hash = bytes.fromhex(model_hash(load_params()))
         store = GatewayStore(store_dir)
         predicted = 0
@@ -141,9 +145,17 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
                             Health)  # fmt: skip
             # the health comes from anchored telemetry: its batch is on the ledger
             assert client.state(anchor_key(health.telemetry_batch))["value"]
-            assert health.equivalent_full_cycles_x100 == int(battery.cycles) * 100
+            # the ledger holds a commitment; the node serves the oracle's opening of it to the
+            # manufacturer, and the values open the ledger's commitment
+            header = read_request(maker.key, chain_id, battery.battery_id)
+            opened = client.battery_health(battery.battery_id.hex(), header)["health"]
+            assert opened["opened"] and opened["commitment"] == health.commitment.hex()
+            values = {name: opened[name] for name in HealthValues.__struct_fields__}
+            salt = bytes.fromhex(opened["salt"])
+            assert commit_part("health", values, salt) == health.commitment
+            assert values["equivalent_full_cycles_x100"] == int(battery.cycles) * 100
             expected = battery.capacity_fraction(battery.cycles) * 10_000
-            assert abs(health.soh_permyriad - expected) < 150
+            assert abs(values["soh_permyriad"] - expected) < 150
             value = client.state(prediction_key(battery.battery_id))["value"]
             if value:
                 prediction = decode(bytes.fromhex(value), Prediction)

@@ -13,11 +13,12 @@ for it (fleet operator, repurposer, recycler); the ``regulator`` role stands for
 surveillance authorities and the Commission. The manufacturer is the account that registered
 the battery: it wrote every part and may always read it back. ``health`` names all of point
 4, the individual battery's data: lifecycle status, owner and history, health, prediction.
+Of these the ledger holds the measured health only as a commitment (``RESTRICTED_PARTS``).
 """
 
 from __future__ import annotations
 
-from citychain.modules.battery.state import Battery, lease_active
+from citychain.modules.battery.state import Battery, get_health, lease_active
 from citychain.modules.consortium.roles import REGULATOR
 from citychain.modules.consortium.state import has_role
 from citychain.state.overlay import StateReader
@@ -27,8 +28,10 @@ COMPOSITION = "composition"  # Annex XIII point 2: legitimate interest and the C
 TEST_REPORTS = "test_reports"  # Annex XIII point 3: notified bodies, authorities, Commission
 HEALTH = "health"  # Annex XIII point 4: legitimate interest (status, health, prediction)
 PARTS = (PUBLIC, COMPOSITION, TEST_REPORTS, HEALTH)
-# The parts kept off the ledger, each under its own commitment.
-RESTRICTED_PARTS = (COMPOSITION, TEST_REPORTS)
+# The parts kept off the ledger, each under its own commitment. Of point 4 only the measured
+# health is: status, owner and lease stay in clear because every node must check the lifecycle
+# and ownership rules against them (docs/modules/battery.md §2).
+RESTRICTED_PARTS = (COMPOSITION, TEST_REPORTS, HEALTH)
 
 
 def may_read(state: StateReader, battery: Battery, reader: bytes, part: str, height: int) -> bool:
@@ -51,10 +54,16 @@ def may_read(state: StateReader, battery: Battery, reader: bytes, part: str, hei
     return legitimate
 
 
-def commitment_of(battery: Battery, part: str) -> bytes:
-    """The ledger's commitment to a restricted part."""
+def commitment_of(
+    state: StateReader, battery_id: bytes, battery: Battery, part: str
+) -> bytes | None:
+    """The ledger's commitment to a restricted part: fixed at registration for points 2 and
+    3, the latest health update's for point 4 (None before the first)."""
     if part == COMPOSITION:
         return battery.legitimate_interest_commitment
     if part == TEST_REPORTS:
         return battery.authority_commitment
+    if part == HEALTH:
+        health = get_health(state, battery_id)
+        return health.commitment if health is not None else None
     raise ValueError(f"{part!r} is not a restricted part; restricted: {RESTRICTED_PARTS}")

@@ -13,6 +13,8 @@ STATUS_NOT_PERMITTED = register(CODESPACE, 6, "the sender may not set this lifec
 BATTERY_IS_WASTE = register(CODESPACE, 7, "the battery is waste: its life is over")
 BATTERY_LEASED = register(CODESPACE, 8, "the battery is leased: end the lease first")
 BAD_LEASE = register(CODESPACE, 9, "the lease is malformed")
+# 10 and 11 are no longer raised by the ledger: health values left it for commitments, and the
+# node that accepts their opening checks them (passport codes 11 and 12). Kept, not reused.
 NOT_MONOTONE = register(CODESPACE, 10, "a cumulative health counter went down")
 ABSURD_VALUE = register(CODESPACE, 11, "a value is physically impossible for this battery")
 ALREADY_UPDATED = register(CODESPACE, 12, "the battery's health was already updated this block")

@@ -7,7 +7,8 @@ as ``tx/15``). Dates are whole days since 1970-01-01 (UTC): a block's day is
 
 The public passport fields follow Regulation (EU) 2023/1542, Annex XIII point 1 (through
 Annex VI part A and Annex IV) and the DIN DKE SPEC 99100 data model; the restricted parts
-(points 2 and 3) travel off the ledger and only their commitments are here.
+(points 2 and 3) and the battery's health (point 4) travel off the ledger and only their
+commitments are here.
 """
 
 from __future__ import annotations
@@ -123,15 +124,15 @@ class MsgLease(Message, frozen=True):
     end_height: Annotated[int, msgspec.Meta(ge=1)] | None
 
 
-class MsgUpdateHealth(Message, frozen=True):
+class HealthValues(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Dynamic data (Annex XIII point 4, Annex VII part A) from the battery's telemetry.
 
-    ``telemetry_batch`` names the anchored telemetry batch the values were computed from; the
-    ledger treats it as opaque.
+    Never on the ledger: the oracle commits to these values (``MsgUpdateHealth.commitment``)
+    and hands the opening to the nodes that serve it to the parties the regulation names
+    (citychain/battery/openings.py). The bounds are checked when a node accepts an opening.
+    A JSON object, not an encoded array: it is committed as canonical JSON, never encoded.
     """
 
-    TYPE = "battery/update_health"
-    battery_id: Bytes32
     soh_permyriad: Annotated[int, msgspec.Meta(ge=0, le=MAX_SOH_PERMYRIAD)]
     remaining_capacity_mah: Annotated[int, msgspec.Meta(ge=0, le=MAX_CAPACITY_MAH)]
     capacity_fade_permille: Permille
@@ -142,6 +143,19 @@ class MsgUpdateHealth(Message, frozen=True):
     equivalent_full_cycles_x100: Annotated[int, msgspec.Meta(ge=0, le=MAX_CYCLES_X100)]
     extreme_temperature_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_SECONDS)]
     deep_discharge_events: Annotated[int, msgspec.Meta(ge=0, le=MAX_EVENTS)]
+
+
+class MsgUpdateHealth(Message, frozen=True):
+    """The oracle's daily health update: a salted commitment to the battery's ``HealthValues``
+    (``citychain.modules.battery.commitment.commit_part("health", ...)``), never the values.
+
+    ``telemetry_batch`` names the anchored telemetry batch the values were computed from; the
+    ledger treats it as opaque.
+    """
+
+    TYPE = "battery/update_health"
+    battery_id: Bytes32
+    commitment: Bytes32
     telemetry_batch: Bytes32
 
 

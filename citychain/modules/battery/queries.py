@@ -143,21 +143,17 @@ def _readable(state: StateReader, battery_id: bytes, reader: bytes, height: int)
 def health_view(
     state: StateReader, battery_id: bytes, reader: bytes, height: int
 ) -> dict[str, Any] | None:
-    """The latest dynamic data, or None before the first update."""
+    """The ledger's record of the latest health update (its commitment, not the values), or
+    None before the first update."""
     _readable(state, battery_id, reader, height)
     health = get_health(state, battery_id)
     if health is None:
         return None
+    # The values are off the ledger (citychain/battery/openings.py): this is what it holds.
     return {
-        "soh_permyriad": health.soh_permyriad,
-        "remaining_capacity_mah": health.remaining_capacity_mah,
-        "capacity_fade_permille": health.capacity_fade_permille,
-        "resistance_increase_permille": health.resistance_increase_permille,
-        "energy_throughput_wh": health.energy_throughput_wh,
-        "equivalent_full_cycles_x100": health.equivalent_full_cycles_x100,
-        "extreme_temperature_s": health.extreme_temperature_s,
-        "deep_discharge_events": health.deep_discharge_events,
+        "commitment": health.commitment.hex(),
         "telemetry_batch": health.telemetry_batch.hex(),
+        "updates": health.updates,
         "updated_height": health.updated_height,
         "updated_time_ms": health.updated_time_ms,
         "oracle": address_from_bytes(health.oracle),

@@ -3,7 +3,7 @@
 | key                      | value                                                         |
 | ------------------------ | ------------------------------------------------------------- |
 | bat/b/<id32>             | Battery: public passport, commitments, status, owner, lease    |
-| bat/h/<id32>             | Health: the latest dynamic data (Annex XIII point 4)           |
+| bat/h/<id32>             | Health: commitment to the latest dynamic data (point 4)        |
 | bat/x/<id32>             | Prediction: the latest attested end of life                    |
 | bat/p/<day4><id32>       | 0x01: fleet index, batteries by predicted end-of-life day      |
 | bat/params               | BatteryParams, absent while equal to the defaults             |
@@ -91,17 +91,12 @@ class Battery(Struct, frozen=True):
 
 
 class Health(Struct, frozen=True):
-    """The latest dynamic data; cumulative counters never decrease."""
+    """The latest health update: a commitment to the values (Annex XIII point 4), which stay
+    off the ledger, and where it came from."""
 
-    soh_permyriad: U64
-    remaining_capacity_mah: U64
-    capacity_fade_permille: U64
-    resistance_increase_permille: U64
-    energy_throughput_wh: U64
-    equivalent_full_cycles_x100: U64
-    extreme_temperature_s: U64
-    deep_discharge_events: U64
+    commitment: Bytes32
     telemetry_batch: Bytes32
+    updates: U64  # how many health updates the battery has had, this one included
     updated_height: U64
     updated_time_ms: U64
     oracle: Address20

@@ -84,19 +84,8 @@ GOLDEN: list[tuple[Any, str]] = [
     (MsgLease(ID, OWNER, 100), "93c420" + ID.hex() + "c414" + OWNER.hex() + "64"),
     (MsgLease(ID, None, None), "93c420" + ID.hex() + "c0c0"),
     (
-        MsgUpdateHealth(ID, 9_500, 142_000, 53, 120, 1_200_000, 2_000, 3_600, 2, BATCH),
-        "9ac420"
-        + ID.hex()
-        + "cd251c"
-        + "ce00022ab0"
-        + "35"
-        + "78"
-        + "ce00124f80"
-        + "cd07d0"
-        + "cd0e10"
-        + "02"
-        + "c420"
-        + BATCH.hex(),
+        MsgUpdateHealth(ID, C1, BATCH),
+        "93c420" + ID.hex() + "c420" + C1.hex() + "c420" + BATCH.hex(),
     ),
     (
         MsgAttestPrediction(ID, 1_800, 19_700, 1_600, 2_000, MODEL, INPUTS),
@@ -175,12 +164,10 @@ def test_absurd_passports_do_not_decode(changes: dict[str, Any]) -> None:
         (MsgTransfer, [ID, OWNER[:19]]),
         (MsgLease, [ID, OWNER, 0]),
         (MsgLease, [ID, OWNER, -5]),
-        (MsgUpdateHealth, [ID, -1, 1, 1, 1, 1, 1, 1, 1, BATCH]),  # negative SoH
-        (MsgUpdateHealth, [ID, 12_001, 1, 1, 1, 1, 1, 1, 1, BATCH]),  # 120.01 %
-        (MsgUpdateHealth, [ID, 9_000, 1, 1_001, 1, 1, 1, 1, 1, BATCH]),  # fade > 100 %
-        (MsgUpdateHealth, [ID, 9_000, 1, 1, 1, 10**16, 1, 1, 1, BATCH]),  # 10 PWh
-        (MsgUpdateHealth, [ID, 9_000, 1, 1, 1, 1, -3, 1, 1, BATCH]),  # negative cycles
-        (MsgUpdateHealth, [ID, 9_000, 1, 1, 1, 1, 1, 1, 1, BATCH[:16]]),
+        # the values themselves never reach the ledger: a message carrying them is malformed
+        (MsgUpdateHealth, [ID, 9_500, 1, 1, 1, 1, 1, 1, 1, BATCH]),
+        (MsgUpdateHealth, [ID, C1[:31], BATCH]),
+        (MsgUpdateHealth, [ID, C1, BATCH[:16]]),
         (MsgAttestPrediction, [ID, 0, 19_700, 1, 2, MODEL, INPUTS]),
         (MsgAttestPrediction, [ID, 1_800, 99_999, 1, 2_000, MODEL, INPUTS]),
         (MsgAttestPrediction, [ID, 1_800, 19_700, 1, 2_000, MODEL[:31], INPUTS]),
@@ -199,19 +186,7 @@ messages = (
     | st.builds(MsgSetStatus, ids, st.sampled_from(["original", "installed", "waste"]))
     | st.builds(MsgTransfer, ids, addresses)
     | st.builds(MsgLease, ids, st.none() | addresses, st.none() | st.integers(1, 2**63))
-    | st.builds(
-        MsgUpdateHealth,
-        ids,
-        st.integers(0, 12_000),
-        st.integers(0, 10**10),
-        small,
-        small,
-        st.integers(0, 10**15),
-        st.integers(0, 10**9),
-        st.integers(0, 10**10),
-        st.integers(0, 10**9),
-        ids,
-    )
+    | st.builds(MsgUpdateHealth, ids, ids, ids)
     | st.builds(
         MsgAttestPrediction,
         ids,

@@ -28,8 +28,9 @@ from battery_chain import (
 from helpers import CHAIN_ID, Chain, addr
 
 from citychain.battery import (
+    Opening,
+    OpeningStore,
     PassportService,
-    RestrictedPart,
     RestrictedReadError,
     SignedReadRequest,
     authorise,
@@ -61,11 +62,16 @@ def leased(tmp_path: Path) -> Chain:
 
 
 @pytest.fixture
-def service() -> PassportService:
-    held = PassportService(chain_id=CHAIN_ID)
-    held.keep(bid(), COMPOSITION, COMPOSITION_FIELDS, SALT_COMPOSITION)
-    held.keep(bid(), TEST_REPORTS, TEST_REPORT_FIELDS, SALT_TESTS)
-    return held
+def service(leased: Chain, tmp_path: Path) -> PassportService:
+    """A node's openings of VC-EV-0001's points 2 and 3, delivered by the manufacturer."""
+    store = OpeningStore(tmp_path / "openings.sqlite")
+    store.accept(leased.app.committed, bid(), COMPOSITION, COMPOSITION_FIELDS, SALT_COMPOSITION)
+    store.accept(leased.app.committed, bid(), TEST_REPORTS, TEST_REPORT_FIELDS, SALT_TESTS)
+    return PassportService(chain_id=CHAIN_ID, store=store)
+
+
+def opening(part: str, fields: dict[str, object], salt: bytes) -> Opening:
+    return Opening(bid(), part, bytes(32), 0, 0, fields, salt)
 
 
 def request(reader: PrivateKey, part: str, **changes: object) -> SignedReadRequest:
@@ -177,9 +183,13 @@ def test_request_checks(leased: Chain, service: PassportService) -> None:
     with pytest.raises(RestrictedReadError) as raised:
         service.serve(good, state, height, NOW_MS + 1)
     assert raised.value.error == read_errors.REPLAYED_REQUEST
-    # The service keeps only the off-ledger parts; health is read from the ledger.
+    # No health update yet: nothing committed, so nothing this node could hold.
     with pytest.raises(RestrictedReadError) as raised:
         service.serve(request(FLEET, HEALTH), state, height, NOW_MS)
+    assert raised.value.error == read_errors.PART_NOT_HELD
+    # "public" is on the ledger in clear: never an opening.
+    with pytest.raises(RestrictedReadError) as raised:
+        service.serve(request(FLEET, PUBLIC), state, height, NOW_MS)
     assert raised.value.error == read_errors.UNKNOWN_PART
 
 
@@ -197,8 +207,8 @@ def test_requests_survive_their_wire_form(leased: Chain) -> None:
     assert raised.value.error == read_errors.MALFORMED_REQUEST
 
 
-def test_a_part_the_service_does_not_hold(leased: Chain) -> None:
-    empty = PassportService(chain_id=CHAIN_ID)
+def test_a_part_the_service_does_not_hold(leased: Chain, tmp_path: Path) -> None:
+    empty = PassportService(chain_id=CHAIN_ID, store=OpeningStore(tmp_path / "empty.sqlite"))
     with pytest.raises(RestrictedReadError) as raised:
         empty.serve(request(FLEET, COMPOSITION), leased.app.committed, leased.height, NOW_MS)
     assert raised.value.error == read_errors.PART_NOT_HELD
@@ -207,17 +217,15 @@ def test_a_part_the_service_does_not_hold(leased: Chain) -> None:
 @pytest.mark.parametrize(
     "served",
     [
-        RestrictedPart(
-            bid(), COMPOSITION, {**COMPOSITION_FIELDS, "cathode": "LFP"}, SALT_COMPOSITION
-        ),
-        RestrictedPart(bid(), COMPOSITION, COMPOSITION_FIELDS, SALT_TESTS),
-        RestrictedPart(bid(), TEST_REPORTS, COMPOSITION_FIELDS, SALT_COMPOSITION),
-        RestrictedPart(bid(), COMPOSITION, COMPOSITION_FIELDS, b"short"),
-        RestrictedPart(bid(), COMPOSITION, {**COMPOSITION_FIELDS, "x": 0.5}, SALT_COMPOSITION),
+        opening(COMPOSITION, {**COMPOSITION_FIELDS, "cathode": "LFP"}, SALT_COMPOSITION),
+        opening(COMPOSITION, COMPOSITION_FIELDS, SALT_TESTS),
+        opening(TEST_REPORTS, COMPOSITION_FIELDS, SALT_COMPOSITION),
+        opening(COMPOSITION, COMPOSITION_FIELDS, b"short"),
+        opening(COMPOSITION, {**COMPOSITION_FIELDS, "x": 0.5}, SALT_COMPOSITION),
     ],
 )
 def test_a_reader_detects_fields_that_do_not_open_the_commitment(
-    leased: Chain, served: RestrictedPart
+    leased: Chain, served: Opening
 ) -> None:
     with pytest.raises(RestrictedReadError) as raised:
         verify_served(leased.app.committed, served)
@@ -230,7 +238,7 @@ def test_seal_part_gives_a_fresh_salt_that_opens_its_commitment() -> None:
     assert salt != other_salt and commitment != again
     assert commit_part(COMPOSITION, COMPOSITION_FIELDS, salt) == commitment
     with pytest.raises(ValueError, match="restricted"):
-        seal_part(HEALTH, {})
+        seal_part(PUBLIC, {})
     with pytest.raises(ValueError, match="32 bytes"):
         commit(b"content", b"short")
 
@@ -257,7 +265,7 @@ def _script(chain: Chain) -> tuple[list[bytes], list[list[bytes]]]:
         (MAKER, register_msg("VC-EV-0002")),
         (FLEET, MsgSetStatus(bid(), "installed")),
         (FLEET, MsgLease(bid(), addr(DRIVER), 50)),
-        (ORACLE, MsgUpdateHealth(bid(), 9_800, 147_000, 20, 10, 500_000, 900, 0, 0, batch)),
+        (ORACLE, MsgUpdateHealth(bid(), model, batch)),
         (ORACLE, MsgAttestPrediction(bid(), 1_900, 19_690, 1_700, 2_100, model, batch)),
         (ORACLE, MsgAttestPrediction(bid("VC-EV-0002"), 2_000, 19_990, 1, 3_000, model, batch)),
         (FLEET, MsgLease(bid(), None, None)),

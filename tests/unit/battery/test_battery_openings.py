@@ -1,0 +1,210 @@
+"""A node's openings of restricted parts (citychain/battery/openings.py): kept only when they
+open the ledger's current commitment, health values checked where the ledger cannot see them,
+served only to the readers the regulation names, and persisted across a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from battery_chain import (
+    COMPOSITION_FIELDS,
+    DRIVER,
+    FLEET,
+    MAKER,
+    ORACLE,
+    REGULATOR,
+    SALT_COMPOSITION,
+    STRANGER,
+    bid,
+    registered_chain,
+)
+from helpers import CHAIN_ID, Chain, addr
+
+from citychain.battery import (
+    OpeningStore,
+    PassportService,
+    RestrictedReadError,
+    sign_read_request,
+    verify_served,
+)
+from citychain.battery import errors as read_errors
+from citychain.modules.battery.access import COMPOSITION, HEALTH
+from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.messages import MsgLease, MsgUpdateHealth
+
+NOW_MS = 1_800_000_000_000
+BATCH = bytes(range(32))
+SALTS = [bytes([n]) * 32 for n in range(1, 10)]
+
+
+def values(**changes: int) -> dict[str, int]:
+    fields = {
+        "soh_permyriad": 9_700,
+        "remaining_capacity_mah": 145_500,
+        "capacity_fade_permille": 30,
+        "resistance_increase_permille": 40,
+        "energy_throughput_wh": 9_000_000,
+        "equivalent_full_cycles_x100": 15_000,
+        "extreme_temperature_s": 7_200,
+        "deep_discharge_events": 1,
+    }
+    fields.update(changes)
+    return fields
+
+
+def commit_health(chain: Chain, fields: dict[str, object], salt: bytes) -> bytes:
+    commitment = commit_part(HEALTH, fields, salt)
+    result = chain.run(ORACLE, MsgUpdateHealth(bid(), commitment, BATCH))
+    assert result.ok, result.log
+    return commitment
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Chain:
+    chain = registered_chain(tmp_path)
+    assert chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None)).ok
+    return chain
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> OpeningStore:
+    return OpeningStore(tmp_path / "node" / "openings.sqlite")
+
+
+def refused(store: OpeningStore, chain: Chain, part: str, fields: object, salt: bytes) -> object:
+    with pytest.raises(RestrictedReadError) as raised:
+        store.accept(chain.app.committed, bid(), part, fields, salt)  # type: ignore[arg-type]
+    return raised.value.error
+
+
+def test_a_committed_health_update_is_opened_and_served_to_its_readers(
+    chain: Chain, store: OpeningStore
+) -> None:
+    fields = values()
+    commitment = commit_health(chain, fields, SALTS[0])
+    kept = store.accept(chain.app.committed, bid(), HEALTH, fields, SALTS[0])
+    assert (kept.commitment, kept.height) == (commitment, chain.height)
+    # Delivering it again changes nothing.
+    store.accept(chain.app.committed, bid(), HEALTH, fields, SALTS[0])
+    assert store.series(bid(), HEALTH, 10) == ([kept], True)
+    service = PassportService(chain_id=CHAIN_ID, store=store)
+    state, height = chain.app.committed, chain.height
+    for number, reader in enumerate((FLEET, DRIVER, MAKER)):
+        signed = sign_read_request(
+            reader,
+            chain_id=CHAIN_ID,
+            battery_id=bid(),
+            part=HEALTH,
+            issued_at_ms=NOW_MS + number,
+        )
+        served = service.serve(signed, state, height, NOW_MS)
+        verify_served(state, served)
+        assert served.fields == fields
+    for reader in (REGULATOR, ORACLE, STRANGER):
+        signed = sign_read_request(
+            reader, chain_id=CHAIN_ID, battery_id=bid(), part=HEALTH, issued_at_ms=NOW_MS
+        )
+        with pytest.raises(RestrictedReadError) as raised:
+            service.serve(signed, state, height, NOW_MS)
+        assert raised.value.error == read_errors.NOT_AUTHORISED
+
+
+def test_only_the_opening_of_the_ledgers_commitment_is_kept(
+    chain: Chain, store: OpeningStore
+) -> None:
+    assert refused(store, chain, HEALTH, values(), SALTS[0]) == read_errors.NOT_COMMITTED
+    fields = values()
+    commit_health(chain, fields, SALTS[0])
+    assert refused(store, chain, HEALTH, values(soh_permyriad=9_800), SALTS[0]) == (
+        read_errors.COMMITMENT_MISMATCH
+    )
+    assert refused(store, chain, HEALTH, fields, SALTS[1]) == read_errors.COMMITMENT_MISMATCH
+    assert refused(store, chain, HEALTH, fields, b"short") == read_errors.BAD_VALUES
+    assert refused(store, chain, "public", fields, SALTS[0]) == read_errors.UNKNOWN_PART
+    with pytest.raises(RestrictedReadError) as raised:
+        store.accept(chain.app.committed, bid("nope"), HEALTH, fields, SALTS[0])
+    assert raised.value.error == read_errors.UNKNOWN_BATTERY
+    # Once a newer update is committed, the older opening no longer opens the current one.
+    commit_health(chain, values(energy_throughput_wh=9_100_000), SALTS[1])
+    assert refused(store, chain, HEALTH, fields, SALTS[0]) == read_errors.COMMITMENT_MISMATCH
+    assert store.latest(bid(), HEALTH) is None
+
+
+def test_points_2_and_3_are_opened_against_the_registration(
+    chain: Chain, store: OpeningStore
+) -> None:
+    kept = store.accept(
+        chain.app.committed, bid(), COMPOSITION, COMPOSITION_FIELDS, SALT_COMPOSITION
+    )
+    assert kept.commitment == commit_part(COMPOSITION, COMPOSITION_FIELDS, SALT_COMPOSITION)
+    assert refused(store, chain, COMPOSITION, {**COMPOSITION_FIELDS, "x": 1}, SALT_COMPOSITION) == (
+        read_errors.COMMITMENT_MISMATCH
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        values(soh_permyriad=12_001),  # 120.01 %: beyond any fresh battery
+        values(capacity_fade_permille=1_001),
+        values(remaining_capacity_mah=180_001),  # rated 150,000 mAh: over 120 %
+        values(energy_throughput_wh=-1),
+        {k: v for k, v in values().items() if k != "soh_permyriad"},
+        {**values(), "owner_name": 1},
+        {**values(), "soh_permyriad": True},
+    ],
+)
+def test_absurd_health_values_are_not_kept(
+    chain: Chain, store: OpeningStore, fields: dict[str, object]
+) -> None:
+    # The ledger takes the commitment (it cannot see inside); the node refuses the opening,
+    # so the update stays visibly unopened.
+    commit_health(chain, fields, SALTS[0])
+    assert refused(store, chain, HEALTH, fields, SALTS[0]) == read_errors.BAD_VALUES
+    assert store.latest(bid(), HEALTH) is None
+
+
+def test_a_float_is_refused_before_hashing(chain: Chain, store: OpeningStore) -> None:
+    commit_health(chain, values(), SALTS[0])
+    assert refused(store, chain, HEALTH, values() | {"soh_permyriad": 97.0}, SALTS[0]) == (
+        read_errors.BAD_VALUES
+    )
+
+
+@pytest.mark.parametrize(
+    "counter",
+    [
+        "energy_throughput_wh",
+        "equivalent_full_cycles_x100",
+        "extreme_temperature_s",
+        "deep_discharge_events",
+    ],
+)
+def test_cumulative_counters_never_go_down(chain: Chain, store: OpeningStore, counter: str) -> None:
+    first = values()
+    commit_health(chain, first, SALTS[0])
+    store.accept(chain.app.committed, bid(), HEALTH, first, SALTS[0])
+    lower = values(**{counter: first[counter] - 1})
+    commit_health(chain, lower, SALTS[1])
+    assert refused(store, chain, HEALTH, lower, SALTS[1]) == read_errors.NOT_MONOTONE
+    # Equal is fine (an idle day); state of health may go either way (recovery, noise).
+    same = values(soh_permyriad=9_750)
+    commit_health(chain, same, SALTS[2])
+    store.accept(chain.app.committed, bid(), HEALTH, same, SALTS[2])
+
+
+def test_openings_survive_a_restart_in_order(chain: Chain, tmp_path: Path) -> None:
+    path = tmp_path / "restart" / "openings.sqlite"
+    store = OpeningStore(path)
+    kept = []
+    for step in range(3):
+        fields = values(soh_permyriad=9_700 - 10 * step, energy_throughput_wh=9_000_000 + step)
+        commit_health(chain, fields, SALTS[step])
+        kept.append(store.accept(chain.app.committed, bid(), HEALTH, fields, SALTS[step]))
+    store.close()
+    again = OpeningStore(path)
+    assert again.series(bid(), HEALTH, 10) == (kept, True)
+    assert again.series(bid(), HEALTH, 2) == (kept[1:], False)
+    assert again.latest(bid(), HEALTH) == kept[-1]
+    assert again.get(bid(), HEALTH, kept[0].commitment) == kept[0]
