@@ -45,6 +45,7 @@ from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
 from citychain.client.battery import battery_id_from, fleet_read_request, read_request
 from citychain.client.battery import read_request_file as build_read_request_file
+from citychain.client.errors import ApiError
 from citychain.crypto.address import address_to_bytes
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.commitment import commit_part
@@ -293,21 +294,34 @@ def _register(args: argparse.Namespace) -> int:
             owner=address_to_bytes(owner),
         )
         result = wallet.submit([message], wait=not args.no_wait)
-    keep.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private_json(
-        keep,
-        {
-            "battery_id": battery_id.hex(),
-            "identifier": passport.identifier,
-            "composition": {"fields": composition, "salt": composition_salt.hex()},
-            "test_reports": {"fields": test_reports, "salt": tests_salt.hex()},
-        },
-    )
+        keep.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_json(
+            keep,
+            {
+                "battery_id": battery_id.hex(),
+                "identifier": passport.identifier,
+                "composition": {"fields": composition, "salt": composition_salt.hex()},
+                "test_reports": {"fields": test_reports, "salt": tests_salt.hex()},
+            },
+        )
+        # Once committed, the node may serve points 2 and 3 to the readers the regulation
+        # names: give it the openings (it checks them against the ledger's commitments).
+        delivered: bool | str = False
+        if not args.no_wait:
+            try:
+                client.deliver_opening(
+                    battery_id.hex(), "composition", composition, composition_salt
+                )
+                client.deliver_opening(battery_id.hex(), "test_reports", test_reports, tests_salt)
+                delivered = True
+            except ApiError as exc:
+                delivered = f"not delivered: {exc}"
     summary = {
         "battery_id": battery_id.hex(),
         "identifier": passport.identifier,
         "owner": owner,
         "restricted_parts": str(keep),
+        "openings_delivered": delivered,
     }
     return _result(args, result, summary)
 

@@ -124,6 +124,7 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     battery_id = battery_id_of("VC-EV-0001").hex()
     assert done["battery_id"] == battery_id and done["owner"] == env.addresses["fleet"]
     kept = Path(done["restricted_parts"])
+    assert done["openings_delivered"] is True
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert json.loads(kept.read_text())["composition"]["fields"]["anode"] == "graphite-SiOx"
 
