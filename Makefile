@@ -18,7 +18,8 @@ cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abc
 system-deps:      ## Debian packages the tests need (Chromium for the browser tests, zbarimg to read QR codes back)
 	bash scripts/apt-install.sh chromium zbar-tools mosquitto
 
-demo: setup       ## a 4-member CometBFT consortium with a simulated city's payments flowing
+demo: setup       ## a 4-member CometBFT consortium: a simulated city's payments, registry and battery fleet
+	bash scripts/apt-install.sh mosquitto
 	.venv/bin/citychain demo --network 4 $(DEMO_ARGS)
 
 lint: setup-dev

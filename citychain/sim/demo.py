@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the city on a consortium of N CometBFT validators (0: one solo node)",
     )
     parser.add_argument(
+        "--fleet",
+        type=int,
+        default=40,
+        metavar="N",
+        help="with --network: N EV batteries send a month of BMS telemetry over MQTT "
+        "(0: none; default: 40)",
+    )
+    parser.add_argument(
         "--serve",
         action="store_true",
         help="keep the node serving after the run, until Ctrl-C",
@@ -96,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         host, port = _split_api(args.api)
+        if not 0 <= args.fleet <= 5_000:
+            raise ValueError(f"--fleet must be in 0..5000, got {args.fleet}")
         if not 0 < args.seconds <= 86_400:
             raise ValueError(f"--seconds must be in (0, 86400], got {args.seconds}")
         if args.seed < 0:
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 print_progress=_print_progress,
                 print_summary=_print_summary,
                 marker={"demo": True},
+                fleet_batteries=args.fleet,
             )
         return _run(args.home, host, port, config, args.seconds, args.serve)
     except (

@@ -26,6 +26,8 @@ from citychain.net.process import node_status, start_node, stop_node
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
 from citychain.sim.config import CityConfig
+from citychain.sim.fleet_scene import describe as describe_fleet
+from citychain.sim.fleet_scene import run_fleet_scene
 from citychain.sim.registry_scene import describe, run_registry_scene
 from citychain.sim.stats import Stats
 
@@ -75,6 +77,7 @@ def run_network_demo(
     print_progress: Callable[[Stats], None],
     print_summary: Callable[[Stats, Audit, CitySimulation], None],
     marker: dict[str, object],
+    fleet_batteries: int = 40,
 ) -> int:
     net_dir = path / "net"
     path.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,23 @@ def run_network_demo(
             clients[1 % len(clients)], registrar, trusted, sim.example_account().address, audit
         )
         print(f"\n{describe(scene)}")
+        if fleet_batteries:
+            # The factory's manufacturer runs the telemetry gateway and the oracle beside the
+            # first member's node (its home holds the manufacturer's and the oracle's keys).
+            print(f"battery fleet: {fleet_batteries} batteries, a month of BMS telemetry over MQTT")
+            fleet = run_fleet_scene(
+                clients[0],
+                first.path,
+                path / "fleet",
+                password,
+                keystore.load("manufacturer", password),
+                keystore.load("oracle", password),
+                trusted,
+                audit,
+                batteries=fleet_batteries,
+                due=min(2, fleet_batteries),
+            )
+            print(describe_fleet(fleet), flush=True)
         print("\nthe consortium:")
         _print_status(layout, specs)
         height, hashes = _agree(clients)
