@@ -5,6 +5,7 @@ citychain battery register --data PASSPORT.json --from KEY [--owner ADDRESS]   (
 citychain battery show ID [--json]                              (anyone: the public passport)
 citychain battery history ID --from KEY [--json]     (owner, lessee, manufacturer: point 4)
 citychain battery health ID --from KEY [--json]      (likewise: health and prediction)
+citychain battery part ID PART --from KEY [--json]   (a restricted part in clear, checked)
 citychain battery fleet --from KEY [--limit N] [--json]        (the batteries KEY may read)
 citychain battery transfer ID --to ADDRESS --from KEY                            (owner)
 citychain battery status ID --status S --from KEY          (owner; remanufactured: maker)
@@ -47,7 +48,7 @@ from citychain.client.battery import battery_id_from, fleet_read_request, read_r
 from citychain.client.battery import read_request_file as build_read_request_file
 from citychain.client.errors import ApiError
 from citychain.crypto.address import address_to_bytes
-from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.access import HEALTH, RESTRICTED_PARTS
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import (
     HealthValues,
@@ -126,6 +127,19 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
     p.set_defaults(func=_health)
+
+    p = sub.add_parser(
+        "part",
+        parents=reader,
+        help="a restricted part in clear, checked against the ledger's commitment",
+        description="Read composition (Annex XIII point 2: owner, lessee, manufacturer, "
+        "regulator), test_reports (point 3: manufacturer, regulator) or health (the latest "
+        "values: owner, lessee, manufacturer) from the node, and check that the fields open "
+        "the commitment the ledger holds; exit 1 if they do not.",
+    )
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.add_argument("part", choices=list(RESTRICTED_PARTS), help="the part to read")
+    p.set_defaults(func=_read_part)
 
     p = sub.add_parser(
         "fleet",
@@ -404,6 +418,43 @@ def _health(args: argparse.Namespace) -> int:
         print_json({**doc, "series": health["series"]})
     else:
         _print_fields(doc)
+    return 0
+
+
+def _read_part(args: argparse.Namespace) -> int:
+    raw = bytes.fromhex(args.battery_id)
+    with client_for(args) as client:
+        key, chain_id = _signed_reader(args, client)
+        served = client.battery_part(
+            args.battery_id, args.part, read_request(key, chain_id, raw, part=args.part)
+        )
+        # The commitment comes from the ledger's own view, not from the answer being checked.
+        if args.part == HEALTH:
+            latest = client.battery_health(args.battery_id, read_request(key, chain_id, raw))
+            expected = latest["health"]["commitment"] if latest["health"] else None
+        else:
+            expected = client.battery_passport(args.battery_id)["commitments"][args.part]
+    try:
+        opened = commit_part(args.part, served["fields"], bytes.fromhex(served["salt"])).hex()
+    except ValueError as exc:
+        fail(f"the node served a malformed {args.part}: {exc}")
+    if opened != expected:
+        fail(
+            f"the node's {args.part} of {args.battery_id} does not open the ledger's "
+            "commitment: do not trust it"
+        )
+    doc = {
+        "id": args.battery_id,
+        "part": args.part,
+        "verified": True,
+        "commitment": expected,
+        "fields": served["fields"],
+    }
+    if args.json:
+        print_json({**doc, "salt": served["salt"]})
+    else:
+        print(f"{args.part} of {args.battery_id}: opens the ledger's commitment {expected}")
+        _print_fields(served["fields"], "  ")
     return 0
 
 

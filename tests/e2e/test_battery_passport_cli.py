@@ -150,6 +150,18 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
         oracle.submit([MsgAttestPrediction(raw_id, 1_800, today + 5, 1_500, 2_100,
                                            hashlib.sha256(b"m").digest(),
                                            hashlib.sha256(b"i").digest())])  # fmt: skip
+    # The restricted parts in clear, each checked against the ledger's commitment.
+    composition = env.ok("part", "VC-EV-0001", "composition", "--from", "fleet", "--json").json()
+    assert composition["verified"] and composition["fields"]["anode"] == "graphite-SiOx"
+    values = env.ok("part", "VC-EV-0001", "health", "--from", "fleet", "--json").json()
+    assert values["fields"] == HEALTH_VALUES
+    assert (
+        "opens the ledger's commitment"
+        in env.ok("part", "VC-EV-0001", "test_reports", "--from", "maker").stdout
+    )
+    for who, part in (("fleet", "test_reports"), ("stranger", "composition")):
+        refused = env.run("part", "VC-EV-0001", part, "--from", who)
+        assert refused.returncode == 1 and "HTTP 403" in refused.stderr, refused.stderr
     health = env.ok("health", "VC-EV-0001", "--from", "fleet", "--json").json()
     assert health["health"]["soh_permyriad"] == 9_400 and health["updates"] == 1
     assert health["prediction"]["due"] is True
