@@ -50,6 +50,22 @@ SALT_COMPOSITION = bytes(range(100, 132))
 SALT_TESTS = bytes(range(140, 172))
 
 
+def health_values(**changes: int) -> dict[str, int]:
+    """Health values an oracle commits to (never on the ledger), for a 150 Ah battery."""
+    fields = {
+        "soh_permyriad": 9_700,
+        "remaining_capacity_mah": 145_500,
+        "capacity_fade_permille": 30,
+        "resistance_increase_permille": 40,
+        "energy_throughput_wh": 9_000_000,
+        "equivalent_full_cycles_x100": 15_000,
+        "extreme_temperature_s": 7_200,
+        "deep_discharge_events": 1,
+    }
+    fields.update(changes)
+    return fields
+
+
 def passport(identifier: str = "VC-EV-0001", **changes: Any) -> Passport:
     fields: dict[str, Any] = {
         "identifier": identifier,

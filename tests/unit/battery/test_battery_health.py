@@ -23,6 +23,9 @@ from battery_chain import (
     register_msg,
     registered_chain,
 )
+from battery_chain import (
+    health_values as values,
+)
 from helpers import (
     BLOCK_INTERVAL_MS,
     FIRST_BLOCK_TIME_MS,
@@ -63,22 +66,6 @@ INPUTS = bytes(range(64, 96))
 
 
 SALT = bytes(range(96, 128))
-
-
-def values(**changes: int) -> dict[str, int]:
-    """The health values the oracle commits to (never on the ledger)."""
-    fields = {
-        "soh_permyriad": 9_700,
-        "remaining_capacity_mah": 145_500,
-        "capacity_fade_permille": 30,
-        "resistance_increase_permille": 40,
-        "energy_throughput_wh": 9_000_000,
-        "equivalent_full_cycles_x100": 15_000,
-        "extreme_temperature_s": 7_200,
-        "deep_discharge_events": 1,
-    }
-    fields.update(changes)
-    return fields
 
 
 def health(battery_id: bytes | None = None, salt: bytes = SALT, **changes: int) -> MsgUpdateHealth:

@@ -19,6 +19,9 @@ from battery_chain import (
     bid,
     registered_chain,
 )
+from battery_chain import (
+    health_values as values,
+)
 from helpers import CHAIN_ID, Chain, addr
 
 from citychain.battery import (
@@ -36,21 +39,6 @@ from citychain.modules.battery.messages import MsgLease, MsgUpdateHealth
 NOW_MS = 1_800_000_000_000
 BATCH = bytes(range(32))
 SALTS = [bytes([n]) * 32 for n in range(1, 10)]
-
-
-def values(**changes: int) -> dict[str, int]:
-    fields = {
-        "soh_permyriad": 9_700,
-        "remaining_capacity_mah": 145_500,
-        "capacity_fade_permille": 30,
-        "resistance_increase_permille": 40,
-        "energy_throughput_wh": 9_000_000,
-        "equivalent_full_cycles_x100": 15_000,
-        "extreme_temperature_s": 7_200,
-        "deep_discharge_events": 1,
-    }
-    fields.update(changes)
-    return fields
 
 
 def commit_health(chain: Chain, fields: dict[str, object], salt: bytes) -> bytes:
