@@ -1,12 +1,18 @@
-"""Regenerate tests/vectors/tx_vectors.json, the golden vectors of the canonical encoding.
+"""Regenerate the golden vectors of the canonical encoding (docs/encoding.md, section 7):
 
-    .venv/bin/python tests/vectors/make_vectors.py          # rewrite the file
-    .venv/bin/python tests/vectors/make_vectors.py --check  # exit 1 if the file differs
+- tests/vectors/tx_vectors.json: signed transactions (every message type of the bank, devices and
+  battery modules) and block headers;
+- tests/vectors/device_vectors.json: signed telemetry reports, the Merkle tree and id of a batch
+  of them, and the salted commitments of battery passport parts.
+
+    .venv/bin/python tests/vectors/make_vectors.py          # rewrite both files
+    .venv/bin/python tests/vectors/make_vectors.py --check  # exit 1 if a file differs
 
 Every input is fixed: private key seeds are sha256(b"vector-<n>"), Ed25519 signing is
 deterministic (RFC 8032, 5.1.6), and JSON keys keep a fixed order (struct fields in declared
 order), so two runs give the same bytes. tests/unit/test_vectors.py rebuilds every vector from its
-fields, and fails if this script's output and the stored file differ.
+fields (tests/unit/test_device_vectors.py the device file), and fails if this script's output
+and a stored file differ.
 
 Changing a vector is a protocol change: wallets in other languages test against these bytes.
 Add vectors; do not edit old ones unless the encoding itself changes, and then say so in the
@@ -15,18 +21,32 @@ commit message (STYLE.md).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import struct
 import sys
 from pathlib import Path
 from typing import Any
 
 from msgspec import structs
 
+from citychain.battery.openings import health_fields
 from citychain.block import HEADER_DOMAIN, Header, header_hash, list_hash, sign_header
 from citychain.codec import Struct, encode
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
+from citychain.devices import merkle
+from citychain.devices.report import (
+    REPORT_DOMAIN,
+    BmsReadings,
+    MachineReadings,
+    MeterReadings,
+    ReportBody,
+    report_id,
+    sign_report,
+)
+from citychain.gateway.store import BATCH_DOMAIN, batch_id_of
 from citychain.modules.bank.messages import (
     MsgBurn,
     MsgCancelRequest,
@@ -39,9 +59,31 @@ from citychain.modules.bank.messages import (
     MsgSetTier,
 )
 from citychain.modules.bank.state import new_request_id
+from citychain.modules.battery import commitment
+from citychain.modules.battery.messages import (
+    HealthValues,
+    MsgAttestPrediction,
+    MsgLease,
+    MsgRegisterBattery,
+    MsgSetStatus,
+    MsgTransfer,
+    MsgUpdateHealth,
+    Passport,
+)
+from citychain.modules.battery.state import battery_id_of
+from citychain.modules.devices.messages import (
+    POSSESSION_DOMAIN,
+    MsgAnchorBatch,
+    MsgDecommission,
+    MsgRegisterDevice,
+    MsgRotateKey,
+    possession_statement,
+)
+from citychain.modules.devices.state import DEVICE_ID_DOMAIN, device_id_of
 from citychain.tx.envelope import SIGN_DOMAIN, Message, address_of, build_body, sign_tx, tx_hash
 
 OUTPUT = Path(__file__).with_name("tx_vectors.json")
+DEVICE_OUTPUT = Path(__file__).with_name("device_vectors.json")
 CHAIN_ID = "citychain-1"
 
 COMMENT = (
@@ -65,13 +107,19 @@ def vector_address(n: int) -> bytes:
 
 
 def to_json(value: Any) -> Any:
-    """A struct as a JSON object of its fields in declared order; bytes as hex; tuples as lists."""
+    """A struct as a JSON object of its fields in declared order; bytes as hex; tuples as lists;
+    nil as null. A tagged struct (report readings) starts with its tag under the tag field's
+    name ("type"), as the tag is the first element of its array."""
     if isinstance(value, Struct):
-        return {f.name: to_json(getattr(value, f.name)) for f in structs.fields(value)}
+        config = value.__struct_config__
+        tag = {} if config.tag is None else {str(config.tag_field): config.tag}
+        return tag | {f.name: to_json(getattr(value, f.name)) for f in structs.fields(value)}
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, tuple | list):
         return [to_json(item) for item in value]
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise TypeError(f"no JSON form for {value!r}")
     return value
@@ -87,6 +135,7 @@ def tx_vector(
     fee: int,
     expiry_height: int = 0,
     memo: str = "",
+    possession: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     key = vector_key(n)
     options: dict[str, Any] = {
@@ -124,7 +173,7 @@ def tx_vector(
         "signature_hex": key.sign(sign_bytes).hex(),
         "tx_raw_hex": raw.hex(),
         "tx_hash_hex": tx_hash(raw).hex(),
-    }
+    } | ({} if possession is None else {"possession": possession})
 
 
 def tx_vectors() -> list[dict[str, Any]]:
@@ -217,6 +266,479 @@ def tx_vectors() -> list[dict[str, Any]]:
             nonce=2,
             fee=5,
         ),
+        *devices_tx_vectors(),
+        *battery_tx_vectors(),
+    ]
+
+
+# --- devices and battery -------------------------------------------------------------------------
+# Key numbers: 8 owns the devices; 201-205 are device keys; 9 is a battery manufacturer, 10 the
+# battery's first owner, 11 a lessee, 12 the next owner, 13 the oracle.
+DEVICE_OWNER = 8
+BMS, METER, MACHINE, GATEWAY, BMS_NEW_KEY = 201, 202, 203, 204, 205
+DEVICE_KINDS = {BMS: "bms", METER: "meter", MACHINE: "machine", GATEWAY: "gateway"}
+MANUFACTURER, BATTERY_OWNER, LESSEE, NEW_OWNER, ORACLE = 9, 10, 11, 12, 13
+FIRST_REPORT_MS = 1_700_000_000_000
+
+
+def device_id(n: int) -> bytes:
+    return device_id_of(vector_key(n).public_key)
+
+
+def day(year: int, month: int, date: int) -> int:
+    """Days since 1970-01-01, the battery module's date unit."""
+    return (datetime.date(year, month, date) - datetime.date(1970, 1, 1)).days
+
+
+def possession(n: int, owner: bytes, of_device: bytes, message_index: int) -> dict[str, Any]:
+    """How device key ``n`` proves possession: the statement it signs and the signature."""
+    key = vector_key(n)
+    statement = possession_statement(CHAIN_ID, owner, of_device, key.public_key)
+    return {
+        "message_index": message_index,
+        "device_seed_source": f'sha256(b"vector-{n}")',
+        "device_seed_hex": seed(n).hex(),
+        "device_public_key_hex": key.public_key.hex(),
+        "chain_id": CHAIN_ID,
+        "owner_hex": owner.hex(),
+        "device_id_hex": of_device.hex(),
+        "statement_hex": statement.hex(),
+        "signature_hex": key.sign(statement).hex(),
+    }
+
+
+def register_device(n: int, owner: bytes, message_index: int) -> tuple[Message, dict[str, Any]]:
+    proof = possession(n, owner, device_id(n), message_index)
+    message = MsgRegisterDevice(
+        public_key=vector_key(n).public_key,
+        kind=DEVICE_KINDS[n],
+        metadata=hashlib.sha256(f"vector-device-metadata-{n}".encode()).digest(),
+        possession=bytes.fromhex(proof["signature_hex"]),
+    )
+    return message, proof
+
+
+# (name, description, device key number, body), in the batch's arrival order.
+def report_specs() -> list[tuple[str, str, int, ReportBody]]:
+    return [
+        (
+            "bms counter 1",
+            "a BMS sample with every reading: positive values in the unsigned forms",
+            BMS,
+            ReportBody(
+                device_id=device_id(BMS),
+                counter=1,
+                time_ms=FIRST_REPORT_MS,
+                readings=BmsReadings(
+                    pack_voltage_mv=51_200,
+                    current_ma=12_500,
+                    soc_permille=873,
+                    temperature_dc=253,
+                    cycle_count=412,
+                    discharge_capacity_mah=98_700,
+                    energy_throughput_wh=21_400_000,
+                    internal_resistance_uohm=1_850,
+                ),
+            ),
+        ),
+        (
+            "meter counter 1",
+            "an energy meter exporting 2.3 kW: a negative power in the int16 form",
+            METER,
+            ReportBody(
+                device_id=device_id(METER),
+                counter=1,
+                time_ms=FIRST_REPORT_MS + 400,
+                readings=MeterReadings(energy_wh=123_456_789, power_w=-2_300),
+            ),
+        ),
+        (
+            "bms counter 2",
+            "the same BMS charging at 150 A in the cold: int32 and int8 forms; the optional "
+            "readings it did not send are nil, still present",
+            BMS,
+            ReportBody(
+                device_id=device_id(BMS),
+                counter=2,
+                time_ms=FIRST_REPORT_MS + 1_000,
+                readings=BmsReadings(
+                    pack_voltage_mv=51_950,
+                    current_ma=-150_000,
+                    soc_permille=874,
+                    temperature_dc=-45,
+                ),
+            ),
+        ),
+        (
+            "machine counter 1",
+            "a factory machine at -0.5 °C (negative fixint), no parts counter (nil)",
+            MACHINE,
+            ReportBody(
+                device_id=device_id(MACHINE),
+                counter=1,
+                time_ms=FIRST_REPORT_MS + 1_200,
+                readings=MachineReadings(
+                    power_w=7_500, spindle_rpm=12_000, temperature_dc=-5, vibration_um_s=2_800
+                ),
+            ),
+        ),
+        (
+            "bms counter 3",
+            "the BMS idle (current 0) with a lifetime throughput above 2^32 (uint64 form)",
+            BMS,
+            ReportBody(
+                device_id=device_id(BMS),
+                counter=3,
+                time_ms=FIRST_REPORT_MS + 2_000,
+                readings=BmsReadings(
+                    pack_voltage_mv=52_000,
+                    current_ma=0,
+                    soc_permille=874,
+                    temperature_dc=0,
+                    cycle_count=412,
+                    discharge_capacity_mah=98_700,
+                    energy_throughput_wh=5_000_000_000,
+                    internal_resistance_uohm=1_850,
+                ),
+            ),
+        ),
+    ]
+
+
+def signed_reports() -> list[bytes]:
+    return [sign_report(vector_key(n), body) for _, _, n, body in report_specs()]
+
+
+def batch_root_and_id() -> tuple[bytes, int, bytes]:
+    leaves = [merkle.leaf_hash(raw) for raw in signed_reports()]
+    root = merkle.root(leaves)
+    return root, len(leaves), batch_id_of(device_id(GATEWAY), root, len(leaves))
+
+
+def report_vector(name: str, description: str, n: int, body: ReportBody) -> dict[str, Any]:
+    key = vector_key(n)
+    body_bytes = encode(body)
+    raw = sign_report(key, body)
+    return {
+        "name": name,
+        "description": description,
+        "device_seed_source": f'sha256(b"vector-{n}")',
+        "device_seed_hex": seed(n).hex(),
+        "device_public_key_hex": key.public_key.hex(),
+        "kind": body.kind,
+        "fields": to_json(body),
+        "readings_hex": encode(body.readings).hex(),
+        "body_hex": body_bytes.hex(),
+        "sign_bytes_hex": (REPORT_DOMAIN + body_bytes).hex(),
+        "signature_hex": key.sign(REPORT_DOMAIN + body_bytes).hex(),
+        "report_hex": raw.hex(),
+        "report_id_hex": report_id(raw).hex(),
+        "leaf_hash_hex": merkle.leaf_hash(raw).hex(),
+    }
+
+
+def batch_vector() -> dict[str, Any]:
+    names = [name for name, _, _, _ in report_specs()]
+    leaves = [merkle.leaf_hash(raw) for raw in signed_reports()]
+    root, count, batch_id = batch_root_and_id()
+    gateway = device_id(GATEWAY)
+    return {
+        "description": "the five reports above as one batch, in this order, cut by the gateway "
+        "device of vector-204; the inclusion paths of leaf 2 (an inner leaf) and leaf 4 (the odd "
+        "last leaf, carried up)",
+        "reports": names,
+        "leaf_hashes_hex": [h.hex() for h in leaves],
+        "count": count,
+        "root_hex": root.hex(),
+        "gateway_device_id_hex": gateway.hex(),
+        "batch_id_preimage_hex": (BATCH_DOMAIN + gateway + root + struct.pack(">Q", count)).hex(),
+        "batch_id_hex": batch_id.hex(),
+        "inclusion": [
+            {
+                "report": names[index],
+                "leaf_index": index,
+                "tree_size": count,
+                "path_hex": [h.hex() for h in merkle.inclusion_proof(leaves, index)],
+            }
+            for index in (2, 4)
+        ],
+    }
+
+
+def salt(name: str) -> bytes:
+    return hashlib.sha256(f"vector-salt-{name}".encode()).digest()
+
+
+HEALTH = HealthValues(
+    soh_permyriad=9_650,
+    remaining_capacity_mah=96_500,
+    capacity_fade_permille=35,
+    resistance_increase_permille=120,
+    energy_throughput_wh=21_400_000,
+    equivalent_full_cycles_x100=41_200,
+    extreme_temperature_s=3_600,
+    deep_discharge_events=2,
+)
+
+
+def commitment_specs() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(name, description, part, fields): keys deliberately not in sorted order."""
+    return [
+        (
+            "composition",
+            "Annex XIII point 2, committed by battery/register as legitimate_interest_commitment: "
+            "nested objects and lists, keys sorted at every level, UTF-8 text not escaped",
+            "composition",
+            {
+                "cells": "16s1p LFP 20 Ah",
+                "cathode": {"material": "LiFePO4", "lithium_permille": 44},
+                "part_numbers": ["CC-MOD-16S1P", "CC-BMS-2"],
+                "dismantling": "Deckel lösen, 8 Schrauben M4; Zellen nicht öffnen",
+                "safety": {"max_temperature_dc": 600, "extinguishing_agent": "water"},
+            },
+        ),
+        (
+            "test_reports",
+            "Annex XIII point 3, committed by battery/register as authority_commitment",
+            "test_reports",
+            {
+                "reports": [
+                    {
+                        "standard": "IEC 62619:2022",
+                        "report_id": "TR-2026-0173",
+                        "sha256": hashlib.sha256(b"vector-test-report").hexdigest(),
+                    }
+                ]
+            },
+        ),
+        (
+            "health",
+            "Annex XIII point 4, committed by battery/update_health: the HealthValues fields",
+            "health",
+            health_fields(HEALTH),
+        ),
+    ]
+
+
+def commitment_of(name: str) -> bytes:
+    for spec_name, _, part, fields in commitment_specs():
+        if spec_name == name:
+            return commitment.commit_part(part, fields, salt(name))
+    raise KeyError(name)
+
+
+def commitment_vector(
+    name: str, description: str, part: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    content = commitment.part_content(part, fields)
+    return {
+        "name": name,
+        "description": description,
+        "part": part,
+        "fields": fields,
+        "content": content.decode(),
+        "content_hex": content.hex(),
+        "salt_source": f'sha256(b"vector-salt-{name}")',
+        "salt_hex": salt(name).hex(),
+        "preimage_hex": (commitment.DOMAIN + salt(name) + content).hex(),
+        "commitment_hex": commitment.commit_part(part, fields, salt(name)).hex(),
+    }
+
+
+DEVICE_COMMENT = (
+    "Golden vectors of citychain's device telemetry and battery commitments (docs/encoding.md, "
+    "section 7; docs/modules/devices.md sections 4-5). Generated by tests/vectors/make_vectors.py "
+    "from fixed seeds and salts; checked by tests/unit/test_device_vectors.py. Changing a vector "
+    "is a protocol change: a BMS must produce report_hex byte for byte. Byte strings are "
+    "lowercase hex; report readings may be negative (MessagePack signed forms) or null (nil)."
+)
+
+
+def device_entry(n: int, of_device: int | None = None) -> dict[str, Any]:
+    """Key ``n`` as the key of device ``of_device`` (by default the device it first registers)."""
+    device = n if of_device is None else of_device
+    entry = {
+        "name": f"vector-{n}",
+        "kind": DEVICE_KINDS[device],
+        "seed_source": f'sha256(b"vector-{n}")',
+        "seed_hex": seed(n).hex(),
+        "public_key_hex": vector_key(n).public_key.hex(),
+        "device_id_hex": device_id(device).hex(),
+    }
+    # After devices/rotate_key the device keeps the id derived from its first key.
+    return entry if device == n else entry | {"rotated_from": f"vector-{device}"}
+
+
+def device_document() -> dict[str, Any]:
+    return {
+        "_comment": DEVICE_COMMENT,
+        "report_domain_hex": REPORT_DOMAIN.hex(),
+        "device_id_domain_hex": DEVICE_ID_DOMAIN.hex(),
+        "possession_domain_hex": POSSESSION_DOMAIN.hex(),
+        "batch_domain_hex": BATCH_DOMAIN.hex(),
+        "commitment_domain_hex": commitment.DOMAIN.hex(),
+        "devices": [*(device_entry(n) for n in DEVICE_KINDS), device_entry(BMS_NEW_KEY, BMS)],
+        "reports": [report_vector(*spec) for spec in report_specs()],
+        "batch": batch_vector(),
+        "commitments": [commitment_vector(*spec) for spec in commitment_specs()],
+    }
+
+
+def devices_tx_vectors() -> list[dict[str, Any]]:
+    owner = vector_address(DEVICE_OWNER)
+    register_bms, bms_proof = register_device(BMS, owner, 0)
+    others = [register_device(n, owner, i) for i, n in enumerate((METER, MACHINE, GATEWAY))]
+    rotate_proof = possession(BMS_NEW_KEY, owner, device_id(BMS), 0)
+    root, count, batch_id = batch_root_and_id()
+    return [
+        tx_vector(
+            "devices/register",
+            "vector-8 registers the BMS whose key is vector-201; possession is that key's "
+            "signature of possession_statement(chain_id, owner, device_id, public_key)",
+            DEVICE_OWNER,
+            [register_bms],
+            nonce=0,
+            fee=1,
+            possession=[bms_proof],
+        ),
+        tx_vector(
+            "devices/register meter, machine, gateway",
+            "three more devices of vector-8 in one transaction, one possession proof each",
+            DEVICE_OWNER,
+            [message for message, _ in others],
+            nonce=1,
+            fee=3,
+            possession=[proof for _, proof in others],
+        ),
+        tx_vector(
+            "devices/anchor",
+            "vector-8 anchors the batch of device_vectors.json through its gateway device",
+            DEVICE_OWNER,
+            [MsgAnchorBatch(batch_id=batch_id, root=root, count=count, gateway=device_id(GATEWAY))],
+            nonce=2,
+            fee=1,
+        ),
+        tx_vector(
+            "devices/rotate_key+decommission",
+            "the BMS moves to key vector-205 (which signs the statement for the BMS's unchanged "
+            "device id); the machine is retired",
+            DEVICE_OWNER,
+            [
+                MsgRotateKey(
+                    device_id=device_id(BMS),
+                    new_public_key=vector_key(BMS_NEW_KEY).public_key,
+                    possession=bytes.fromhex(rotate_proof["signature_hex"]),
+                ),
+                MsgDecommission(device_id=device_id(MACHINE)),
+            ],
+            nonce=3,
+            fee=2,
+            possession=[rotate_proof],
+        ),
+    ]
+
+
+PASSPORT = Passport(
+    identifier="CC-BAT-2026-000173",
+    model="CityCell 51V 100Ah",
+    category="industrial",
+    chemistry="lfp",
+    rated_capacity_mah=100_000,
+    rated_energy_wh=5_120,
+    nominal_voltage_mv=51_200,
+    weight_g=45_000,
+    expected_lifetime_cycles=6_000,
+    capacity_threshold_permille=700,
+    manufacturing_day=day(2026, 3, 2),
+    manufacturing_place="Hamburg, DE",
+    carbon_footprint_g_per_kwh=65_000,
+    recycled_cobalt_permille=0,
+    recycled_lead_permille=0,
+    recycled_lithium_permille=60,
+    recycled_nickel_permille=0,
+    hazardous_substances=("7439-93-2", "21324-40-3"),
+)
+
+
+def battery_tx_vectors() -> list[dict[str, Any]]:
+    battery_id = battery_id_of(PASSPORT.identifier)
+    _, _, batch_id = batch_root_and_id()
+    return [
+        tx_vector(
+            "battery/register",
+            "the manufacturer vector-9 registers the battery whose BMS is device vector-201 for "
+            "owner vector-10; the passport is a nested array; the commitments are those of "
+            "device_vectors.json",
+            MANUFACTURER,
+            [
+                MsgRegisterBattery(
+                    passport=PASSPORT,
+                    bms_device_id=device_id(BMS),
+                    legitimate_interest_commitment=commitment_of("composition"),
+                    authority_commitment=commitment_of("test_reports"),
+                    owner=vector_address(BATTERY_OWNER),
+                )
+            ],
+            nonce=0,
+            fee=2,
+        ),
+        tx_vector(
+            "battery/lease+set_status",
+            "the owner leases the battery to vector-11 until height 100000 and marks it installed",
+            BATTERY_OWNER,
+            [
+                MsgLease(battery_id=battery_id, lessee=vector_address(LESSEE), end_height=100_000),
+                MsgSetStatus(battery_id=battery_id, status="installed"),
+            ],
+            nonce=0,
+            fee=2,
+        ),
+        tx_vector(
+            "battery/lease end+transfer",
+            "the owner ends the lease (lessee and end_height nil, c0) and hands the battery to "
+            "vector-12",
+            BATTERY_OWNER,
+            [
+                MsgLease(battery_id=battery_id, lessee=None, end_height=None),
+                MsgTransfer(battery_id=battery_id, new_owner=vector_address(NEW_OWNER)),
+            ],
+            nonce=1,
+            fee=2,
+        ),
+        tx_vector(
+            "battery/update_health",
+            "the oracle vector-13 commits the health of device_vectors.json, computed from the "
+            "anchored batch",
+            ORACLE,
+            [
+                MsgUpdateHealth(
+                    battery_id=battery_id,
+                    commitment=commitment_of("health"),
+                    telemetry_batch=batch_id,
+                )
+            ],
+            nonce=0,
+            fee=1,
+        ),
+        tx_vector(
+            "battery/attest_prediction",
+            "the oracle predicts end of life at cycle 5400 on 2038-06-30, 80 % interval "
+            "4900-5900 cycles",
+            ORACLE,
+            [
+                MsgAttestPrediction(
+                    battery_id=battery_id,
+                    eol_cycle=5_400,
+                    eol_day=day(2038, 6, 30),
+                    interval_low_cycles=4_900,
+                    interval_high_cycles=5_900,
+                    model_hash=hashlib.sha256(b"vector-eol-model").digest(),
+                    inputs_ref=hashlib.sha256(b"vector-eol-inputs").digest(),
+                )
+            ],
+            nonce=1,
+            fee=1,
+        ),
     ]
 
 
@@ -263,7 +785,7 @@ def header_vectors(txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build() -> str:
-    """The whole vector file as text."""
+    """The whole transaction vector file as text."""
     txs = tx_vectors()
     document = {
         "_comment": COMMENT,
@@ -275,16 +797,31 @@ def build() -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def build_devices() -> str:
+    """The whole device vector file as text."""
+    return json.dumps(device_document(), indent=2, ensure_ascii=False) + "\n"
+
+
+def build_all() -> dict[Path, str]:
+    """Every file this script writes, with its text."""
+    return {OUTPUT: build(), DEVICE_OUTPUT: build_devices()}
+
+
 def main(argv: list[str]) -> int:
-    text = build()
+    files = build_all()
     if "--check" in argv:
-        if OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT} differs from what make_vectors.py generates", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT}")
+        stale = [path for path, text in files.items() if read(path) != text]
+        for path in stale:
+            print(f"{path} differs from what make_vectors.py generates", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
+
+
+def read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 if __name__ == "__main__":
