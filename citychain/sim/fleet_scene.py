@@ -74,7 +74,7 @@ def _register_gateway(maker: Wallet) -> bytes:
     return device_id
 
 
-def _prove_one(home: Path, store_dir: Path, out: Path) -> dict[str, object]:
+def _prove_one(home: Path, node: str, store_dir: Path, out: Path) -> dict[str, object]:
     """``citychain device prove`` on the newest report, as an operator would run it."""
     from citychain.cli.main import main as citychain_main
 
@@ -86,7 +86,7 @@ def _prove_one(home: Path, store_dir: Path, out: Path) -> dict[str, object]:
     with contextlib.redirect_stdout(io.StringIO()):
         code = citychain_main(
             ["device", "prove", report_id.hex(), "--gateway-dir", str(store_dir),
-             "--out", str(out), "--home", str(home)]
+             "--out", str(out), "--home", str(home), "--node", node]
         )  # fmt: skip
     if code != 0:
         raise RuntimeError(f"device prove exited {code}")
@@ -108,8 +108,8 @@ def run_fleet_scene(
     days: int = 30,
     due: int = 2,
 ) -> FleetScene:
-    """Run the fleet for ``days`` simulated days through ``client``'s node (whose ``home``
-    holds the manufacturer's key) and add the checks to ``audit``."""
+    """Run the fleet for ``days`` simulated days through ``client``'s node (``home`` holds
+    the manufacturer's key) and add the checks to ``audit``."""
     started = time.monotonic()
     validators = list(trusted)
     work.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,8 @@ def run_fleet_scene(
         gateway_id = _register_gateway(maker)
         register_fleet(maker, fleet)
         gateway = GatewayProcess(
-            ["--home", str(home), "--broker", broker.address, "--from", "manufacturer",
+            ["--home", str(home), "--node", client.url, "--broker", broker.address,
+             "--from", "manufacturer",
              "--gateway-device", gateway_id.hex(), "--store", str(store_dir),
              "--batch-size", "500", "--batch-ms", "300"],
             password,
@@ -193,7 +194,7 @@ def run_fleet_scene(
         f"(built to wear out: {', '.join(built_due)})",
     )
 
-    proof = _prove_one(home, store_dir, work / "report-proof.json")
+    proof = _prove_one(home, client.url, store_dir, work / "report-proof.json")
     checked = verify_report_proof(proof, validators)
     audit.add(
         "report proven offline",

@@ -20,7 +20,7 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.net.create import DEFAULT_BASE_PORT, create_network
-from citychain.net.layout import NetLayout, NodeSpec
+from citychain.net.layout import MEMBER_ORGS, NetLayout, NodeSpec
 from citychain.net.ports import port_free
 from citychain.net.process import node_status, start_node, stop_node
 from citychain.sim.audit import Audit
@@ -127,11 +127,12 @@ def run_network_demo(
         )
         print(f"\n{describe(scene)}")
         if fleet_batteries:
-            # The factory's manufacturer runs the telemetry gateway and the oracle beside the
-            # first member's node (its home holds the manufacturer's and the oracle's keys).
+            # The battery maker runs the telemetry gateway and the oracle against its own
+            # member's node (the keys were made in the first home, like every role key).
+            maker_node = MEMBER_ORGS.index("Voltcell Batteries") % len(clients)
             print(f"battery fleet: {fleet_batteries} batteries, a month of BMS telemetry over MQTT")
             fleet = run_fleet_scene(
-                clients[0],
+                clients[maker_node],
                 first.path,
                 path / "fleet",
                 password,

@@ -133,7 +133,9 @@ def _settle(sim: CitySimulation, p: Planned, result: dict[str, Any]) -> None:
         stats.refused[actual] += 1
         assert p.sender.wallet is not None
         p.sender.wallet.resync()  # a refused transaction did not use its nonce
-    if actual != p.expected and _expired_in_flight(p, actual, result):
+    refused_unblocked = actual != p.expected and result.get("height") is None
+    latest = int(sim.client.status()["height"]) if refused_unblocked else None
+    if actual != p.expected and _expired_in_flight(p, actual, result, latest):
         stats.late[actual] += 1
         _reconcile(sim, p)
         return
@@ -178,17 +180,25 @@ NEVER_CREATED = "never_created"
 """A request whose creating transaction failed: the ledger has no such request."""
 
 
-def _expired_in_flight(p: Planned, actual: str, result: dict[str, Any]) -> bool:
+def _expired_in_flight(
+    p: Planned, actual: str, result: dict[str, Any], latest_height: int | None = None
+) -> bool:
     """Whether a predicted success failed only because its block came at or after a
     request's expiry, which the ledger's rules say it must (bank handlers): creating needs
     expiry > height (bank/18), paying needs height <= expiry (bank/10). A transaction's
     messages succeed or fail together, so one such message explains a merchant's bundle; and
     a payment planned in the same tick for a request whose creation so failed finds no
-    request (bank/8)."""
+    request (bank/8).
+
+    A transaction refused before any block (CheckTx: no ``height`` in the result) was checked
+    at some height no later than ``latest_height``, the node's height asked after the refusal;
+    the rule can explain it only if it would refuse at that height."""
     height = result.get("height")
-    if p.expected != OK or height is None:
+    if p.expected != OK:
         return False
-    at = int(height)
+    at = int(height) if height is not None else latest_height
+    if at is None:
+        return False
     for op in p.ops:
         match op:
             case CreateRequest(r) if actual == "bank/18" and at >= r.expiry:

@@ -39,8 +39,15 @@ def test_only_the_expiry_rule_excuses_a_failure(
     assert _expired_in_flight(planned(op), actual, {"height": height}) is late
 
 
-def test_not_when_refused_before_a_block_or_predicted_to_fail() -> None:
-    assert not _expired_in_flight(planned(CreateRequest(REQUEST)), "bank/18", {"height": None})
+def test_refused_before_a_block_only_if_the_node_has_reached_the_expiry() -> None:
+    create = planned(CreateRequest(REQUEST))
+    # CheckTx ran at some height <= the node's height asked afterwards.
+    assert _expired_in_flight(create, "bank/18", {"height": None}, latest_height=22)
+    assert not _expired_in_flight(create, "bank/18", {"height": None}, latest_height=21)
+    assert not _expired_in_flight(create, "bank/18", {"height": None})
+
+
+def test_not_when_predicted_to_fail() -> None:
     assert not _expired_in_flight(
         planned(CreateRequest(REQUEST), expected="bank/18"), "bank/3", {"height": 30}
     )
