@@ -31,6 +31,7 @@ from citychain.modules.consortium.roles import ALL_ROLES
 from citychain.modules.consortium.state import has_role
 from citychain.node.api_battery import battery_router
 from citychain.node.api_consortium import consortium_router
+from citychain.node.api_devices import devices_router
 from citychain.node.api_registry import registry_router
 from citychain.node.reads import settled_reads
 from citychain.node.service import Node
@@ -373,8 +374,13 @@ def create_api(node: Node) -> FastAPI:
     async def fleet_page() -> FileResponse:
         return FileResponse(str(web / "fleet.html"))
 
+    @api.get("/device", include_in_schema=False)
+    async def device_page() -> FileResponse:
+        return FileResponse(str(web / "device.html"))
+
     api.include_router(consortium_router(node))
     api.include_router(registry_router(node))
     api.include_router(battery_router(node))
+    api.include_router(devices_router(node))
     api.mount("/static", StaticFiles(directory=str(web)), name="static")
     return api

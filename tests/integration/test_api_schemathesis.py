@@ -36,7 +36,11 @@ from citychain.client.registrar import Registrar
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
+from citychain.devices import merkle
+from citychain.devices.sim import SimDevice, register_devices
+from citychain.gateway.store import batch_id_of
 from citychain.init_home import init_home
+from citychain.modules.devices.messages import MsgAnchorBatch
 from citychain.sim.localnode import LocalNode
 
 pytestmark = pytest.mark.slow
@@ -70,8 +74,8 @@ BIRTH_CONTENT = {
 def node_with_data(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LocalNode, Path, dict[str, list[str]]]]:
-    """A running node with a few blocks: a mint, a payment, an open payment request and an
-    amended birth record."""
+    """A running node with a few blocks: a mint, a payment, an open payment request, an
+    amended birth record, and a gateway and a BMS device with one anchored batch."""
     base = tmp_path_factory.mktemp("schemathesis")
     home, _, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
     with LocalNode(base / "home") as node:
@@ -86,12 +90,21 @@ def node_with_data(
         )
         birth = registrar.register_birth(BIRTH_CONTENT)
         amended = registrar.amend(birth.record_id, {**BIRTH_CONTENT, "sex": "X"})
+        gateway = SimDevice(PrivateKey.from_seed(bytes(31) + b"\x03"), kind="gateway")
+        bms = SimDevice(PrivateKey.from_seed(bytes(31) + b"\x04"))
+        register_devices(merchant, [gateway, bms], bytes(32))
+        root = merkle.root([merkle.leaf_hash(bms.report()) for _ in range(3)])
+        batch_id = batch_id_of(gateway.id, root, 3)
+        merchant.submit([MsgAnchorBatch(batch_id, root, 3, gateway.id)])
         known = {
             "tx_hashes": [sent["hash"]],
             "addresses": [merchant.address, payer],
             "request_ids": [request_id],
             "denoms": ["ccy"],
             "record_ids": [birth.record_id.hex(), amended.record_id.hex()],
+            "device_ids": [gateway.id.hex(), bms.id.hex()],
+            "batch_ids": [batch_id.hex()],
+            "owners": [merchant.address],
             # "²" is a digit to str.isdigit but not to int(): /search once gave a 500 for it.
             # "٣" (Arabic-Indic three) is a digit to both.
             "terms": ["1", "2", sent["hash"], merchant.address, "²", "٣", "0"],
@@ -113,8 +126,12 @@ def _config(known: dict[str, list[str]]) -> str:
         ("term", "terms"),
         ("denom", "denoms"),
         ("record_id", "record_ids"),
+        ("device_id", "device_ids"),
+        ("batch_id", "batch_ids"),
     ):
         lines.append(f'"path.{parameter}" = {{ dictionary = "{dictionary}", probability = 0.5 }}')
+    # GET /devices?owner=: half the owners generated are one that has devices.
+    lines.append('"query.owner" = { dictionary = "owners", probability = 0.5 }')
     return "\n".join(lines) + "\n"
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from citychain.codec import decode
 from citychain.crypto.address import address_from_bytes
+from citychain.modules.base import PrefixScan
 from citychain.modules.devices.state import (
+    DEVICE_PREFIX,
     STATUS_NAMES,
+    Device,
     anchor_key,
     device_key,
     get_anchor,
@@ -15,13 +19,26 @@ from citychain.modules.devices.state import (
 )
 from citychain.state.overlay import StateReader
 
-__all__ = ["anchor_key", "anchor_view", "device_key", "device_view"]
+__all__ = [
+    "MAX_PAGE",
+    "anchor_key",
+    "anchor_view",
+    "device_key",
+    "device_view",
+    "owner_devices_view",
+]
+
+MAX_PAGE = 100
 
 
 def device_view(state: StateReader, device_id: bytes) -> dict[str, Any] | None:
     device = get_device(state, device_id)
     if device is None:
         return None
+    return _device_json(device_id, device)
+
+
+def _device_json(device_id: bytes, device: Device) -> dict[str, Any]:
     return {
         "id": device_id.hex(),
         "owner": address_from_bytes(device.owner),
@@ -48,3 +65,30 @@ def anchor_view(state: StateReader, batch_id: bytes) -> dict[str, Any] | None:
         "height": anchor.height,
         "time_ms": anchor.time_ms,
     }
+
+
+def owner_devices_view(
+    scan: PrefixScan, owner: bytes, *, after: bytes | None = None, limit: int = 50
+) -> dict[str, Any]:
+    """The devices registered by ``owner``, by id, decommissioned ones included; ``after`` is
+    the previous page's ``next`` (a device id).
+
+    There is no owner index in the module's state, so this walks every device record (O(all
+    devices) per page): fine for a city's thousands of devices, an indexer's job beyond.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
+    start = DEVICE_PREFIX + after if after is not None else b""
+    page: list[dict[str, Any]] = []
+    more = False
+    for key, raw in scan(DEVICE_PREFIX):
+        if key <= start:
+            continue
+        device = decode(raw, Device)
+        if device.owner != owner:
+            continue
+        if len(page) == limit:
+            more = True
+            break
+        page.append(_device_json(key[len(DEVICE_PREFIX) :], device))
+    return {"devices": page, "next": page[-1]["id"] if more else None}
