@@ -7,7 +7,6 @@ errors. Playwright drives /usr/bin/chromium through ``executable_path`` (tests/b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 from browserutil import Console, launch_chromium, save_screenshot
+from telemetry import anchor_batch
 
 from citychain.client import Wallet
 from citychain.client.battery import read_request_file, submit_health
@@ -92,7 +92,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             battery_id = battery_id_of(identifier)
             maker.submit([_register(identifier, addresses["fleet"])])
             for step in range(1, updates + 1):
-                batch = hashlib.sha256(f"{identifier}/{step}".encode()).digest()
+                batch = anchor_batch(maker, f"{identifier}/{step}".encode())
                 values = {
                     "soh_permyriad": 10_000 - 400 * step,
                     "remaining_capacity_mah": 140_000,

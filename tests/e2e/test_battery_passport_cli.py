@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cliutil import PASSWORD, Run, node_process, ok
+from telemetry import anchor_batch
 
 from citychain.client import Client, Wallet
 from citychain.client.battery import submit_health
@@ -145,7 +146,8 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     with Client(Home(env.home).api_url()) as client:
         oracle = Wallet(Keystore(Home(env.home).keys_dir).load("oracle", PASSWORD), client)
         raw_id = bytes.fromhex(battery_id)
-        submit_health(oracle, raw_id, HEALTH_VALUES, hashlib.sha256(b"batch").digest())
+        maker = Wallet(Keystore(Home(env.home).keys_dir).load("maker", PASSWORD), client)
+        submit_health(oracle, raw_id, HEALTH_VALUES, anchor_batch(maker, b"batch"))
         today = int(time.time() * 1000) // DAY_MS
         oracle.submit([MsgAttestPrediction(raw_id, 1_800, today + 5, 1_500, 2_100,
                                            hashlib.sha256(b"m").digest(),

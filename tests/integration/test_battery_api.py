@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from telemetry import anchor_batch
 
 from citychain.battery.restricted import sign_read_request
 from citychain.client import Wallet
@@ -92,12 +93,12 @@ def health_salt(battery_id: bytes, step: int) -> bytes:
     return hashlib.sha256(battery_id + bytes([step])).digest()
 
 
-def health_msg(battery_id: bytes, step: int) -> MsgUpdateHealth:
+def health_msg(battery_id: bytes, step: int, batch: bytes) -> MsgUpdateHealth:
     """The oracle's update: only a commitment to ``health_values(step)``."""
     return MsgUpdateHealth(
         battery_id=battery_id,
         commitment=commit_part("health", health_values(step), health_salt(battery_id, step)),
-        telemetry_batch=hashlib.sha256(f"batch {step}".encode()).digest(),
+        telemetry_batch=batch,
     )
 
 
@@ -184,10 +185,13 @@ def test_public_passport_for_anyone(env: Env) -> None:
 
 def test_health_and_prediction_by_the_oracle(env: Env) -> None:
     oracle = env.wallets["oracle"]
+    batches = {
+        step: anchor_batch(env.wallets["maker"], f"day {step}".encode()) for step in (1, 2, 3)
+    }
     for identifier in FLEET_IDS:
         battery_id = battery_id_of(identifier)
         for step in (1, 2, 3):
-            result = oracle.submit([health_msg(battery_id, step)])
+            result = oracle.submit([health_msg(battery_id, step, batches[step])])
             # The transaction the whole consortium sees holds no value, only the commitment.
             tx = json.dumps(env.node.client.tx(result["hash"]))
             assert "soh" not in tx and str(health_values(step)["remaining_capacity_mah"]) not in tx

@@ -23,6 +23,7 @@ SAME_OWNER = register(CODESPACE, 14, "the battery already belongs to this addres
 NO_LEASE = register(CODESPACE, 15, "the battery has no active lease")
 # Not a transaction result: what a read path returns to a reader the regulation does not name.
 NOT_AUTHORISED = register(CODESPACE, 16, "the reader may not read this part of the passport")
+BATCH_NOT_ANCHORED = register(CODESPACE, 17, "the health update's telemetry batch is not anchored")
 
 
 class BatteryError(CityError):

@@ -47,6 +47,7 @@ from citychain.modules.battery.state import (
 )
 from citychain.modules.consortium.roles import MANUFACTURER
 from citychain.modules.consortium.state import has_role
+from citychain.modules.devices.state import get_anchor
 
 # Rated energy must equal capacity x nominal voltage within this many per mille: a pack's
 # declared figures differ by rounding and cell-level vs pack-level voltage, never by 10 %, while
@@ -252,6 +253,13 @@ def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
     """
     battery = _existing(ctx, msg.battery_id)
     _alive(msg.battery_id, battery)
+    if get_anchor(ctx.state, msg.telemetry_batch) is None:
+        # Health comes from telemetry on the ledger: the batch it names must be anchored, so
+        # an auditor can prove the reports behind every update.
+        raise BatteryError(
+            errors.BATCH_NOT_ANCHORED,
+            f"telemetry batch {msg.telemetry_batch.hex()} is not anchored (devices/anchor)",
+        )
     previous = get_health(ctx.state, msg.battery_id)
     if previous is not None and previous.updated_height == ctx.height:
         raise BatteryError(

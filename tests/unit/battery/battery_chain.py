@@ -7,16 +7,20 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from helpers import DEFAULT_BALANCES, Chain, addr, key, make_genesis
+from helpers import CHAIN_ID, DEFAULT_BALANCES, Chain, addr, key, make_genesis
 
 from citychain.app import Application, TxResult
-from citychain.crypto.address import address_from_public_key
+from citychain.crypto.address import address_from_public_key, address_to_bytes
 from citychain.crypto.keys import PrivateKey
+from citychain.gateway.store import batch_id_of
 from citychain.genesis import Genesis
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import MsgRegisterBattery, Passport
 from citychain.modules.battery.state import battery_id_of
+from citychain.modules.devices import device_id_of, possession_statement
+from citychain.modules.devices.messages import MsgAnchorBatch, MsgRegisterDevice
 from citychain.store.sqlite import BlockStore
+from citychain.tx.envelope import Message
 
 MAKER = key("battery/maker")  # manufacturer role: registers the batteries
 OTHER_MAKER = key("battery/other-maker")  # manufacturer role, but not of these batteries
@@ -26,6 +30,7 @@ FLEET = key("battery/fleet")  # the first owner, a fleet operator
 DRIVER = key("battery/driver")  # a lessee
 RECYCLER = key("battery/recycler")  # a later owner
 STRANGER = key("battery/stranger")  # nobody to the battery
+GATEWAY = key("battery/gateway")  # MAKER's telemetry gateway device
 
 PARTIES = (MAKER, OTHER_MAKER, ORACLE, REGULATOR, FLEET, DRIVER, RECYCLER, STRANGER)
 BATTERY_BALANCES: dict[PrivateKey, int] = {**DEFAULT_BALANCES, **{k: 1_000 for k in PARTIES}}
@@ -46,6 +51,9 @@ TEST_REPORT_FIELDS: dict[str, Any] = {
     "notified_body": "NB 0123",
     "abuse_test_peak_temp_dc": 612,
 }
+GATEWAY_ID = device_id_of(GATEWAY.public_key)
+TELEMETRY_ROOT = hashlib.sha256(b"one BMS report").digest()
+TELEMETRY_BATCH = batch_id_of(GATEWAY_ID, TELEMETRY_ROOT, 1)
 SALT_COMPOSITION = bytes(range(100, 132))
 SALT_TESTS = bytes(range(140, 172))
 
@@ -139,10 +147,22 @@ def battery_chain(directory: Path, section: dict[str, Any] | None = None) -> Cha
     return Chain(app)
 
 
+def anchor_messages() -> list[Message]:
+    """MAKER registers GATEWAY and anchors ``TELEMETRY_BATCH`` (one report): the telemetry a
+    health update must name."""
+    owner = address_to_bytes(address_from_public_key(MAKER.public_key))
+    statement = possession_statement(CHAIN_ID, owner, GATEWAY_ID, GATEWAY.public_key)
+    return [
+        MsgRegisterDevice(GATEWAY.public_key, "gateway", bytes(32), GATEWAY.sign(statement)),
+        MsgAnchorBatch(TELEMETRY_BATCH, TELEMETRY_ROOT, 1, GATEWAY_ID),
+    ]
+
+
 def registered_chain(directory: Path) -> Chain:
-    """A chain with battery VC-EV-0001 registered by MAKER, owned by FLEET."""
+    """A chain with battery VC-EV-0001 registered by MAKER, owned by FLEET, and one anchored
+    telemetry batch (``TELEMETRY_BATCH``)."""
     chain = battery_chain(directory)
-    result = chain.run(MAKER, register_msg())
+    result = chain.run(MAKER, register_msg(), *anchor_messages())
     assert result.ok, result.log
     return chain
 

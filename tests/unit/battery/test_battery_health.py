@@ -16,6 +16,7 @@ from battery_chain import (
     RECYCLER,
     REGULATOR,
     STRANGER,
+    TELEMETRY_BATCH,
     battery_chain,
     bid,
     event,
@@ -60,7 +61,7 @@ from citychain.modules.battery.state import DAY_MS, get_health, get_params, heal
 from citychain.store.sqlite import BlockStore
 from citychain.tx import errors as tx_errors
 
-BATCH = bytes(range(32))
+BATCH = TELEMETRY_BATCH
 MODEL = bytes(range(32, 64))
 INPUTS = bytes(range(64, 96))
 
@@ -132,6 +133,12 @@ def test_one_update_per_battery_per_block(chain: Chain) -> None:
     results = chain.block(first, second).tx_results
     assert results[0].ok
     assert (results[1].codespace, results[1].code) == ("battery", errors.ALREADY_UPDATED.code)
+
+
+def test_health_must_name_an_anchored_telemetry_batch(chain: Chain) -> None:
+    update = MsgUpdateHealth(bid(), health().commitment, bytes(range(32)))
+    assert_fails_paying_fee(chain, ORACLE, update, error=errors.BATCH_NOT_ANCHORED)
+    assert get_health(chain.app.committed, bid()) is None
 
 
 def test_health_of_unknown_or_waste_battery(chain: Chain) -> None:

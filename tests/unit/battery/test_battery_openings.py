@@ -16,6 +16,7 @@ from battery_chain import (
     REGULATOR,
     SALT_COMPOSITION,
     STRANGER,
+    TELEMETRY_BATCH,
     bid,
     registered_chain,
 )
@@ -37,7 +38,7 @@ from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import MsgLease, MsgUpdateHealth
 
 NOW_MS = 1_800_000_000_000
-BATCH = bytes(range(32))
+BATCH = TELEMETRY_BATCH
 SALTS = [bytes([n]) * 32 for n in range(1, 10)]
 
 

@@ -19,7 +19,9 @@ from battery_chain import (
     SALT_COMPOSITION,
     SALT_TESTS,
     STRANGER,
+    TELEMETRY_BATCH,
     TEST_REPORT_FIELDS,
+    anchor_messages,
     battery_chain,
     bid,
     register_msg,
@@ -259,9 +261,9 @@ def test_no_restricted_value_reaches_the_state(leased: Chain) -> None:
 def _script(chain: Chain) -> tuple[list[bytes], list[list[bytes]]]:
     """Run a battery's whole life, one transaction a block: (app hashes, raw blocks)."""
     hashes, blocks = [], []
-    batch, model = bytes(32), bytes(range(32))
-    for signer, message in (
-        (MAKER, register_msg()),
+    batch, model = TELEMETRY_BATCH, bytes(range(32))
+    for signer, *messages in (
+        (MAKER, register_msg(), *anchor_messages()),
         (MAKER, register_msg("VC-EV-0002")),
         (FLEET, MsgSetStatus(bid(), "installed")),
         (FLEET, MsgLease(bid(), addr(DRIVER), 50)),
@@ -274,7 +276,7 @@ def _script(chain: Chain) -> tuple[list[bytes], list[list[bytes]]]:
         (FLEET, MsgTransfer(bid(), addr(RECYCLER))),
         (RECYCLER, MsgSetStatus(bid(), "waste")),
     ):
-        raw = chain.tx(signer, message)
+        raw = chain.tx(signer, *messages)
         result = chain.block(raw).tx_results[0]
         assert result.ok, result.log
         hashes.append(chain.app.app_hash)
