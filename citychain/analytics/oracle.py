@@ -397,22 +397,35 @@ class Oracle:
                 " DO UPDATE SET counter = max(counter, excluded.counter)",
                 done,
             )
-            for opening in openings:
-                self.deliver(opening, stats)
+            self.deliver(openings, stats)
         if failed:
             self.wallet.resync()
 
-    def deliver(self, opening: Opening, stats: OracleStats) -> None:
-        """Hand the node the opening of a committed health update, so that it can serve the
-        values to the battery's owner, lessee and manufacturer. The oracle keeps every opening
-        (``health_openings``), so a failed delivery can be repeated."""
+    def deliver(self, openings: list[Opening], stats: OracleStats) -> None:
+        """Hand the node the openings of committed health updates, so that it can serve the
+        values to each battery's owner, lessee and manufacturer. The oracle keeps every
+        opening (``health_openings``), so a failed delivery can be repeated."""
+        if not openings:
+            return
+        body = [
+            {
+                "battery_id": o.battery_id.hex(),
+                "part": HEALTH,
+                "fields": dict(o.fields),
+                "salt": o.salt.hex(),
+            }
+            for o in openings
+        ]
         try:
-            self.client.deliver_opening(
-                opening.battery_id.hex(), HEALTH, dict(opening.fields), opening.salt
-            )
+            answer = self.client.deliver_openings(body)
         except ApiError as exc:
-            log.error("opening of %s not delivered: %s", opening.battery_id.hex(), exc)
-            stats.undelivered += 1
+            log.error("%d openings not delivered: %s", len(openings), exc)
+            stats.undelivered += len(openings)
+            return
+        for result in answer["results"]:
+            if "error" in result:
+                log.error("opening of %s refused: %s", result["battery_id"], result["error"])
+                stats.undelivered += 1
 
     def run_once(self) -> OracleStats:
         stats = OracleStats()

@@ -223,6 +223,14 @@ class Client:
         )
         return result
 
+    def deliver_openings(self, openings: list[dict[str, Any]]) -> dict[str, Any]:
+        """Give the node many openings at once: each ``{battery_id, part, fields, salt}``
+        (salt as hex); the answer lists each one kept or refused, in order."""
+        result: dict[str, Any] = self._request(
+            "POST", "/battery/openings", json={"openings": openings}
+        )
+        return result
+
     def battery_fleet(
         self, read_request: str, limit: int = 50, after: str | None = None
     ) -> dict[str, Any]:

@@ -74,6 +74,7 @@ ReadRequestHeader = Annotated[
         "required for Annex XIII point 4 data",
     ),
 ]
+MAX_OPENINGS = 1_000  # per POST /battery/openings: an oracle's pass sends one batch a group
 # The health curve holds at most this many of a battery's newest opened updates.
 MAX_SERIES = 2_000
 SERIES_FIELDS = ("soh_permyriad", "equivalent_full_cycles_x100", "remaining_capacity_mah")
@@ -122,6 +123,15 @@ class OpeningBody(BaseModel):
     part: str = Field(max_length=32)
     fields: dict[str, Any]
     salt: str = Field(pattern="^[0-9a-fA-F]{64}$")
+
+
+class OpeningItem(OpeningBody):
+    battery_id: str = Field(pattern="^[0-9a-fA-F]{64}$")
+
+
+class OpeningsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    openings: list[OpeningItem] = Field(min_length=1, max_length=MAX_OPENINGS)
 
 
 def _opening_view(opening: Opening) -> dict[str, Any]:
@@ -432,6 +442,28 @@ def battery_router(node: Node) -> APIRouter:
         except RestrictedReadError as exc:
             return _refused(exc).response
         return {**_opening_view(served), "height": app.height}
+
+    @router.post("/openings", responses={422: {"description": "a malformed body"}})
+    async def deliver_openings(body: OpeningsBody) -> dict[str, Any]:
+        """Deliver up to 1,000 openings at once (the oracle's daily pass): each is checked as
+        by ``POST /battery/{id}/openings`` and answered in order, kept or refused with its
+        error; one refusal does not stop the others."""
+        await settle()
+        results: list[dict[str, Any]] = []
+        for item in body.openings:
+            raw = bytes.fromhex(item.battery_id)
+            try:
+                opening = node.openings.accept(
+                    app.committed, raw, item.part, item.fields, bytes.fromhex(item.salt)
+                )
+            except RestrictedReadError as exc:
+                error = {"code": exc.code, "codespace": exc.codespace, "message": exc.message}
+                results.append({"battery_id": item.battery_id, "error": error})
+                continue
+            view = _opening_view(opening)
+            del view["fields"], view["salt"]
+            results.append(view)
+        return {"results": results, "kept": sum("error" not in r for r in results)}
 
     @router.post("/{battery_id}/openings", status_code=201, responses=OPENING_REFUSALS)
     async def deliver_opening(battery_id: BatteryId, body: OpeningBody) -> Any:

@@ -292,6 +292,20 @@ def test_openings_are_kept_only_when_they_open_the_ledger(env: Env) -> None:
     ):
         error = _error(httpx.post(path, json=body), status)
         assert (error["codespace"], error["code"]) == ("passport", code), error
+    # Many at once: each kept or refused on its own, in order.
+    other = battery_id_of("VC-EV-0002").hex()
+    many = env.node.client.deliver_openings(
+        [
+            {**composition, "battery_id": other},
+            {**composition, "battery_id": other, "salt": "74" * 32},
+            {**composition, "battery_id": "0" * 64},
+        ]
+    )
+    assert many["kept"] == 1 and "error" not in many["results"][0]
+    assert [r["error"]["code"] for r in many["results"][1:]] == [9, 5]
+    batch_url = f"{env.url}/battery/openings"
+    assert httpx.post(batch_url, json={"openings": []}).status_code == 422
+    assert httpx.post(batch_url, json={"openings": [composition]}).status_code == 422
     assert httpx.post(path, json={**composition, "salt": "zz"}).status_code == 422
     assert httpx.post(path, json={**composition, "extra": 1}).status_code == 422
     assert httpx.post(path, content=b"{not json").status_code in (400, 422)
