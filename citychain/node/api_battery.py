@@ -188,7 +188,13 @@ def battery_router(node: Node) -> APIRouter:
     app = node.app
 
     settle = partial(settled_reads, node)
-    service = PassportService(chain_id=app.chain_id, store=node.openings)
+    # Made on first use: the node's openings store may be opened after the routes are built.
+    services: list[PassportService] = []
+
+    def service() -> PassportService:
+        if not services:
+            services.append(PassportService(chain_id=app.chain_id, store=node.openings))
+        return services[0]
 
     def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
         return list(app.committed.items_with_prefix(prefix))
@@ -436,7 +442,7 @@ def battery_router(node: Node) -> APIRouter:
                 f"{signed.request.battery_id.hex()}, not {part!r} of {raw.hex()}",
             ).response
         try:
-            served = service.serve(
+            served = service().serve(
                 signed, app.committed, app.height, now_ms=int(time.time() * 1000)
             )
         except RestrictedReadError as exc:
