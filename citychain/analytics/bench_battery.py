@@ -38,6 +38,7 @@ from citychain.analytics.battery_data import (
 )
 from citychain.analytics.eol_model import (
     ALL_FEATURES,
+    AUGMENT_FACTORS,
     BASE_FEATURES,
     CURVE_FEATURES,
     DEFAULT_THRESHOLD,
@@ -60,25 +61,27 @@ __all__ = ["VARIANTS", "Fold", "Metrics", "check_no_leakage", "main", "run_bench
 RATED_NOMINAL_AH = 1.1  # the data's definition: EOL below 0.88 Ah = 80 % of 1.1 Ah
 DEFAULT_CUTOFFS = (100, 200, 300, 500)
 
+# Each row removes or changes one lever of the model (FitOptions() is the model); "tried"
+# rows are levers that did not help in the within-batch cross-validation and were not kept.
+# Each row removes or changes one lever of the model (FitOptions() is the model); "tried"
+# rows are levers that did not help in the within-batch cross-validation and were not kept.
 VARIANTS: dict[str, FitOptions] = {
     "model (all levers)": FitOptions(),
-    "previous model (ridge, policy-fold intervals)": FitOptions(
-        trajectory=False, calibrate="policy"
+    "previous model (committed before this change)": FitOptions(
+        augment=AUGMENT_FACTORS, select=False, lambda_select="policy", finite_sample=False
     ),
+    "- finite-sample conformal correction": FitOptions(finite_sample=False),
+    "- wide time augmentation (0.7-1.5x)": FitOptions(augment=AUGMENT_FACTORS),
+    "- lambda scored on life blocks (policy folds only)": FitOptions(lambda_select="policy"),
+    "- CV picks feature group and augmentation": FitOptions(select=False),
     "- trajectory matching (ridge, life-block intervals)": FitOptions(trajectory=False),
     "- life-block calibration (policy-fold residuals)": FitOptions(calibrate="policy"),
-    "+ disagreement-scaled intervals": FitOptions(disagreement=True),
-    "trajectory matching only (blend weight 0)": FitOptions(ridge_weight=0.0),
-    "ridge centre only (blend weight 1)": FitOptions(ridge_weight=1.0),
     "- curve extrapolation features": FitOptions(features=BASE_FEATURES + KNEE_FEATURES),
     "- knee-sign features": FitOptions(features=BASE_FEATURES + CURVE_FEATURES),
-    "- both (fade rates only)": FitOptions(features=BASE_FEATURES),
-    "curve extrapolation features only": FitOptions(features=CURVE_FEATURES),
     "- survival conditioning (target log EOL)": FitOptions(target="life"),
-    "- policy-grouped CV (folds by cell)": FitOptions(grouped_cv=False),
-    "- time augmentation (cut-off rows only)": FitOptions(augment=(1.0,)),
-    "- leverage-scaled intervals (constant width)": FitOptions(leverage=False),
-    "+ CV picks feature group and augmentation": FitOptions(select=True),
+    "tried: + blend weight also scored on life blocks": FitOptions(blend_select="both"),
+    "tried: + match-spread interval width": FitOptions(width="match-spread"),
+    "tried: + pooled policy and life-block residuals": FitOptions(calibrate="pooled"),
 }
 MAIN = "model (all levers)"
 MEAN_BASELINE = "baseline: training mean life (alive at cut-off)"
@@ -139,8 +142,26 @@ def _splits(
     """(label, training pool, test pool). 'batch': each batch trains for the other.
     'pooled': 5 folds by charging policy over all cells (a reference without batch shift).
     'within': 5 folds by charging policy inside each batch (never across batches): the
-    cross-validation on which design decisions were made."""
+    cross-validation on which design decisions were made. 'within-life': inside each batch,
+    5 contiguous blocks of cells sorted by cycle life, each held out in turn (the held-out
+    cells live shorter or longer than most training cells: a shift proxy from one batch)."""
     ids = sorted(c.cell_id for c in cells)
+    if mode == "within-life":
+        out = []
+        for b in sorted({meta[c].batch for c in ids}):
+            mine = sorted(
+                (c for c in ids if meta[c].batch == b), key=lambda c: (meta[c].cycle_life, c)
+            )
+            block = {c: i * 5 // len(mine) for i, c in enumerate(mine)}
+            for k in range(5):
+                out.append(
+                    (
+                        f"within b{b} life block {k}",
+                        [c for c in mine if block[c] != k],
+                        [c for c in mine if block[c] == k],
+                    )
+                )
+        return out
     if mode == "within":
         out = []
         for b in sorted({meta[c].batch for c in ids}):
@@ -201,10 +222,10 @@ def _features_at(
 
 def _matched_at(
     cells: list[CellSeries], test_ids: list[str], library: list[Curve], cutoff: int
-) -> dict[str, float | None]:
+) -> dict[str, tuple[float, float] | None]:
     """Trajectory matching's end of life of each test cell from its cycles <= cutoff,
     against the training pool's curves only."""
-    out: dict[str, float | None] = {}
+    out: dict[str, tuple[float, float] | None] = {}
     by_id = {c.cell_id: c for c in cells}
     for cid in test_ids:
         seen = by_id[cid].upto(cutoff)
@@ -212,7 +233,7 @@ def _matched_at(
         s = trailing_median(np.asarray(seen.capacity_ah, dtype=np.float64) / RATED_NOMINAL_AH)
         g, v = query_of(n, s)
         m = match_life(library, g, v, float(cutoff))
-        out[cid] = None if m is None else m[0]
+        out[cid] = m
     return out
 
 
@@ -220,12 +241,13 @@ def _predict_life(
     model: CutoffModel,
     x: np.ndarray[Any, np.dtype[np.float64]],
     cutoff: int,
-    matched: float | None,
+    matched: tuple[float, float] | None,
 ) -> list[float]:
     """[centre, low, high] as floats (the benchmark scores before the integer rounding)."""
     cols = [ALL_FEATURES.index(f) for f in model.features]
-    tm = matched_log(matched, float(cutoff), model.target)
-    logs = np.array(model.log_interval(x[cols], tm))
+    tm = matched_log(None if matched is None else matched[0], float(cutoff), model.target)
+    spread = None if matched is None else matched[1]
+    logs = np.array(model.log_interval(x[cols], tm, spread))
     return [float(v) for v in life_from_log(logs, cutoff, model.target)]
 
 
@@ -240,7 +262,7 @@ def run_benchmark(
     by_id = {c.cell_id: c for c in cells}
     folds: list[Fold] = []
     cache: dict[tuple[str, int], np.ndarray[Any, np.dtype[np.float64]]] = {}
-    match_cache: dict[tuple[str, int, tuple[str, ...]], float | None] = {}
+    match_cache: dict[tuple[str, int, tuple[str, ...]], tuple[float, float] | None] = {}
     curves: dict[str, Curve] = {}  # filled from training pools only
     for cutoff in cutoffs:
         feats = _features_at(cells, meta, cutoff)
@@ -424,6 +446,12 @@ def format_report(report: dict[str, Any], ablation: bool = True) -> str:
             "cross-validation inside each batch (5 folds by charging policy; design decisions)",
             *_table(report["reference_within"], main_names),
         ]
+    if "reference_within_life" in report:
+        lines += [
+            "",
+            "cross-validation inside each batch, 5 folds by cycle-life block (a shift proxy)",
+            *_table(report["reference_within_life"], main_names),
+        ]
     return "\n".join(lines)
 
 
@@ -464,6 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["reference_pooled_folds"] = pooled["folds"]
         within = run_benchmark(cells, meta, cutoffs, [MAIN], mode="within")
         report["reference_within"] = within["results"]
+        within_life = run_benchmark(cells, meta, cutoffs, [MAIN], mode="within-life")
+        report["reference_within_life"] = within_life["results"]
     words = list(sys.argv[1:] if argv is None else argv)
     report["command"] = " ".join(["citychain bench battery", *words])
     report["seconds"] = round(time.monotonic() - started, 1)

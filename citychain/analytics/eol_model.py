@@ -12,8 +12,10 @@ The model, per cut-off ``c`` (the last cycle observed):
    curve extrapolations (linear, and an empirical power law of fade since the peak).
 3. *Regression*: ridge on standardised features, target ``log(EOL - c)``: the remaining life
    of a cell known to have survived to ``c`` (survival conditioning: the prediction is always
-   after ``c``). Time augmentation: the training cells also enter as seen at 0.7..1.5 x ``c``,
-   so the model sees more degradation states; ``log c`` tells them apart.
+   after ``c``). Time augmentation: the training cells also enter as seen at 0.4..2 x ``c``,
+   so the model sees more degradation states; ``log c`` tells them apart. Lambda, feature
+   group and augmentation window are chosen per cut-off on the mean error of policy folds and
+   life-block folds (shift-robust selection).
 4. *Trajectory matching* (``trajectory.py``): the cell's smoothed curve is matched against
    the training cells' curves stretched in time; the centre is a blend, in log remaining
    life, of the ridge and this estimate, the weight chosen by the same policy-grouped CV.
@@ -21,7 +23,8 @@ The model, per cut-off ``c`` (the last cycle observed):
    cells*, divided by sqrt(1 + leverage), give the 10 % and 90 % quantiles; a new cell's
    interval is scaled by its own leverage. The residuals come from leave-one-life-block-out
    folds (the training cells alive at ``c``, sorted by life, in 5 contiguous blocks), a
-   stand-in for a population shift (``FitOptions.calibrate``).
+   stand-in for a population shift (``FitOptions.calibrate``), with the finite-sample
+   split-conformal correction of the quantile levels.
 
 The fitted numbers are rounded to 10 significant digits before use, so that the JSON holding
 them is canonical, :func:`model_hash` identifies them exactly, and a prediction computed from
@@ -57,6 +60,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "KNEE_FEATURES",
     "PARAMS_PATH",
+    "WIDE_AUGMENT",
     "Calibration",
     "CutoffModel",
     "EolModel",
@@ -105,6 +109,7 @@ ALL_FEATURES = BASE_FEATURES + KNEE_FEATURES + CURVE_FEATURES + ("log_cycle",)
 # multiples of the cut-off, so it sees a wider range of degradation states (a long-lived cell
 # late in life looks like a short-lived one early); log_cycle tells the states apart.
 AUGMENT_FACTORS = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+WIDE_AUGMENT = (0.4, 0.5, 0.6, *AUGMENT_FACTORS, 1.75, 2.0)
 
 Array = NDArray[np.float64]
 
@@ -237,6 +242,9 @@ class CutoffModel:
     disagreement_scale: float = 0.0
     # interval offsets for a cell that trajectory matching cannot serve (ridge alone)
     ridge_calibration: Calibration | None = None
+    # interval width x (1 + match spread / spread_scale), the spread being that of the k best
+    # trajectory matches' lives (log): per-cell uncertainty of the curve match; 0: not used
+    spread_scale: float = 0.0
 
     def _z(self, x: Array) -> list[float]:
         return [(float(v) - mu) / sd for v, mu, sd in zip(x, self.mean, self.scale, strict=True)]
@@ -256,20 +264,31 @@ class CutoffModel:
         )
         return math.sqrt(1.0 + max(lev, 0.0))
 
-    def log_interval(self, x: Array, matched: float | None = None) -> tuple[float, float, float]:
+    def log_interval(
+        self,
+        x: Array,
+        matched: float | None = None,
+        matched_spread: float | None = None,
+    ) -> tuple[float, float, float]:
         """(centre, low, high) of log remaining life (or log life for target 'life').
 
         ``matched``: trajectory matching's estimate of the same quantity, or None when it
-        cannot be made (then the ridge alone, with its own calibration)."""
+        cannot be made (then the ridge alone, with its own calibration); ``matched_spread``:
+        the log-spread of its k best matches (None: the typical spread)."""
         ridge = self.log_target(x)
         s = self.spread(x)
-        if matched is None or (self.ridge_weight >= 1.0 and self.disagreement_scale <= 0):
+        if matched is None or (
+            self.ridge_weight >= 1.0 and self.disagreement_scale <= 0 and self.spread_scale <= 0
+        ):
             cal = self.ridge_calibration or self.calibration
             return ridge, ridge + cal.low * s, ridge + cal.high * s
         w = self.ridge_weight
         centre = w * ridge + (1.0 - w) * matched
         if self.disagreement_scale > 0:
             s *= 1.0 + abs(ridge - matched) / self.disagreement_scale
+        if self.spread_scale > 0:
+            sd = self.spread_scale if matched_spread is None else matched_spread
+            s *= 1.0 + sd / self.spread_scale
         return centre, centre + self.calibration.low * s, centre + self.calibration.high * s
 
     def to_json(self) -> dict[str, Any]:
@@ -294,6 +313,7 @@ class CutoffModel:
                 if self.ridge_calibration is None
                 else [self.ridge_calibration.low, self.ridge_calibration.high]
             ),
+            "match_spread_scale": self.spread_scale,
         }
 
     @staticmethod
@@ -319,21 +339,30 @@ class CutoffModel:
             ridge_calibration=(
                 None if ridge_cal is None else Calibration(float(ridge_cal[0]), float(ridge_cal[1]))
             ),
+            spread_scale=float(doc.get("match_spread_scale", 0.0)),
         )
 
 
 @dataclass(frozen=True)
 class FitOptions:
     features: tuple[str, ...] = ALL_FEATURES
-    augment: tuple[float, ...] = AUGMENT_FACTORS
+    augment: tuple[float, ...] = WIDE_AUGMENT
     target: str = "remaining"
     grouped_cv: bool = True  # folds by charging policy (else by cell)
     leverage: bool = True  # interval widens with the leverage of the cell's features
-    select: bool = False  # CV also picks the feature group and augmentation window
+    select: bool = True  # CV also picks the feature group and augmentation window
     trajectory: bool = True  # blend with trajectory matching (weight chosen by CV)
     ridge_weight: float | None = None  # force the blend weight (1.0: ridge, 0.0: matching)
     disagreement: bool = False  # intervals widen with |ridge - matching| (tried, not kept)
     calibrate: str = "life-blocks"  # interval residuals: "life-blocks" or "policy" folds
+    # blend weight chosen on the policy folds ("policy") or on policy and life-block folds
+    blend_select: str = "policy"
+    # interval width: "leverage" (sqrt(1 + leverage)) or also x the match spread
+    width: str = "leverage"
+    finite_sample: bool = True  # split-conformal finite-sample correction of the quantiles
+    # ridge lambda (and feature group) chosen on the policy folds ("policy") or on the mean
+    # error of the policy folds and the life-block folds ("both": shift-robust shrinkage)
+    lambda_select: str = "both"
 
 
 @dataclass(frozen=True)
@@ -499,13 +528,14 @@ def _matched_logs(
     library: Sequence[LibraryCell],
     cutoff: int,
     options: FitOptions,
-    cache: dict[tuple[str, int, tuple[str, ...]], float | None] | None,
-) -> Array:
+    cache: dict[tuple[str, int, tuple[str, ...]], tuple[float, float] | None] | None,
+) -> tuple[Array, Array]:
     """Out-of-fold trajectory matching of each row at the cut-off, as the regression target
     (NaN elsewhere or without a match): a held-out cell is matched only against library
     cells outside its fold (cells absent from ``fold_of_cell`` are never held out)."""
     curves = {lc.cell_id: lc.curve for lc in library}
     out = np.full(len(rows.cell_ids), np.nan)
+    spread = np.full(len(rows.cell_ids), np.nan)
     for i, cid in enumerate(rows.cell_ids):
         if not at_cut[i] or cid not in curves:
             continue
@@ -513,17 +543,16 @@ def _matched_logs(
         lib = [lc for lc in library if fold_of_cell.get(lc.cell_id, -1) != k]
         key = (cid, cutoff, tuple(lc.cell_id for lc in lib))
         if cache is not None and key in cache:
-            life = cache[key]
+            m = cache[key]
         else:
             g, v = query_from_curve(curves[cid], cutoff)
             m = match_life([lc.curve for lc in lib], g, v, float(cutoff))
-            life = None if m is None else m[0]
             if cache is not None:
-                cache[key] = life
-        value = matched_log(life, float(rows.row_cutoffs[i]), options.target)
-        if value is not None:
-            out[i] = value
-    return out
+                cache[key] = m
+        value = matched_log(None if m is None else m[0], float(rows.row_cutoffs[i]), options.target)
+        if value is not None and m is not None:
+            out[i], spread[i] = value, m[1]
+    return out, spread
 
 
 def _candidate_feature_sets(features: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -541,7 +570,7 @@ def _candidate_feature_sets(features: tuple[str, ...]) -> list[tuple[str, ...]]:
 def _candidate_augments(augment: tuple[float, ...]) -> list[tuple[float, ...]]:
     """Nested windows of the allowed augmentation factors, narrowest (1.0 only) first."""
     out: list[tuple[float, ...]] = []
-    for lo, hi in ((1.0, 1.0), (0.9, 1.2), (0.8, 1.3), (0.0, 99.0)):
+    for lo, hi in ((1.0, 1.0), (0.9, 1.2), (0.8, 1.3), (0.7, 1.5), (0.5, 1.5), (0.0, 99.0)):
         cand = tuple(f for f in augment if lo <= f <= hi)
         if cand and cand not in out:
             out.append(cand)
@@ -553,14 +582,16 @@ def fit_cutoff(
     cutoff: int,
     options: FitOptions = FitOptions(),
     library: Sequence[LibraryCell] = (),
-    match_cache: dict[tuple[str, int, tuple[str, ...]], float | None] | None = None,
+    match_cache: dict[tuple[str, int, tuple[str, ...]], tuple[float, float] | None] | None = None,
 ) -> CutoffModel:
     """Fit one cut-off's model on training rows only (each row's cell alive at its cut-off).
 
     Chosen by cross-validation within these rows (folds by charging policy; all rows of a cell
     share its fold), scored on the held-out cells' rows *at the cut-off itself*: the ridge
-    lambda (and with ``options.select`` the feature group and augmentation window too). The
-    interval is the 10-90 % quantile range of those held-out residuals, leverage-normalised.
+    lambda (and with ``options.select`` the feature group and augmentation window too); with
+    ``options.lambda_select == "both"`` the score is the mean of that error and the error with
+    whole life blocks held out. The interval is the 10-90 % quantile range (finite-sample
+    corrected) of held-out residuals, leverage-normalised.
 
     With ``library`` (the training cells' curves) and ``options.trajectory``, the same folds
     also give out-of-fold trajectory-matching estimates: the blend weight is chosen on them,
@@ -579,6 +610,10 @@ def fit_cutoff(
     fold_keys = rows.groups if options.grouped_cv else rows.cell_ids
     folds = np.array(_folds(fold_keys, CV_FOLDS))
     factor = row_cutoffs / cutoff
+    # leave-one-life-block-out folds (see _life_blocks): lambda, with options.lambda_select
+    # "both", and the interval calibration are scored on them too
+    block = _life_blocks(rows, at_cut)
+    cal_folds = np.array([block.get(c, -1) for c in rows.cell_ids])
     best: tuple[float, float, tuple[str, ...], tuple[float, ...], Array, Array] | None = None
     feature_sets = (
         _candidate_feature_sets(options.features) if options.select else [options.features]
@@ -602,6 +637,15 @@ def fit_cutoff(
                 # Select on the error of the life itself (what is scored), not the log target.
                 pred = life_from_log(oof[scored], row_cutoffs[scored], options.target)
                 err = float(np.mean(np.abs(pred - lives[scored]) / lives[scored]))
+                if options.lambda_select == "both":
+                    # also score lambda on held-out life blocks: shrinkage that extrapolates
+                    # to unseen lives is preferred
+                    lb_oof, _ = _oof_ridge(xs, y, use, at_cut, cal_folds, lam, False)
+                    ok = at_cut & ~np.isnan(lb_oof)
+                    if ok.sum() >= 3:
+                        lb_pred = life_from_log(lb_oof[ok], row_cutoffs[ok], options.target)
+                        lb_err = float(np.mean(np.abs(lb_pred - lives[ok]) / lives[ok]))
+                        err = 0.5 * (err + lb_err)
                 if best is None or err < best[0] - 1e-12:
                     best = (err, lam, feats, aug, oof, spread)
     assert best is not None
@@ -609,46 +653,81 @@ def fit_cutoff(
     xs = rows.x[:, [ALL_FEATURES.index(f) for f in feats]]
     use = np.isin(np.round(factor, 6), np.round(np.array(aug), 6)) | at_cut
     scored = at_cut & ~np.isnan(oof)
+
+    def mape(centre: Array, mask: Array) -> float:
+        pred = life_from_log(centre[mask], row_cutoffs[mask], options.target)
+        return float(np.mean(np.abs(pred - lives[mask]) / lives[mask]))
+
+    # Leave-one-life-block-out predictions (ridge, and matching below): whole blocks of the
+    # training lives held out, which mimics a population shift.
+    b_oof, b_spread = _oof_ridge(xs, y, use, at_cut, cal_folds, lam, options.leverage)
+    b_scored = at_cut & ~np.isnan(b_oof)
+    use_blocks = b_scored.sum() >= 3  # else (too few cells) the policy folds alone
     tm: Array | None = None
-    weight, dscale = 1.0, 0.0
+    sd: Array | None = None
+    b_tm: Array | None = None
+    b_sd: Array | None = None
+    weight, dscale, sscale = 1.0, 0.0, 0.0
     if options.trajectory and library:
         fold_of_key = {k: int(f) for k, f in zip(fold_keys, folds, strict=True)}
         policy_fold = {
             lc.cell_id: fold_of_key.get(lc.group if options.grouped_cv else lc.cell_id, -1)
             for lc in library
         }
-        tm = _matched_logs(rows, at_cut, folds, policy_fold, library, cutoff, options, match_cache)
+        tm, sd = _matched_logs(
+            rows, at_cut, folds, policy_fold, library, cutoff, options, match_cache
+        )
         tm = np.where(np.isnan(tm), oof, tm)  # no match: the ridge alone
+        if use_blocks:
+            b_tm, b_sd = _matched_logs(
+                rows, at_cut, cal_folds, block, library, cutoff, options, match_cache
+            )
+            b_tm = np.where(np.isnan(b_tm), b_oof, b_tm)
         gap = np.abs(oof - tm)
         if options.disagreement and scored.any():
             dscale = _round(max(float(np.median(gap[scored])), 1e-3))
         best_err = math.inf
         for w in BLEND_GRID if options.ridge_weight is None else (options.ridge_weight,):
-            centre = w * oof + (1.0 - w) * tm
-            pred = life_from_log(centre[scored], row_cutoffs[scored], options.target)
-            err = float(np.mean(np.abs(pred - lives[scored]) / lives[scored]))
+            err = mape(w * oof + (1.0 - w) * tm, scored)
+            if options.blend_select == "both" and b_tm is not None:
+                # also score the blend on held-out life blocks: a weight that only pays off
+                # when the library brackets the cell's life is not chosen
+                err = 0.5 * (err + mape(w * b_oof + (1.0 - w) * b_tm, b_scored))
             if err < best_err - 1e-12:
                 best_err, weight = err, w
+
+    def normalised(
+        o: Array, sp: Array, sc: Array, t: Array | None, sdv: Array | None
+    ) -> tuple[Array, Array]:
+        """Held-out residuals of the ridge and of the blend, each divided by its width."""
+        nonlocal sscale
+        ridge_res = ((y - o) / sp)[sc]
+        if t is None or sdv is None:
+            return ridge_res, ridge_res
+        centre = weight * o + (1.0 - weight) * t
+        width = sp * (1.0 + np.abs(o - t) / dscale) if dscale > 0 else sp
+        if options.width == "match-spread":
+            # per-cell uncertainty of the curve match: the spread of the k best matches'
+            # lives, relative to its median over the calibration cells
+            known = sc & ~np.isnan(sdv)
+            if known.any():
+                sscale = sscale or _round(max(float(np.median(sdv[known])), 1e-3))
+                width = width * (1.0 + np.where(np.isnan(sdv), sscale, sdv) / sscale)
+        return ridge_res, ((y - centre) / width)[sc]
+
     # Interval calibration: residuals of held-out cells, under the policy folds, or (default)
-    # with whole blocks of the training lives held out, which mimics a population shift.
-    if options.calibrate == "life-blocks":
-        block = _life_blocks(rows, at_cut)
-        cal_folds = np.array([block.get(c, -1) for c in rows.cell_ids])
-        b_oof, b_spread = _oof_ridge(xs, y, use, at_cut, cal_folds, lam, options.leverage)
-        b_scored = at_cut & ~np.isnan(b_oof)
-        if b_scored.sum() >= 3:  # else (too few cells) the policy-fold residuals
-            oof, spread, scored = b_oof, b_spread, b_scored
-            if tm is not None:
-                tm = _matched_logs(
-                    rows, at_cut, cal_folds, block, library, cutoff, options, match_cache
-                )
-                tm = np.where(np.isnan(tm), oof, tm)
-    low, high = np.quantile(((y - oof) / spread)[scored], INTERVAL_QUANTILES)
-    ridge_cal = Calibration(_round(float(low)), _round(float(high)))
-    if tm is not None:
-        centre = weight * oof + (1.0 - weight) * tm
-        width = spread * (1.0 + np.abs(oof - tm) / dscale) if dscale > 0 else spread
-        low, high = np.quantile(((y - centre) / width)[scored], INTERVAL_QUANTILES)
+    # with whole blocks of the training lives held out, or both sets pooled.
+    ridge_res, blend_res = normalised(oof, spread, scored, tm, sd)
+    if options.calibrate in ("life-blocks", "pooled") and use_blocks:
+        b_ridge, b_blend = normalised(b_oof, b_spread, b_scored, b_tm, b_sd)
+        if options.calibrate == "pooled":
+            ridge_res = np.concatenate([ridge_res, b_ridge])
+            blend_res = np.concatenate([blend_res, b_blend])
+        else:
+            ridge_res, blend_res = b_ridge, b_blend
+    low, high = _conformal(ridge_res, options.finite_sample)
+    ridge_cal = Calibration(_round(low), _round(high))
+    low, high = _conformal(blend_res, options.finite_sample)
     fit = _ridge(xs[use], y[use], lam)
     n_fit = fit.n if options.leverage else 0
     return CutoffModel(
@@ -664,13 +743,29 @@ def fit_cutoff(
         n_fit_rows=n_fit,
         ridge_lambda=lam,
         augment=aug,
-        calibration=Calibration(_round(float(low)), _round(float(high))),
+        calibration=Calibration(_round(low), _round(high)),
         target=options.target,
         n_train=len(set(rows.cell_ids)),
         ridge_weight=weight,
         disagreement_scale=dscale,
         ridge_calibration=ridge_cal,
+        spread_scale=sscale,
     )
+
+
+def _conformal(residuals: Array, finite_sample: bool) -> tuple[float, float]:
+    """The interval's offsets: the INTERVAL_QUANTILES of held-out residuals. With
+    ``finite_sample`` the split-conformal correction: the upper level is ceil((n + 1) q) / n
+    (the lower one symmetric), because the quantiles of n residuals under-cover a new cell,
+    most of all when n is small (few training cells alive late in life)."""
+    lo_q, hi_q = INTERVAL_QUANTILES
+    n = len(residuals)
+    if finite_sample and n:
+        # (the small epsilon keeps (n + 1) q that is a whole number from rounding up)
+        hi_q = min(1.0, math.ceil((n + 1) * hi_q - 1e-9) / n)
+        lo_q = 1.0 - hi_q
+    low, high = np.quantile(residuals, (lo_q, hi_q))
+    return float(low), float(high)
 
 
 def life_from_log(logs: Array, cutoff: float | Array, target: str) -> Array:
@@ -830,13 +925,14 @@ def predict(
     x_all = cell_features(n, q, nominal, thr)
     x = x_all[[ALL_FEATURES.index(f) for f in cm.features]]
     factor = _arrhenius_factor(series.temperature_c)
-    matched = None
+    matched = spread = None
     # the stored curves end at the training threshold: matching serves that threshold only
     if model.library and abs(thr - model.threshold) < 1e-12:
         g, v = query_of(n, trailing_median(q / nominal))
         m = match_life(model.library, g, v, float(last))
         matched = matched_log(None if m is None else m[0], float(last), cm.target)
-    logs = np.array(cm.log_interval(x, matched))
+        spread = None if m is None else m[1]
+    logs = np.array(cm.log_interval(x, matched, spread))
     lives = [float(v) for v in life_from_log(logs, last, cm.target)]
     # remaining life scales with temperature; the end of life is never before the next cycle
     eol, low, high = (max(last + 1, round(last + (v - last) * factor)) for v in lives)

@@ -91,6 +91,19 @@ def test_pooled_reference_folds_are_disjoint() -> None:
         assert not held_out & {meta[c].charge_policy for c in f["fitted_on"]}
 
 
+def test_within_life_blocks_stay_inside_a_batch_and_are_contiguous() -> None:
+    cells, meta = _subset(10)
+    splits = bench_battery._splits(cells, meta, "within-life")
+    assert len(splits) == 10
+    for _, pool, test in splits:
+        assert len({meta[c].batch for c in pool + test}) == 1
+        assert not set(pool) & set(test)
+        lives = sorted(meta[c].cycle_life for c in test)
+        others = [meta[c].cycle_life for c in pool]
+        # a block is a contiguous run of lives: no training cell lies strictly inside it
+        assert not [life for life in others if lives[0] < life < lives[-1]]
+
+
 def test_same_run_twice_gives_the_same_report() -> None:
     cells, meta = _subset(8)
     a = run_benchmark(cells, meta, cutoffs=[100], variants=[MAIN])

@@ -7,10 +7,12 @@ import math
 import numpy as np
 
 from citychain.analytics.eol_model import (
+    ALL_FEATURES,
     PARAMS_PATH,
     FitOptions,
     LibraryCell,
     TrainingRows,
+    _conformal,
     _life_blocks,
     fit_cutoff,
     load_params,
@@ -107,8 +109,20 @@ def test_fit_with_library_sees_only_the_given_cells() -> None:
     assert model.ridge_weight in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert model.calibration.low <= 0 <= model.calibration.high
     assert model.ridge_calibration is not None
-    lo_hi = model.log_interval(np.array(xs[0]), matched_log(700.0, 100.0, "remaining"))
+    x = np.array(xs[0])[[ALL_FEATURES.index(f) for f in model.features]]
+    lo_hi = model.log_interval(x, matched_log(700.0, 100.0, "remaining"))
     assert lo_hi[1] <= lo_hi[0] <= lo_hi[2]
+
+
+def test_finite_sample_conformal_is_wider_and_wider_for_few_residuals() -> None:
+    """ceil((n + 1) 0.9) / n: with 9 residuals the 90 % level becomes the largest one."""
+    res = np.arange(1.0, 10.0)  # 1..9
+    plain = _conformal(res, False)
+    lo, hi = _conformal(res, True)
+    assert lo <= plain[0] and hi >= plain[1]
+    assert (lo, hi) == (1.0, 9.0)
+    many = np.linspace(-1.0, 1.0, 999)
+    assert _conformal(many, True)[1] - _conformal(many, False)[1] < 0.01
 
 
 def test_committed_parameters_carry_a_compact_library() -> None:
