@@ -9,8 +9,12 @@ citychain device decommission DEVICE_ID --from OWNER
 citychain device show DEVICE_ID
 citychain device prove REPORT_ID --gateway-dir DIR [--out FILE]
 citychain gateway --broker HOST:PORT --from KEY --gateway-device ID --store DIR
-    [--batch-size N] [--batch-ms T] [--metrics HOST:PORT]
+    [--shards N] [--batch-size N] [--batch-ms T] [--metrics HOST:PORT]
 ```
+
+``--shards N`` runs N gateway processes, each on its own buckets of devices with its own store
+(``DIR/shard-k``), this process anchoring for all (citychain.gateway.shards); ``--shard K/N``
+runs one shard alone, as those processes do.
 
 A device key file holds the device's 32-byte Ed25519 seed in hex (mode 0600); on a real device
 it never leaves the device, which then signs the possession statement itself (``--public-key``
@@ -30,6 +34,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, start_http_server
+
 from citychain.cli.common import (
     CliFailure,
     Parser,
@@ -47,6 +53,9 @@ from citychain.crypto.address import address_from_bytes, address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.devices.proof import build_report_proof
 from citychain.gateway import Gateway, GatewayConfig, GatewayStore
+from citychain.gateway.service import BUCKETS, Anchorer
+from citychain.gateway.shards import ShardProcess, ShardSupervisor, write_layout
+from citychain.gateway.store import find_report, shard_dir, store_dirs
 from citychain.modules.devices import Device, anchor_key, device_id_of, device_key
 from citychain.modules.devices.messages import (
     MsgDecommission,
@@ -99,7 +108,12 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         help="prove a report is in an anchored batch (check it with `verify proof`)",
     )
     p.add_argument("report_id", metavar="REPORT_ID", type=report_id_arg)
-    p.add_argument("--gateway-dir", required=True, metavar="DIR", help="the gateway's --store")
+    p.add_argument(
+        "--gateway-dir",
+        required=True,
+        metavar="DIR",
+        help="the gateway's --store (of a sharded gateway: the whole, or the report's shard)",
+    )
     p.add_argument("--out", metavar="FILE", help="write the bundle here (default: stdout)")
     p.set_defaults(func=_prove)
 
@@ -111,14 +125,51 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         "store and anchor them in batches. Runs until SIGINT or SIGTERM.",
     )
     g.add_argument("--broker", required=True, type=host_port, help="MQTT broker HOST:PORT")
-    g.add_argument("--from", dest="from_key", required=True, help="the gateway owner's key")
+    g.add_argument("--from", dest="from_key", help="the gateway owner's key (signs anchors)")
     g.add_argument("--gateway-device", required=True, type=id_arg, help="its device id")
     g.add_argument("--store", required=True, metavar="DIR", help="the gateway's own store")
-    g.add_argument("--batch-size", type=positive, default=1000, help="reports per batch")
+    g.add_argument("--batch-size", type=positive, default=1000, help="reports per batch (shard)")
     g.add_argument("--batch-ms", type=positive, default=1000, help="longest wait to cut a batch")
-    g.add_argument("--metrics", type=host_port, help="serve Prometheus /metrics on HOST:PORT")
+    g.add_argument(
+        "--metrics",
+        type=host_port,
+        help="serve Prometheus /metrics on HOST:PORT (with --shards N, shard k's reports on "
+        "PORT+1+k)",
+    )
     g.add_argument("--fee", type=int, default=1, help="fee per anchor transaction")
+    shard = g.add_mutually_exclusive_group()
+    shard.add_argument(
+        "--shards",
+        type=shard_count,
+        default=1,
+        help=f"run N gateway processes, each on 1/N of the device buckets (1..{BUCKETS})",
+    )
+    shard.add_argument(
+        "--shard", type=shard_spec, metavar="K/N", help="run only shard K of N, in this process"
+    )
+    g.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="store and batch only; another process anchors this store (needs --shard)",
+    )
+    # A shard started by --shards leaves when its stdin (a pipe from its parent) closes.
+    g.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     g.set_defaults(func=_gateway)
+
+
+def shard_count(text: str) -> int:
+    value = positive(text)
+    if value > BUCKETS:
+        raise argparse.ArgumentTypeError(f"at most {BUCKETS} shards (one per bucket), got {text}")
+    return value
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """``K/N``: shard K (from 0) of N."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n) <= BUCKETS):
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N <= {BUCKETS}, got {text!r}")
+    return int(k), int(n)
 
 
 def _signing_parent() -> argparse.ArgumentParser:
@@ -229,13 +280,14 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    store_dir = Path(args.gateway_dir)
-    if not (store_dir / "gateway.sqlite").exists():
-        raise UsageError(f"{store_dir} holds no gateway store")
-    store = GatewayStore(store_dir)
-    stored = store.report(bytes.fromhex(args.report_id))
-    if stored is None:
+    root = Path(args.gateway_dir)
+    if not any((d / "gateway.sqlite").exists() for d in store_dirs(root)):
+        raise UsageError(f"{root} holds no gateway store")
+    found = find_report(root, bytes.fromhex(args.report_id))
+    if found is None:
         raise CliFailure(f"the gateway has no report {args.report_id}")
+    store_dir, stored = found
+    store = GatewayStore(store_dir)
     if stored.batch_id is None or stored.leaf_index is None:
         raise CliFailure(f"report {args.report_id} is not in a batch yet; try again shortly")
     batch = store.batch(stored.batch_id)
@@ -260,13 +312,13 @@ def _prove(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    host, _, port = args.broker.rpartition(":")
-    metrics = None
-    if args.metrics:
-        m_host, _, m_port = args.metrics.rpartition(":")
-        metrics = (m_host, int(m_port))
+    if args.no_anchor and args.shard is None:
+        raise UsageError("--no-anchor runs one shard of a gateway: give --shard K/N")
+    if not args.no_anchor and not args.from_key:
+        raise UsageError("give --from KEY: the gateway device owner's key signs the anchors")
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     client = client_for(args)
-    wallet = Wallet(signing_key(args), client, fee=args.fee)
     gateway_id = bytes.fromhex(args.gateway_device)
     try:
         value = client.state(device_key(gateway_id))["value"]
@@ -274,24 +326,102 @@ def _gateway(args: argparse.Namespace) -> int:
         raise CliFailure(f"cannot reach the node: {exc.message}") from None
     if not value or decode(bytes.fromhex(value), Device).kind != "gateway":
         raise CliFailure(f"{args.gateway_device} is not a registered gateway device")
+    wallet = None if args.no_anchor else Wallet(signing_key(args), client, fee=args.fee)
+    if args.shards > 1:
+        assert wallet is not None
+        return _run_shards(args, client, wallet, gateway_id)
+    host, _, port = args.broker.rpartition(":")
+    shard, shards = args.shard or (0, 1)
     config = GatewayConfig(
         broker_host=host,
         broker_port=int(port),
         gateway_device=gateway_id,
         batch_size=args.batch_size,
         batch_ms=args.batch_ms,
-        metrics=metrics,
+        metrics=_metrics_address(args.metrics),
+        shard=shard,
+        shards=shards,
+        anchor=not args.no_anchor,
     )
-    gateway = Gateway(config, GatewayStore(Path(args.store)), wallet, client).start()
+    try:
+        gateway = Gateway(config, GatewayStore(Path(args.store)), wallet, client).start()
+    except ValueError as exc:  # a store of another shard layout
+        raise CliFailure(str(exc)) from None
     if not gateway.wait_subscribed(30):
         gateway.stop()
         raise CliFailure(f"no subscription confirmed by the broker at {args.broker} in 30 s")
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    done = _until_signalled()
     print(json.dumps({"gateway": "running", "broker": args.broker}), flush=True)
     done.wait()
     gateway.stop()
+    client.close()
+    return 0
+
+
+def _metrics_address(text: str | None, offset: int = 0) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, _, port = text.rpartition(":")
+    return host, int(port) + offset if int(port) else 0
+
+
+def _until_signalled() -> threading.Event:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    return done
+
+
+def _exit_with_parent() -> None:
+    """A shard of `--shards N`: leave at once when the parent's pipe closes (the parent is gone,
+    maybe SIGKILLed). Leaving without a goodbye is safe: nothing unstored was acknowledged."""
+    # The raw descriptor, not sys.stdin: a daemon thread blocked inside the buffered reader
+    # holds its lock, and the interpreter aborts on it at a normal exit.
+    while os.read(0, 4096):
+        pass
+    logging.getLogger("citychain.gateway").error("the supervising process is gone; exiting")
+    os._exit(1)
+
+
+def _run_shards(args: argparse.Namespace, client: Client, wallet: Wallet, gateway_id: bytes) -> int:
+    root = Path(args.store)
+    try:
+        write_layout(root, args.shards)
+    except ValueError as exc:
+        raise CliFailure(str(exc)) from None
+    registry = CollectorRegistry()
+    stores = [GatewayStore(shard_dir(root, k)) for k in range(args.shards)]
+    anchorer = Anchorer(stores, wallet, client, gateway_id, registry)
+    common = ["--broker", args.broker, "--gateway-device", args.gateway_device]
+    common += ["--batch-size", str(args.batch_size), "--batch-ms", str(args.batch_ms)]
+    if args.home:
+        common += ["--home", args.home]
+    if args.node:
+        common += ["--node", args.node]
+    shards = []
+    for k in range(args.shards):
+        argv = [sys.executable, "-m", "citychain.cli.devices", "gateway", *common]
+        argv += ["--store", str(shard_dir(root, k)), "--shard", f"{k}/{args.shards}"]
+        argv += ["--no-anchor", "--exit-with-parent"]
+        metrics = _metrics_address(args.metrics, 1 + k)
+        if metrics is not None:
+            argv += ["--metrics", f"{metrics[0]}:{metrics[1]}"]
+        shards.append(ShardProcess(k, argv, dict(os.environ)))
+    supervisor = ShardSupervisor(shards, anchorer)
+    done = _until_signalled()
+    try:
+        supervisor.start()
+    except RuntimeError as exc:
+        raise CliFailure(f"{exc}; see the log above") from None
+    metrics = _metrics_address(args.metrics)
+    if metrics is not None:
+        start_http_server(metrics[1], metrics[0], registry=registry)
+    print(
+        json.dumps({"gateway": "running", "broker": args.broker, "shards": args.shards}),
+        flush=True,
+    )
+    supervisor.watch(done)
+    supervisor.stop()
     client.close()
     return 0
 

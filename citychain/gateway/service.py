@@ -10,11 +10,16 @@ Three threads:
   acknowledges the whole group, in arrival order (MQTT 3.1.1 §4.6). A gateway killed before its
   commit never acknowledged those messages, so the broker delivers them again; one killed after
   its commit but before the PUBACKs gets them again and recognises them by id (``duplicate``);
-- the anchor thread submits each pending batch as its own transaction (``devices/anchor``) and
-  marks it anchored with the committed height. A batch is written as pending before it is
-  submitted; after a restart, or any error, its anchor is first looked up on the ledger
-  (``dev/b/<id>``), and the ledger refuses a second anchor of the same id (``devices/8``), so no
-  batch is anchored twice.
+- the anchor thread (``Anchorer``) submits each pending batch as its own transaction
+  (``devices/anchor``) and marks it anchored with the committed height. A batch is written as
+  pending before it is submitted; after a restart, or any error, its anchor is first looked up
+  on the ledger (``dev/b/<id>``), and the ledger refuses a second anchor of the same id
+  (``devices/8``), so no batch is anchored twice.
+
+A gateway can be one shard of several (``GatewayConfig.shard``/``shards``): it then subscribes
+only to its buckets of device topics (``subscriptions``), so that every report of a device meets
+the same store and counter, and may leave anchoring to the process that runs the shards
+(``anchor=False``; citychain.gateway.shards).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -34,24 +40,77 @@ from citychain.client import ApiError, Client, Wallet
 from citychain.codec import decode
 from citychain.devices import report as rep
 from citychain.gateway.devices import DeviceCache
+from citychain.gateway.mqtt import BufferedClient
 from citychain.gateway.store import Batch, GatewayStore
 from citychain.modules.devices import Anchor, Device, anchor_key
 from citychain.modules.devices.messages import MsgAnchorBatch
 from citychain.modules.devices.state import STATUS_ACTIVE
 
-__all__ = ["TOPIC", "Gateway", "GatewayConfig", "report_topic"]
+__all__ = [
+    "BUCKETED_TOPIC",
+    "BUCKETS",
+    "TOPIC",
+    "Anchorer",
+    "Gateway",
+    "GatewayConfig",
+    "bucket_of",
+    "legacy_report_topic",
+    "report_topic",
+    "shard_buckets",
+    "shard_of",
+    "subscriptions",
+]
 
 log = logging.getLogger("citychain.gateway")
 
-TOPIC = "citychain/devices/+/reports"
+# Devices publish to citychain/devices/<bucket>/<device id hex>/reports, the bucket being the
+# id's first hex digit. The level exists so that a gateway shard can subscribe to a fixed set
+# of devices with MQTT wildcards: all of one device's reports then reach the same shard, whose
+# store holds its replay counter. (An MQTT shared subscription would spread one device's
+# reports over the shards and so split its counter.)
+BUCKETS = 16
+BUCKETED_TOPIC = "citychain/devices/+/+/reports"
+TOPIC = "citychain/devices/+/reports"  # the first format, still taken by an unsharded gateway
 COUNTER_LIMIT = 2**63 - 1  # SQLite's INTEGER; a device never counts that far
 BATCH_EXISTS = ("devices", 8)
 MAX_TXS_PER_REQUEST = 64
 MIN_CHUNK = 32  # signatures per verifier thread below which a thread is not worth it
 
 
+def bucket_of(device_id: bytes) -> int:
+    """The topic bucket of a device: its id's first hex digit."""
+    return device_id[0] >> 4
+
+
 def report_topic(device_id: bytes) -> str:
+    """Where a device publishes its reports."""
+    hex_id = device_id.hex()
+    return f"citychain/devices/{hex_id[0]}/{hex_id}/reports"
+
+
+def legacy_report_topic(device_id: bytes) -> str:
+    """The first topic format, without the bucket (accepted by an unsharded gateway only)."""
     return f"citychain/devices/{device_id.hex()}/reports"
+
+
+def shard_buckets(shard: int, shards: int) -> list[int]:
+    """The buckets shard ``shard`` of ``shards`` takes: every bucket b with b % shards == shard."""
+    if not 1 <= shards <= BUCKETS or not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} of {shards}: need 0 <= shard < shards <= {BUCKETS}")
+    return [b for b in range(BUCKETS) if b % shards == shard]
+
+
+def shard_of(device_id: bytes, shards: int) -> int:
+    return bucket_of(device_id) % shards
+
+
+def subscriptions(shard: int = 0, shards: int = 1) -> list[str]:
+    """The topic filters of one shard. Alone, a gateway also takes the bucketless topic: with
+    no other shard, a device's reports meet one counter whichever format they come in. A
+    shard must not, or a report copied onto the other format would be counted by two shards."""
+    if shards == 1:
+        return [TOPIC, BUCKETED_TOPIC]
+    return [f"citychain/devices/{b:x}/+/reports" for b in shard_buckets(shard, shards)]
 
 
 @dataclass
@@ -66,6 +125,23 @@ class GatewayConfig:
     metrics: tuple[str, int] | None = None
     device_ttl_s: float = 30.0
     verify_threads: int = 2
+    # Shard ``shard`` of ``shards`` takes the devices of its buckets (shard_buckets); its store
+    # is its own. ``anchor`` False leaves the store's pending batches to another process (the
+    # supervisor of `citychain gateway --shards N`, which anchors every shard with one key).
+    shard: int = 0
+    shards: int = 1
+    anchor: bool = True
+
+    def __post_init__(self) -> None:
+        shard_buckets(self.shard, self.shards)  # ValueError on a shard that cannot be
+
+    @property
+    def mqtt_client_id(self) -> str:
+        """A persistent session per shard; a lone gateway keeps the id it always had."""
+        if self.client_id:
+            return self.client_id
+        base = f"citychain-gateway-{self.gateway_device.hex()[:16]}"
+        return base if self.shards == 1 else f"{base}-{self.shard}of{self.shards}"
 
 
 @dataclass
@@ -85,14 +161,152 @@ class _Incoming:
     generation: int
 
 
+class Anchorer:
+    """Submits the pending batches of one or more gateway stores, one ``devices/anchor``
+    transaction per batch, up to MAX_TXS_PER_REQUEST in one ``POST /txs/batch``, and marks each
+    anchored in its store with the committed height. One Anchorer per signing key: two
+    processes signing with one key would take each other's nonces.
+
+    A batch that may already be on the ledger (pending at start-up, or after an error with an
+    unknown outcome) is looked up (``dev/b/<id>``) before it is sent again; the ledger refuses a
+    second anchor of one id anyway (``devices/8``)."""
+
+    def __init__(
+        self,
+        stores: Sequence[GatewayStore],
+        wallet: Wallet,
+        client: Client,
+        gateway_device: bytes,
+        registry: CollectorRegistry | None = None,
+        on_anchored: Callable[[Batch], None] | None = None,
+    ) -> None:
+        self.stores = list(stores)
+        self.wallet = wallet
+        self.client = client
+        self.gateway_device = gateway_device
+        self.on_anchored = on_anchored
+        self.anchored = 0
+        self._lookup_first: set[bytes] = set()
+        self.recheck()
+        self._m_anchored: Counter | None = None
+        self._m_pending: Gauge | None = None
+        if registry is not None:
+            self._m_anchored = Counter(
+                "citychain_gateway_batches_anchored", "batches anchored", registry=registry
+            )
+            self._m_pending = Gauge(
+                "citychain_gateway_batches_pending", "batches awaiting anchor", registry=registry
+            )
+
+    def recheck(self) -> None:
+        """Look every pending batch up on the ledger before sending it (after an error)."""
+        self._lookup_first.update(b.id for s in self.stores for b in s.pending_batches())
+
+    def pending_count(self) -> int:
+        return sum(store.pending_count() for store in self.stores)
+
+    def _ledger_anchor(self, batch: Batch) -> Anchor | None:
+        value = self.client.state(anchor_key(batch.id))["value"]
+        return decode(bytes.fromhex(value), Anchor) if value else None
+
+    def _anchored(self, store: GatewayStore, batch: Batch, height: int, tx_hash: str) -> None:
+        store.mark_anchored(batch.id, height, tx_hash)
+        self._lookup_first.discard(batch.id)
+        self.anchored += 1
+        if self._m_anchored is not None:
+            self._m_anchored.inc()
+        if self.on_anchored is not None:
+            self.on_anchored(batch)
+
+    def run_once(self) -> None:
+        """Anchor every batch pending now; raise on an error (the caller waits and retries)."""
+        try:
+            while self._round():
+                pass
+        finally:
+            if self._m_pending is not None:
+                self._m_pending.set(self.pending_count())
+
+    def _round(self) -> bool:
+        """One request's worth of pending batches; False when none was pending."""
+        pending: list[tuple[GatewayStore, Batch]] = []
+        for store in self.stores:
+            room = MAX_TXS_PER_REQUEST - len(pending)
+            if room > 0:
+                pending.extend((store, b) for b in store.pending_batches(room))
+        if not pending:
+            return False
+        to_submit = []
+        for store, batch in pending:
+            if batch.id in self._lookup_first:
+                found = self._ledger_anchor(batch)
+                if found is not None:
+                    if found.root != batch.root or found.count != batch.count:
+                        raise RuntimeError(f"batch {batch.id.hex()} anchored differently")
+                    self._anchored(store, batch, found.height, "")
+                    continue
+                self._lookup_first.discard(batch.id)
+            to_submit.append((store, batch))
+        if not to_submit:
+            return True
+        raws = [
+            self.wallet.sign([MsgAnchorBatch(b.id, b.root, b.count, self.gateway_device)])
+            for _, b in to_submit
+        ]
+        try:
+            results = self.client.broadcast_batch(raws, wait=True)
+        except ApiError:
+            # Unknown outcome: some may have committed. Look every one up before resending.
+            self._lookup_first.update(b.id for _, b in to_submit)
+            raise
+        failed = False
+        for (store, batch), result in zip(to_submit, results, strict=True):
+            code = (result.get("codespace"), result.get("code"))
+            if result.get("code") == 0 and result.get("height") is not None:
+                self._anchored(store, batch, int(result["height"]), str(result["hash"]))
+            elif code == BATCH_EXISTS:
+                self._lookup_first.add(batch.id)
+            else:
+                failed = True
+                self._lookup_first.add(batch.id)
+                log.warning("anchor of batch %s refused: %s", batch.id.hex(), result)
+        if failed:
+            self.wallet.resync()
+            raise RuntimeError("an anchor transaction was refused")
+        return True
+
+    def loop(self, stop: threading.Event, wake: threading.Event, poll_s: float = 1.0) -> None:
+        """Anchor on every wake (or every ``poll_s``) until ``stop``; one last pass then."""
+        while True:
+            wake.wait(timeout=poll_s)
+            wake.clear()
+            stopping = stop.is_set()
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("anchoring failed; retrying")
+                self.wallet.resync()
+                self.recheck()
+                if not stopping:
+                    stop.wait(1.0)
+            if stopping:
+                return
+
+
 class Gateway:
     def __init__(
-        self, config: GatewayConfig, store: GatewayStore, wallet: Wallet, client: Client
+        self, config: GatewayConfig, store: GatewayStore, wallet: Wallet | None, client: Client
     ) -> None:
+        """``wallet`` signs the anchors: the gateway device owner's; None only without
+        ``config.anchor``."""
         self.config = config
         self.store = store
         self.wallet = wallet
         self.client = client
+        # One gateway per store: a second one (or a restarted one whose predecessor is still
+        # dying) would load counters that miss the other's commits.
+        store.acquire_writer_lock()
+        store.check_layout(config.shard, config.shards)
         self.devices = DeviceCache(client, ttl_s=config.device_ttl_s)
         self.stats = Stats()
         self._counters = store.counters()
@@ -104,8 +318,7 @@ class Gateway:
         self._unbatched = store.unbatched_count()
         if self._unbatched:
             self._first_unbatched = time.monotonic()
-        # Batches pending at start-up may have been anchored before a crash: look them up first.
-        self._lookup_first = {b.id for b in store.pending_batches()}
+        self._legacy_topic = config.shards == 1
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max(1, config.verify_threads), "gateway-verify")
         self.registry = CollectorRegistry()
@@ -125,16 +338,16 @@ class Gateway:
             "redeliveries of stored reports (acknowledged, not stored again)",
             registry=self.registry,
         )
-        self._m_anchored = Counter(
-            "citychain_gateway_batches_anchored", "batches anchored", registry=self.registry
-        )
-        self._m_pending = Gauge(
-            "citychain_gateway_batches_pending", "batches awaiting anchor", registry=self.registry
-        )
-        client_id = config.client_id or f"citychain-gateway-{config.gateway_device.hex()[:16]}"
-        self.mqtt = mqtt.Client(
+        self.anchorer: Anchorer | None = None
+        if config.anchor:
+            if wallet is None:
+                raise ValueError("a gateway that anchors needs the owner's wallet")
+            self.anchorer = Anchorer(
+                [store], wallet, client, config.gateway_device, self.registry, self._on_anchored
+            )
+        self.mqtt = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
+            client_id=config.mqtt_client_id,
             clean_session=False,
             protocol=mqtt.MQTTv311,
             manual_ack=True,
@@ -144,6 +357,9 @@ class Gateway:
         self.mqtt.on_subscribe = self._on_subscribe
         self._subscribed = threading.Event()
         self.mqtt.reconnect_delay_set(1, 2)
+
+    def _on_anchored(self, batch: Batch) -> None:
+        self.stats.batches_anchored += 1
 
     # --- MQTT -----------------------------------------------------------------------------
     def _on_connect(
@@ -155,7 +371,9 @@ class Gateway:
         properties: object,
     ) -> None:
         self._generation += 1
-        client.subscribe(TOPIC, qos=1)
+        client.subscribe(
+            [(topic, 1) for topic in subscriptions(self.config.shard, self.config.shards)]
+        )
         log.info("connected to the broker (session present: %s)", flags.session_present)
 
     def _on_subscribe(
@@ -171,10 +389,13 @@ class Gateway:
         if self.config.metrics is not None:
             host, port = self.config.metrics
             start_http_server(port, host, registry=self.registry)
-        self._m_pending.set(len(self.store.pending_batches()))
         self.mqtt.connect_async(self.config.broker_host, self.config.broker_port, keepalive=30)
         self.mqtt.loop_start()
-        for target, name in ((self._ingest_loop, "ingest"), (self._anchor_loop, "anchor")):
+        targets: list[tuple[Callable[[], None], str]] = [(self._ingest_loop, "ingest")]
+        if self.anchorer is not None:
+            anchorer = self.anchorer
+            targets.append((lambda: anchorer.loop(self._stop, self._anchor_wake), "anchor"))
+        for target, name in targets:
             thread = threading.Thread(target=target, name=f"gateway-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -262,16 +483,21 @@ class Gateway:
             if self._first_unbatched is None:
                 self._first_unbatched = time.monotonic()
             self._unbatched += len(rows)
-        # Only now, with the accepted reports committed, acknowledge every message of the group.
-        for item in group:
-            if item.qos > 0 and item.generation == self._generation:
-                self.mqtt.ack(item.mid, item.qos)
+        # Only now, with the accepted reports committed, acknowledge every message of the group,
+        # in arrival order and as one write. Messages of an earlier connection are not: their
+        # packet ids mean nothing on this one, and the broker sends them again anyway.
+        generation = self._generation
+        self.mqtt.ack_many(
+            [item.mid for item in group if item.qos == 1 and item.generation == generation]
+        )
 
     def _prepare(self, item: _Incoming) -> tuple[rep.Report, Device]:
         """Decode the payload and find its device (ReportError: malformed, unsigned, unknown)."""
         report = rep.parse_report(item.payload)
         device_id = report.body.device_id
-        if item.topic != report_topic(device_id):
+        if item.topic != report_topic(device_id) and not (
+            self._legacy_topic and item.topic == legacy_report_topic(device_id)
+        ):
             raise rep.ReportError(rep.MALFORMED, f"device {device_id.hex()} on {item.topic}")
         device = self.devices.get(device_id)
         if device is None:
@@ -349,77 +575,4 @@ class Gateway:
             return False
         self._unbatched -= batch.count
         self._first_unbatched = time.monotonic() if self._unbatched else None
-        self._m_pending.inc()
         return True
-
-    # --- anchoring ------------------------------------------------------------------------
-    def _anchor_loop(self) -> None:
-        while True:
-            self._anchor_wake.wait(timeout=1.0)
-            self._anchor_wake.clear()
-            stopping = self._stop.is_set()
-            try:
-                self._anchor_pending()
-            except Exception:
-                log.exception("anchoring failed; retrying")
-                self.wallet.resync()
-                self._lookup_first.update(b.id for b in self.store.pending_batches())
-                time.sleep(1.0)
-            if stopping:
-                return
-
-    def _ledger_anchor(self, batch: Batch) -> Anchor | None:
-        value = self.client.state(anchor_key(batch.id))["value"]
-        return decode(bytes.fromhex(value), Anchor) if value else None
-
-    def _anchored(self, batch: Batch, height: int, tx_hash: str) -> None:
-        self.store.mark_anchored(batch.id, height, tx_hash)
-        self._lookup_first.discard(batch.id)
-        self.stats.batches_anchored += 1
-        self._m_anchored.inc()
-        self._m_pending.dec()
-
-    def _anchor_pending(self) -> None:
-        while True:
-            pending = self.store.pending_batches(MAX_TXS_PER_REQUEST)
-            if not pending:
-                return
-            to_submit = []
-            for batch in pending:
-                if batch.id in self._lookup_first:
-                    found = self._ledger_anchor(batch)
-                    if found is not None:
-                        if found.root != batch.root or found.count != batch.count:
-                            raise RuntimeError(f"batch {batch.id.hex()} anchored differently")
-                        self._anchored(batch, found.height, "")
-                        continue
-                    self._lookup_first.discard(batch.id)
-                to_submit.append(batch)
-            if not to_submit:
-                continue
-            raws = [
-                self.wallet.sign(
-                    [MsgAnchorBatch(b.id, b.root, b.count, self.config.gateway_device)]
-                )
-                for b in to_submit
-            ]
-            try:
-                results = self.client.broadcast_batch(raws, wait=True)
-            except ApiError:
-                # Unknown outcome: some may have committed. Look every one up before resending.
-                self._lookup_first.update(b.id for b in to_submit)
-                raise
-            failed = False
-            for batch, result in zip(to_submit, results, strict=True):
-                code = (result.get("codespace"), result.get("code"))
-                if result.get("code") == 0 and result.get("height") is not None:
-                    self._anchored(batch, int(result["height"]), str(result["hash"]))
-                elif code == BATCH_EXISTS:
-                    self._lookup_first.add(batch.id)
-                else:
-                    failed = True
-                    self._lookup_first.add(batch.id)
-                    log.warning("anchor of batch %s refused: %s", batch.id.hex(), result)
-            if failed:
-                self.wallet.resync()
-                raise RuntimeError("an anchor transaction was refused")

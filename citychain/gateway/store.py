@@ -5,14 +5,23 @@ gateway acknowledges their MQTT messages only after it commits, so a report the 
 forgotten is always on disk here. A batch is written as ``pending`` (with its reports' leaf
 positions) in the same transaction that cuts it, before its anchor is submitted; it becomes
 ``anchored`` with the ledger height once the ledger has it. Each thread gets its own connection.
+
+A sharded gateway (`citychain gateway --shards N`) keeps one such store per shard, in
+``DIR/shard-<k>``, and writes its layout to ``DIR/shards.json``; ``store_dirs`` lists the stores
+under a folder of either kind, and a store records which shard it is (``check_layout``), so that
+a device never moves to a store that lacks its replay counter.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +29,24 @@ from pathlib import Path
 
 from citychain.devices import merkle
 
-__all__ = ["BATCH_DOMAIN", "Batch", "GatewayStore", "StoredReport", "batch_id_of"]
+__all__ = [
+    "BATCH_DOMAIN",
+    "SHARDS_FILE",
+    "Batch",
+    "GatewayStore",
+    "StoredReport",
+    "batch_id_of",
+    "find_report",
+    "shard_dir",
+    "store_all_anchored",
+    "store_dirs",
+]
 
 BATCH_DOMAIN = b"citychain/devices/batch/v1\x00"
 PENDING = "pending"
 ANCHORED = "anchored"
+SHARDS_FILE = "shards.json"
+LOCK_FILE = "gateway.lock"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -49,6 +71,8 @@ CREATE TABLE IF NOT EXISTS batches (
     height INTEGER,
     tx_hash TEXT
 );
+CREATE INDEX IF NOT EXISTS batches_pending ON batches (seq) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -78,6 +102,9 @@ class StoredReport:
 
 class GatewayStore:
     def __init__(self, directory: Path) -> None:
+        if (directory / SHARDS_FILE).exists():
+            # Opening it would make an empty store that hides every shard's reports.
+            raise ValueError(f"{directory} holds a sharded gateway: open {directory}/shard-<k>")
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "gateway.sqlite"
         self._local = threading.local()
@@ -109,6 +136,44 @@ class GatewayStore:
         if db is not None:
             db.close()
             self._local.db = None
+
+    def acquire_writer_lock(self, timeout: float = 60.0) -> None:
+        """Wait until no other gateway process runs on this store, then keep it to ourselves
+        until this process ends (an flock: the kernel lets go when the holder dies, SIGKILL
+        included). Readers (proofs, the oracle, the benchmark) never take it."""
+        if getattr(self, "_lock_fd", None) is not None:
+            return
+        fd = os.open(self.path.parent / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise RuntimeError(f"another gateway runs on {self.path.parent}") from None
+                time.sleep(0.05)
+        self._lock_fd: int | None = fd
+
+    def check_layout(self, shard: int, shards: int) -> None:
+        """Record which shard this store serves, or refuse another: a device served here has
+        its replay counter here, and a store of another layout would accept its old reports
+        again."""
+        layout = f"{shard}/{shards}"
+        db = self._db()
+        row = db.execute("SELECT value FROM meta WHERE key = 'shard'").fetchone()
+        if row is None:
+            # A store from before sharding is the whole of an unsharded gateway.
+            recorded = "0/1" if self.report_count() else layout
+            db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('shard', ?)", (recorded,))
+        else:
+            recorded = str(row[0])
+        if recorded != layout:
+            raise ValueError(
+                f"{self.path.parent} is the store of shard {recorded}, not {layout}: its devices' "
+                "counters are here; resharding needs a new store for every shard"
+            )
 
     # --- reports --------------------------------------------------------------------------
     def counters(self) -> dict[bytes, int]:
@@ -200,6 +265,10 @@ class GatewayStore:
         )
         return [Batch(bytes(i), bytes(r), c, s, h) for i, r, c, s, h in rows]
 
+    def pending_count(self) -> int:
+        row = self._db().execute("SELECT count(*) FROM batches WHERE status = ?", (PENDING,))
+        return int(row.fetchone()[0])
+
     def pending_batches(self, limit: int = 1_000_000) -> list[Batch]:
         return self._batches("WHERE status = ? ORDER BY seq LIMIT ?", (PENDING, limit))
 
@@ -225,11 +294,45 @@ class GatewayStore:
             )
 
 
+def shard_dir(root: Path, shard: int) -> Path:
+    """Where shard ``shard`` of a sharded gateway keeps its store."""
+    return root / f"shard-{shard}"
+
+
+def store_dirs(root: Path) -> list[Path]:
+    """The store folders of a gateway's ``--store``: itself when unsharded, else its shards'."""
+    layout = root / SHARDS_FILE
+    if layout.exists():
+        shards = int(json.loads(layout.read_text())["shards"])
+        return [shard_dir(root, k) for k in range(shards)]
+    return [root]
+
+
 def store_all_anchored(store_dir: Path, at_least: int) -> bool:
-    """`GatewayStore.all_anchored` of the store in ``store_dir``, opened only for the question
-    (another process, the gateway, owns it)."""
-    store = GatewayStore(store_dir)
-    try:
-        return store.all_anchored(at_least)
-    finally:
-        store.close()
+    """Whether the gateway's stores under ``store_dir`` (one, or one per shard) hold
+    ``at_least`` reports in all, each in a batch, and no batch waits for its anchor. Each is
+    opened only for the question (another process, the gateway, owns it)."""
+    total, settled = 0, True
+    for directory in store_dirs(store_dir):
+        store = GatewayStore(directory)
+        try:
+            total += store.report_count()
+            settled = settled and store.unbatched_count() == 0 and not store.pending_batches(1)
+        finally:
+            store.close()
+    return settled and total >= at_least
+
+
+def find_report(root: Path, report_id: bytes) -> tuple[Path, StoredReport] | None:
+    """The store folder holding ``report_id`` and the report, among ``store_dirs(root)``."""
+    for directory in store_dirs(root):
+        if not (directory / "gateway.sqlite").exists():
+            continue
+        store = GatewayStore(directory)
+        try:
+            found = store.report(report_id)
+        finally:
+            store.close()
+        if found is not None:
+            return directory, found
+    return None

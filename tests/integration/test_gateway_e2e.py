@@ -2,7 +2,7 @@
 on a real node; a report proven anchored and checked offline (and a tampered one refused);
 forged, unsigned, malformed, unknown-device, out-of-range and replayed reports refused and
 counted; the broker restarted and the gateway SIGKILLed mid-stream with no accepted report lost
-or anchored twice."""
+or anchored twice; and the same with a gateway of 2 shards (2 processes and their supervisor)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,14 @@ from citychain.crypto.keystore import Keystore
 from citychain.devices import report as rep
 from citychain.devices.broker import MosquittoBroker, free_port, mosquitto_binary
 from citychain.devices.sim import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
-from citychain.gateway.service import report_topic
-from citychain.gateway.store import GatewayStore, store_all_anchored
+from citychain.gateway.service import report_topic, shard_of
+from citychain.gateway.store import (
+    GatewayStore,
+    StoredReport,
+    shard_dir,
+    store_all_anchored,
+    store_dirs,
+)
 from citychain.init_home import init_home
 from citychain.modules.devices import Anchor, anchor_key
 from citychain.sim.localnode import LocalNode
@@ -257,3 +263,121 @@ def test_batch_anchored_before_a_crash_is_not_anchored_again(env: Env) -> None:
     assert marked is not None and marked.height == committed["height"]
     assert env.node.client.nonce(env.owner.address) == nonce + 1  # only the second batch
     assert env.node.client.state(anchor_key(second.id))["value"]
+
+
+def test_two_shards_store_each_report_once_and_anchor_each_batch_once(env: Env) -> None:
+    """`citychain gateway --shards 2`: each device's reports all in the store of its shard, each
+    exactly once, across a SIGKILL of the supervisor (its shards exit with it); a report copied
+    to the other shard's topic refused; one anchor transaction per batch; a report of each shard
+    proven from the gateway's --store and from its shard's folder."""
+    fleet = Fleet(8, prefix="sharded")
+    assert {shard_of(d.id, 2) for d in fleet.devices} == {0, 1}, "the fleet spans both shards"
+    env.owner.resync()
+    register_devices(env.owner, fleet.devices, META)
+    root = env.base / "store-sharded"
+    metrics = _consecutive_free_ports(3)  # the supervisor's, then shard k's on +1+k
+    argv = [
+        "--home", str(env.node.home.path), "--broker", env.broker.address, "--from", "fleet",
+        "--gateway-device", env.gateway_id, "--store", str(root), "--shards", "2",
+        "--batch-size", "30", "--batch-ms", "300", "--metrics", f"127.0.0.1:{metrics}",
+    ]  # fmt: skip
+    log = env.base / "gateway-sharded.log"
+    nonce_before = env.node.client.nonce(env.owner.address)
+    gateway = GatewayProcess(argv, PASSWORD, log).start()
+    publisher = Publisher(env.broker.host, env.broker.port, client_id="sharded-devices")
+    rounds = 25
+    try:
+        for round_ in range(rounds):
+            for device in fleet.devices:
+                publisher.publish(device.id, device.report())
+            if round_ == 12:
+                gateway.kill()  # SIGKILL the supervisor mid-stream; its shards follow it
+                gateway = GatewayProcess(argv, PASSWORD, log).start()
+            time.sleep(0.02)
+        assert publisher.wait_all_acked(30), "the broker did not acknowledge every report"
+        total = rounds * len(fleet.devices)
+        assert len(publisher.acked()) == total
+        wait_until(lambda: store_all_anchored(root, total), 60, "every report anchored")
+        # An accepted report copied to a topic of the other shard: that shard has no counter
+        # for the device, so only the topic check stands between it and a second acceptance.
+        victim = fleet.devices[0]
+        copied = GatewayStore(shard_dir(root, shard_of(victim.id, 2))).report_ids()[0]
+        raw = _stored(root, copied).raw
+        other_bucket = (victim.id[0] >> 4) ^ 1  # flips the shard of 2
+        publisher.publish_raw(f"citychain/devices/{other_bucket:x}/{victim.id.hex()}/reports", raw)
+        assert publisher.wait_all_acked(10)
+        wrong_shard = metrics + 1 + (shard_of(victim.id, 2) ^ 1)
+        wait_until(
+            lambda: (
+                _metrics(wrong_shard).get(
+                    'citychain_gateway_reports_rejected_total{reason="malformed"}', 0
+                )
+                >= 1
+            ),
+            20,
+            "the copied report refused by the other shard",
+        )
+        assert _metrics(metrics)["citychain_gateway_batches_anchored_total"] >= 1
+        assert _metrics(metrics)["citychain_gateway_batches_pending"] == 0
+    finally:
+        publisher.close()
+        gateway.stop()
+
+    acked = set(publisher.acked()[:total])
+    stored: list[bytes] = []
+    batches = []
+    for k, directory in enumerate(store_dirs(root)):
+        assert directory == shard_dir(root, k)
+        store = GatewayStore(directory)
+        ids = store.report_ids()
+        for rid in ids:
+            report = store.report(rid)
+            assert report is not None and shard_of(report.device_id, 2) == k
+        stored += ids
+        batches += store.batches()
+        store.close()
+    assert len(stored) == len(set(stored)) == total, "a report lost or stored twice"
+    assert set(stored) == acked
+    assert sum(b.count for b in batches) == total
+    assert all(b.status == "anchored" for b in batches)
+    for batch in batches:
+        anchor = decode(bytes.fromhex(env.node.client.state(anchor_key(batch.id))["value"]), Anchor)
+        assert (anchor.root, anchor.count) == (batch.root, batch.count)
+    # Only the gateway signed with the owner's key meanwhile: one transaction per batch.
+    assert env.node.client.nonce(env.owner.address) - nonce_before == len(batches)
+    logged = log.read_text()
+    assert "the supervising process is gone" in logged
+
+    for k in (0, 1):
+        rid = GatewayStore(shard_dir(root, k)).report_ids()[5]
+        for gateway_dir in (root, shard_dir(root, k)):
+            proof = env.base / f"sharded-proof-{k}.json"
+            assert _cli_json(["device", "prove", rid.hex(), "--gateway-dir", str(gateway_dir),
+                              "--out", str(proof), "--home", str(env.node.home.path)],
+                             env.base / "prove.out") == 0  # fmt: skip
+            home = str(env.node.home.path)
+            assert citychain_main(["verify", "proof", str(proof), "--home", home]) == 0
+
+
+def _consecutive_free_ports(count: int) -> int:
+    """A port p with p .. p+count-1 all free now."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _stored(root: Path, report_id: bytes) -> StoredReport:
+    for directory in store_dirs(root):
+        found = GatewayStore(directory).report(report_id)
+        if found is not None:
+            return found
+    raise AssertionError(f"no report {report_id.hex()}")
