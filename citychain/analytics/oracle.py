@@ -58,7 +58,7 @@ from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.devices import merkle
 from citychain.devices.report import BmsReadings, ReportError, parse_report
-from citychain.gateway.store import GatewayStore
+from citychain.gateway.store import GatewayStore, store_dirs
 from citychain.home import Home
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.messages import (
@@ -190,8 +190,14 @@ class Oracle:
         return anchor.root == root and anchor.count == count
 
     def ingest(self, stats: OracleStats) -> None:
+        """Every anchored batch not seen yet, from the gateway's store or, when the gateway
+        runs in shards, from each shard's (a device's reports are all in one shard)."""
+        for directory in store_dirs(self.gateway_store):
+            self._ingest_store(directory, stats)
+
+    def _ingest_store(self, directory: Path, stats: OracleStats) -> None:
         done = {bytes(r[0]) for r in self.db.execute("SELECT id FROM batches")}
-        store = GatewayStore(self.gateway_store)
+        store = GatewayStore(directory)
         try:
             for batch in store.batches():
                 if batch.status != "anchored" or batch.id in done:

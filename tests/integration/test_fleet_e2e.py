@@ -26,7 +26,7 @@ from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker, mosquitto_binary
 from citychain.devices.sim import GatewayProcess, Publisher
-from citychain.gateway.store import GatewayStore, store_all_anchored
+from citychain.gateway.store import GatewayStore, store_all_anchored, store_dirs
 from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
@@ -92,7 +92,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         gateway = GatewayProcess(
             ["--home", str(home.path), "--broker", broker.address, "--from", "maker",
              "--gateway-device", gateway_id, "--store", str(store_dir), "--batch-size", "100",
-             "--batch-ms", "200"],
+             "--batch-ms", "200", "--shards", "2"],
             PASSWORD,
             tmp_path / "gateway.log",
         ).start()  # fmt: skip
@@ -138,7 +138,8 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         client = node.client
         chain_id = str(client.status()["chain_id"])
         committed_hash = bytes.fromhex(model_hash(load_params()))
-        store = GatewayStore(store_dir)
+        # the gateway ran in two shards: take a report from the second's store
+        store = GatewayStore(store_dirs(store_dir)[1])
         predicted = 0
         for battery in fleet:
             health = decode(bytes.fromhex(client.state(health_key(battery.battery_id))["value"]),
