@@ -15,11 +15,9 @@ a device never moves to a store that lacks its replay counter.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -28,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citychain.devices import merkle
+from citychain.modules.devices.state import BATCH_DOMAIN, batch_id_of
 
 __all__ = [
     "BATCH_DOMAIN",
@@ -42,7 +41,6 @@ __all__ = [
     "store_dirs",
 ]
 
-BATCH_DOMAIN = b"citychain/devices/batch/v1\x00"
 PENDING = "pending"
 ANCHORED = "anchored"
 SHARDS_FILE = "shards.json"
@@ -74,11 +72,6 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE INDEX IF NOT EXISTS batches_pending ON batches (seq) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-def batch_id_of(gateway: bytes, root: bytes, count: int) -> bytes:
-    """A batch's id: a hash of what it is (its gateway, root and size)."""
-    return hashlib.sha256(BATCH_DOMAIN + gateway + root + struct.pack(">Q", count)).digest()
 
 
 @dataclass(frozen=True, slots=True)

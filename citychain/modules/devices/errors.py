@@ -12,6 +12,7 @@ BAD_POSSESSION = register(CODESPACE, 5, "the device key's possession signature d
 KEY_IN_USE = register(CODESPACE, 6, "this public key is or was bound to a device")
 NOT_A_GATEWAY = register(CODESPACE, 7, "the anchoring device is not a gateway")
 BATCH_EXISTS = register(CODESPACE, 8, "a batch with this id is already anchored")
+BAD_BATCH_ID = register(CODESPACE, 9, "the batch id is not the hash of its gateway, root and count")
 
 
 class DevicesError(CityError):

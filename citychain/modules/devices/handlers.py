@@ -27,6 +27,7 @@ from citychain.modules.devices.state import (
     STATUS_DECOMMISSIONED,
     Anchor,
     Device,
+    batch_id_of,
     bind_key,
     device_id_of,
     get_anchor,
@@ -138,6 +139,13 @@ def handle_anchor(ctx: Context, msg: MsgAnchorBatch) -> None:
     if gateway.kind != KIND_GATEWAY:
         raise DevicesError(
             errors.NOT_A_GATEWAY, f"device {msg.gateway.hex()} is a {gateway.kind}, not a gateway"
+        )
+    expected = batch_id_of(msg.gateway, msg.root, msg.count)
+    if msg.batch_id != expected:
+        raise DevicesError(
+            errors.BAD_BATCH_ID,
+            f"batch id {msg.batch_id.hex()} is not sha256(domain, gateway, root, count) = "
+            f"{expected.hex()}",
         )
     existing = get_anchor(ctx.state, msg.batch_id)
     if existing is not None:

@@ -86,6 +86,16 @@ def bind_key(state: Overlay, public_key: bytes, device_id: bytes) -> None:
     state.set(KEY_PREFIX + public_key, device_id)
 
 
+# A batch's id is a hash of what it is, so one root from one gateway has one id and the same
+# id can never name two different batches (the anchor handler checks it).
+BATCH_DOMAIN = b"citychain/devices/batch/v1\x00"
+
+
+def batch_id_of(gateway: bytes, root: bytes, count: int) -> bytes:
+    """``sha256(BATCH_DOMAIN || gateway || root || count as u64 big-endian)``."""
+    return hashlib.sha256(BATCH_DOMAIN + gateway + root + count.to_bytes(8, "big")).digest()
+
+
 def anchor_key(batch_id: bytes) -> bytes:
     return BATCH_PREFIX + batch_id
 

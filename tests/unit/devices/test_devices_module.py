@@ -19,14 +19,14 @@ from citychain.modules.devices.messages import (
     MsgRotateKey,
     possession_statement,
 )
-from citychain.modules.devices.state import STATUS_DECOMMISSIONED, device_id_of
+from citychain.modules.devices.state import STATUS_DECOMMISSIONED, batch_id_of, device_id_of
 
 METER = key("device/meter")
 GATEWAY = key("device/gateway")
 NEW_KEY = key("device/meter-2")
 META = hashlib.sha256(b"model X, serial 1").digest()
 ROOT = hashlib.sha256(b"root").digest()
-BATCH = hashlib.sha256(b"batch").digest()
+BATCH = batch_id_of(device_id_of(GATEWAY.public_key), ROOT, 7)
 
 
 def register_msg(device: PrivateKey, owner: PrivateKey, kind: str = "meter") -> MsgRegisterDevice:
@@ -100,6 +100,16 @@ def test_invalid_rotate_by_another_owner(chain: Chain) -> None:
 
 def test_invalid_decommission_unknown(chain: Chain) -> None:
     assert_fails_paying_fee(chain, ALICE, MsgDecommission(BATCH), error=errors.DEVICE_NOT_FOUND)
+
+
+def test_invalid_anchor_whose_id_is_not_its_hash(chain: Chain) -> None:
+    gateway_id = device_id_of(GATEWAY.public_key)
+    for msg in (
+        MsgAnchorBatch(hashlib.sha256(b"batch").digest(), ROOT, 7, gateway_id),
+        MsgAnchorBatch(BATCH, ROOT, 8, gateway_id),  # the id of 7 reports, claiming 8
+    ):
+        assert_fails_paying_fee(chain, ALICE, msg, error=errors.BAD_BATCH_ID)
+    assert get_anchor(chain.app.committed, BATCH) is None
 
 
 def test_invalid_anchor_by_a_non_gateway(chain: Chain) -> None:
