@@ -227,7 +227,7 @@ class Client:
         """Give the node many openings at once: each ``{battery_id, part, fields, salt}``
         (salt as hex); the answer lists each one kept or refused, in order."""
         result: dict[str, Any] = self._request(
-            "POST", "/battery/openings", json={"openings": openings}
+            "POST", "/battery/openings/batch", json={"openings": openings}
         )
         return result
 

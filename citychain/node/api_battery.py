@@ -449,7 +449,15 @@ def battery_router(node: Node) -> APIRouter:
             return _refused(exc).response
         return {**_opening_view(served), "height": app.height}
 
-    @router.post("/openings", responses={422: {"description": "a malformed body"}})
+    # Three path segments: "/battery/openings" would also match GET /battery/{battery_id}, and
+    # its Allow header would then name GET only.
+    @router.post(
+        "/openings/batch",
+        responses={
+            400: {"description": 'a body that is not JSON: {"error": {...}}'},
+            422: {"description": "a malformed body"},
+        },
+    )
     async def deliver_openings(body: OpeningsBody) -> dict[str, Any]:
         """Deliver up to 1,000 openings at once (the oracle's daily pass): each is checked as
         by ``POST /battery/{id}/openings`` and answered in order, kept or refused with its

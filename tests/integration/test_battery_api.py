@@ -303,7 +303,7 @@ def test_openings_are_kept_only_when_they_open_the_ledger(env: Env) -> None:
     )
     assert many["kept"] == 1 and "error" not in many["results"][0]
     assert [r["error"]["code"] for r in many["results"][1:]] == [9, 5]
-    batch_url = f"{env.url}/battery/openings"
+    batch_url = f"{env.url}/battery/openings/batch"
     assert httpx.post(batch_url, json={"openings": []}).status_code == 422
     assert httpx.post(batch_url, json={"openings": [composition]}).status_code == 422
     assert httpx.post(path, json={**composition, "salt": "zz"}).status_code == 422
