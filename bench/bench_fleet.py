@@ -30,57 +30,36 @@ from citychain.analytics.oracle import Oracle
 from citychain.client import Wallet
 from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker
-from citychain.devices.sim import GatewayProcess, Publisher
+from citychain.devices.sim import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.gateway.store import store_all_anchored
-from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.state import DAY_MS
-from citychain.modules.devices import device_id_of, possession_statement
-from citychain.modules.devices.messages import MsgRegisterDevice
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
 from citychain.sim.localnode import LocalNode
 
 PASSWORD = "pw"
 
 
-def _grant_manufacturer(home_dir: Path, keystore: Keystore) -> None:
-    address = keystore.add("maker", PASSWORD).address
-    genesis_file = home_dir / "genesis.json"
-    doc = json.loads(genesis_file.read_text())
-    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [address]
-    bank = doc["app_state"]["bank"]
-    bank["wallet_tiers"].append({"address": address, "tier": 2})
-    bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
-    genesis_file.write_bytes(Genesis.from_dict(doc).raw)
-
-
 def run(batteries: int, days: int, rate: tuple[float, float], base: Path) -> dict[str, Any]:
-    from citychain.crypto.address import address_to_bytes
     from citychain.crypto.keys import PrivateKey
 
     home, _, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
     keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
-    _grant_manufacturer(home.path, keystore)
     today = int(time.time() * 1000) // DAY_MS
     fleet = Fleet(batteries, seed="bench", start_day=today - days, cycles_per_day=rate, days=days)
     figures: dict[str, Any] = {"batteries": batteries, "days": days, "rate": list(rate)}
     store_dir = base / "store"
     with LocalNode(home.path) as node, MosquittoBroker(base / "broker") as broker:
-        maker = Wallet(keystore.load("maker", PASSWORD), node.client)
-        gw_key = PrivateKey.from_seed(b"\x07" * 32)
-        gw_id = device_id_of(gw_key.public_key)
-        statement = possession_statement(
-            maker.chain_id, address_to_bytes(maker.address), gw_id, gw_key.public_key
-        )
-        maker.submit(
-            [MsgRegisterDevice(gw_key.public_key, "gateway", b"\x00" * 32, gw_key.sign(statement))]
-        )
+        maker = Wallet(keystore.load("manufacturer", PASSWORD), node.client)
+        gateway_device = SimDevice(PrivateKey.from_seed(b"\x07" * 32), "gateway")
+        register_devices(maker, [gateway_device], bytes(32))
+        gw_id = gateway_device.id
         t0 = time.monotonic()
         txs = register_fleet(maker, fleet)
         figures["register_s"] = round(time.monotonic() - t0, 2)
         figures["register_txs"] = txs
         gateway = GatewayProcess(
-            ["--home", str(home.path), "--broker", broker.address, "--from", "maker",
+            ["--home", str(home.path), "--broker", broker.address, "--from", "manufacturer",
              "--gateway-device", gw_id.hex(), "--store", str(store_dir), "--batch-size", "1000",
              "--batch-ms", "500"],
             PASSWORD,

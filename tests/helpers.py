@@ -254,3 +254,14 @@ def assert_refused_free(chain: Chain, raw: bytes, error: ErrorCode) -> TxResult:
     assert chain.app.committed.values == before
     assert chain.app.app_hash == app_hash
     return result
+
+
+def fund_in_genesis(genesis_file: Path, addresses: Iterable[str], amount: int) -> None:
+    """Give ``addresses`` the institution tier and ``amount`` ccy in a fresh home's genesis
+    (before its node first starts), as ``citychain init`` does for its role keys."""
+    doc = msgspec.json.decode(genesis_file.read_bytes())
+    bank = doc["app_state"]["bank"]
+    for address in addresses:
+        bank["wallet_tiers"].append({"address": address, "tier": 2})
+        bank["balances"].append({"address": address, "denom": "ccy", "amount": amount})
+    genesis_file.write_bytes(Genesis.from_dict(doc).raw)

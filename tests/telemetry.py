@@ -6,26 +6,20 @@ from __future__ import annotations
 import hashlib
 
 from citychain.client import Wallet
-from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.gateway.store import batch_id_of
-from citychain.modules.devices import device_id_of, possession_statement
-from citychain.modules.devices.messages import MsgAnchorBatch, MsgRegisterDevice
-from citychain.modules.devices.state import device_key
+from citychain.devices.sim import SimDevice, register_devices
+from citychain.modules.devices.messages import MsgAnchorBatch
+from citychain.modules.devices.state import batch_id_of, device_key
 
 
 def anchor_batch(wallet: Wallet, label: bytes) -> bytes:
     """Anchor a one-report batch named by ``label`` from a gateway device ``wallet`` owns
     (registered on first use); the batch id."""
-    key = PrivateKey.from_seed(hashlib.sha256(b"test gateway/" + wallet.address.encode()).digest())
-    gateway_id = device_id_of(key.public_key)
-    if not wallet.client.state(device_key(gateway_id))["value"]:
-        owner = address_to_bytes(wallet.address)
-        statement = possession_statement(wallet.chain_id, owner, gateway_id, key.public_key)
-        wallet.submit(
-            [MsgRegisterDevice(key.public_key, "gateway", bytes(32), key.sign(statement))]
-        )
+    seed = hashlib.sha256(b"test gateway/" + wallet.address.encode()).digest()
+    gateway = SimDevice(PrivateKey.from_seed(seed), "gateway")
+    if not wallet.client.state(device_key(gateway.id))["value"]:
+        register_devices(wallet, [gateway], bytes(32))
     root = hashlib.sha256(label).digest()
-    batch_id = batch_id_of(gateway_id, root, 1)
-    wallet.submit([MsgAnchorBatch(batch_id, root, 1, gateway_id)])
+    batch_id = batch_id_of(gateway.id, root, 1)
+    wallet.submit([MsgAnchorBatch(batch_id, root, 1, gateway.id)])
     return batch_id

@@ -179,20 +179,26 @@ class PassportService:
     """The gate in front of a node's openings (``OpeningStore``): serves a restricted part
     to the readers the regulation names, and only the opening of the ledger's current
     commitment. ``seen`` remembers nonces for ``max_age_ms`` after their request's time, so a
-    captured request cannot be replayed while it is still fresh.
+    captured request cannot be replayed while it is still fresh. The chain id comes with each
+    request to serve: a CometBFT node learns it only at InitChain, after the service is made.
     """
 
-    chain_id: str
     store: OpeningStore
     max_age_ms: int = DEFAULT_MAX_AGE_MS
     _seen: dict[bytes, int] = field(default_factory=dict)
 
     def serve(
-        self, signed: SignedReadRequest, state: StateReader, height: int, now_ms: int
+        self,
+        signed: SignedReadRequest,
+        state: StateReader,
+        height: int,
+        now_ms: int,
+        *,
+        chain_id: str,
     ) -> Opening:
         """The requested part, once the request passes ``authorise``."""
         authorise(
-            signed, state, height, chain_id=self.chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
+            signed, state, height, chain_id=chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
         )
         request = signed.request
         if request.part not in RESTRICTED_PARTS:

@@ -403,11 +403,10 @@ def _health(args: argparse.Namespace) -> int:
         # The values are off the ledger: check that they open the ledger's commitment, so a
         # node cannot show other numbers than the oracle committed to.
         values = {name: latest[name] for name in HealthValues.__struct_fields__}
-        if commit_part(HEALTH, values, bytes.fromhex(latest["salt"])).hex() != latest["commitment"]:
-            fail(
-                f"the node's health values for {args.battery_id} do not open the ledger's "
-                "commitment: do not trust them"
-            )
+        _check_opens(
+            f"health values for {args.battery_id}", HEALTH, values, latest["salt"],
+            latest["commitment"],
+        )  # fmt: skip
     doc = {
         "id": args.battery_id,
         "health": latest,
@@ -419,6 +418,19 @@ def _health(args: argparse.Namespace) -> int:
     else:
         _print_fields(doc)
     return 0
+
+
+def _check_opens(
+    what: str, part: str, fields: dict[str, Any], salt_hex: str, expected: str | None
+) -> None:
+    """Exit 1 unless the node's ``fields`` and salt open the ledger's commitment ``expected``:
+    a node must not be able to show other values than were committed."""
+    try:
+        opened = commit_part(part, fields, bytes.fromhex(salt_hex)).hex()
+    except ValueError as exc:
+        fail(f"the node served malformed {what}: {exc}")
+    if opened != expected:
+        fail(f"the node's {what} do not open the ledger's commitment: do not trust them")
 
 
 def _read_part(args: argparse.Namespace) -> int:
@@ -434,15 +446,9 @@ def _read_part(args: argparse.Namespace) -> int:
             expected = latest["health"]["commitment"] if latest["health"] else None
         else:
             expected = client.battery_passport(args.battery_id)["commitments"][args.part]
-    try:
-        opened = commit_part(args.part, served["fields"], bytes.fromhex(served["salt"])).hex()
-    except ValueError as exc:
-        fail(f"the node served a malformed {args.part}: {exc}")
-    if opened != expected:
-        fail(
-            f"the node's {args.part} of {args.battery_id} does not open the ledger's "
-            "commitment: do not trust it"
-        )
+    _check_opens(
+        f"{args.part} of {args.battery_id}", args.part, served["fields"], served["salt"], expected
+    )
     doc = {
         "id": args.battery_id,
         "part": args.part,

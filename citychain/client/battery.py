@@ -104,14 +104,7 @@ def submit_health(
 
 def fleet_read_request(key: PrivateKey, chain_id: str, *, now_ms: int | None = None) -> str:
     """The header value that lets ``key`` list the fleet it may read."""
-    signed = sign_read_request(
-        key,
-        chain_id=chain_id,
-        battery_id=FLEET_ID,
-        part=FLEET_PART,
-        issued_at_ms=_now_ms() if now_ms is None else now_ms,
-    )
-    return signed.to_bytes().hex()
+    return read_request(key, chain_id, FLEET_ID, now_ms=now_ms, part=FLEET_PART)
 
 
 def read_request_file(

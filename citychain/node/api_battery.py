@@ -31,7 +31,6 @@ from citychain.battery import errors as passport_errors
 from citychain.battery.errors import RestrictedReadError
 from citychain.battery.openings import Opening
 from citychain.battery.restricted import (
-    PassportService,
     SignedReadRequest,
     authenticate,
     authorise,
@@ -188,13 +187,6 @@ def battery_router(node: Node) -> APIRouter:
     app = node.app
 
     settle = partial(settled_reads, node)
-    # Made on first use: the node's openings store may be opened after the routes are built.
-    services: list[PassportService] = []
-
-    def service() -> PassportService:
-        if not services:
-            services.append(PassportService(chain_id=app.chain_id, store=node.openings))
-        return services[0]
 
     def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
         return list(app.committed.items_with_prefix(prefix))
@@ -442,8 +434,12 @@ def battery_router(node: Node) -> APIRouter:
                 f"{signed.request.battery_id.hex()}, not {part!r} of {raw.hex()}",
             ).response
         try:
-            served = service().serve(
-                signed, app.committed, app.height, now_ms=int(time.time() * 1000)
+            served = node.passport_service.serve(
+                signed,
+                app.committed,
+                app.height,
+                now_ms=int(time.time() * 1000),
+                chain_id=app.chain_id,
             )
         except RestrictedReadError as exc:
             return _refused(exc).response

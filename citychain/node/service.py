@@ -14,6 +14,7 @@ from typing import Any
 from citychain.abci.handler import FinalizedBlock
 from citychain.app import Application
 from citychain.battery.openings import OpeningStore
+from citychain.battery.restricted import PassportService
 from citychain.engines.comet import CometEngine
 from citychain.engines.mempool import AddResult, Mempool
 from citychain.engines.solo import CommittedBlock, SoloEngine
@@ -64,8 +65,10 @@ class Node:
         self.home = home
         self.store = BlockStore(home.db_file)
         self.app = Application(self.store)
-        # Restricted passport parts in clear, beside the chain and never part of it.
+        # Restricted passport parts in clear, beside the chain and never part of it, and the
+        # gate in front of them (its nonce cache lives as long as the node).
         self.openings = OpeningStore(home.db_file.parent / "openings.sqlite")
+        self.passport_service = PassportService(store=self.openings)
         self.engine_name = str(config.get("engine", "solo"))
         if self.engine_name not in ("solo", "cometbft"):
             raise ValueError(f"unknown engine {self.engine_name!r} in {home.config_file}")

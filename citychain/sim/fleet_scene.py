@@ -22,18 +22,15 @@ from pathlib import Path
 from citychain.analytics.oracle import Oracle, OracleStats
 from citychain.client import Client, Wallet
 from citychain.client.battery import fleet_read_request, read_request
-from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.devices.broker import MosquittoBroker
 from citychain.devices.proof import verify_report_proof
-from citychain.devices.sim import GatewayProcess, Publisher
+from citychain.devices.sim import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.gateway.store import GatewayStore, store_all_anchored
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import HealthValues
 from citychain.modules.battery.state import DAY_MS
-from citychain.modules.devices import device_id_of, possession_statement
-from citychain.modules.devices.messages import MsgRegisterDevice
 from citychain.sim.audit import Audit
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
 
@@ -65,13 +62,9 @@ def _wait_anchored(store_dir: Path, sent: int) -> None:
 
 def _register_gateway(maker: Wallet) -> bytes:
     # A fixed key: the demo's gateway is the same device on every run of a fresh network.
-    key = PrivateKey.from_seed(b"citychain-demo-gateway-device-01")
-    device_id = device_id_of(key.public_key)
-    statement = possession_statement(
-        maker.chain_id, address_to_bytes(maker.address), device_id, key.public_key
-    )
-    maker.submit([MsgRegisterDevice(key.public_key, "gateway", bytes(32), key.sign(statement))])
-    return device_id
+    gateway = SimDevice(PrivateKey.from_seed(b"citychain-demo-gateway-device-01"), "gateway")
+    register_devices(maker, [gateway], bytes(32))
+    return gateway.id
 
 
 def _prove_one(home: Path, node: str, store_dir: Path, out: Path) -> dict[str, object]:

@@ -9,6 +9,7 @@
 // a request for 5 minutes from its signing. Every value reaches the page through text nodes
 // (h() below), never innerHTML; the health curve is built as SVG elements.
 
+import { facts, getJson } from "/static/dom.js";
 import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -23,16 +24,6 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-function facts(rows) {
-  return h(
-    "dl",
-    { class: "facts" },
-    rows.filter(Boolean).map(([name, term, value]) =>
-      h("div", { "data-fact": name }, h("dt", {}, term), h("dd", {}, value === null || value === undefined ? "—" : value)),
-    ),
-  );
-}
-
 function replace(container, state, ...nodes) {
   container.replaceChildren(...nodes);
   container.dataset.state = state;
@@ -44,29 +35,6 @@ const permyriad = (n) => `${(n / 100).toFixed(2)} %`;
 const dateOf = (ms) => new Date(ms).toISOString().slice(0, 10);
 
 // --- API -----------------------------------------------------------------------------------
-
-async function getJson(path, header) {
-  const headers = { accept: "application/json" };
-  if (header) headers["X-Citychain-Read-Request"] = header;
-  let response;
-  try {
-    response = await fetch(path, { headers, cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" });
-  } catch {
-    throw new Error("The node did not answer. Check that it is running, then try again.");
-  }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // handled below
-  }
-  if (!response.ok) {
-    const error = new Error(body?.error?.message ?? `The node answered ${response.status}.`);
-    error.status = response.status;
-    throw error;
-  }
-  return body;
-}
 
 // --- the public passport -------------------------------------------------------------------
 
@@ -344,7 +312,7 @@ async function unlock(file) {
   const base = `/battery/${current.id}`;
   try {
     const [status, history, health, prediction] = await Promise.all(
-      ["status", "history", "health", "prediction"].map((what) => getJson(`${base}/${what}`, doc.request)),
+      ["status", "history", "health", "prediction"].map((what) => getJson(`${base}/${what}`, { header: doc.request })),
     );
     const opens = health.health?.opened ? await opensCommitment(health.health) : false;
     if (seq !== readSeq) return;

@@ -6,7 +6,10 @@
 // differ, so at most one does. Everything is public ledger data read through same-origin GETs;
 // values reach the page as text nodes only (dom.js h()), never as HTML.
 
-import { h } from "/static/dom.js";
+import { facts as factList, getJson as fetchJson, h, notice } from "/static/dom.js";
+
+const facts = (rows) => factList(rows, "facts fields");
+const getJson = (path) => fetchJson(path, { nullOn404: true });
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const OWNER_PAGE = 20; // other devices of the owner listed under a device
@@ -30,43 +33,12 @@ function replace(state, ...nodes) {
   box.dataset.state = state;
 }
 
-function notice(title, message) {
-  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
-}
-
-function facts(rows) {
-  return h(
-    "dl",
-    { class: "facts fields" },
-    rows.map(([name, term, value]) => h("div", { "data-fact": name }, h("dt", {}, term), h("dd", {}, value ?? "—"))),
-  );
-}
-
 const mono = (text, attrs = {}) => h("span", { ...attrs, class: "mono wrap-any" }, text);
 // The explorer (/) routes accounts and blocks by hash fragment.
 const accountLink = (address, id) => h("a", { class: "mono wrap-any", href: `/#/account/${encodeURIComponent(address)}`, id }, address);
 const blockLink = (height) => h("a", { href: `/#/block/${height}` }, String(height));
 const deviceLink = (id, text) => h("a", { class: "mono wrap-any", href: `/device?id=${id}` }, text ?? id);
 const utc = (ms) => `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")} UTC`;
-
-/** The JSON body of a GET, null on 404; throws an Error with the node's message otherwise. */
-async function getJson(path) {
-  let response;
-  try {
-    response = await fetch(path, { headers: { accept: "application/json" }, cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" });
-  } catch {
-    throw new Error("The node did not answer. Check that it is running, then try again.");
-  }
-  if (response.status === 404) return null;
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // handled below
-  }
-  if (!response.ok) throw new Error(body?.error?.message ?? `The node answered ${response.status}.`);
-  return body;
-}
 
 // --- views ---------------------------------------------------------------------------------
 

@@ -15,3 +15,46 @@ export function h(tag, attrs, ...children) {
   }
   return el;
 }
+
+/** A card that says what went wrong (role alert), as every page shows it. */
+export function notice(title, message) {
+  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
+}
+
+/** A definition list of [name, term, value] rows; falsy rows are skipped, a missing value shows "—". */
+export function facts(rows, className = "facts") {
+  return h(
+    "dl",
+    { class: className },
+    rows.filter(Boolean).map(([name, term, value]) =>
+      h("div", { "data-fact": name }, h("dt", {}, term), h("dd", {}, value === null || value === undefined ? "—" : value)),
+    ),
+  );
+}
+
+/** The JSON body of a same-origin GET. ``header``, if given, is sent as the signed read request;
+ * with ``nullOn404`` a 404 answers null. Otherwise a failure throws an Error carrying the node's
+ * message and the HTTP ``status``. */
+export async function getJson(path, { header = null, nullOn404 = false } = {}) {
+  const headers = { accept: "application/json" };
+  if (header) headers["X-Citychain-Read-Request"] = header;
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" });
+  } catch {
+    throw new Error("The node did not answer. Check that it is running, then try again.");
+  }
+  if (nullOn404 && response.status === 404) return null;
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // handled below
+  }
+  if (!response.ok) {
+    const error = new Error(body?.error?.message ?? `The node answered ${response.status}.`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}

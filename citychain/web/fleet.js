@@ -7,6 +7,7 @@
 // the dropped file and sends its "request" value only to this node, in the
 // X-Citychain-Read-Request header; nothing is stored. Values reach the page as text nodes only.
 
+import { getJson } from "/static/dom.js";
 import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
 
 const MAX_PAGES = 20; // 100 batteries a page
@@ -21,29 +22,7 @@ function replace(state, ...nodes) {
 async function page(header, after) {
   const params = new URLSearchParams({ limit: "100" });
   if (after) params.set("after", after);
-  let response;
-  try {
-    response = await fetch(`/battery/fleet?${params}`, {
-      headers: { accept: "application/json", "X-Citychain-Read-Request": header },
-      cache: "no-store",
-      credentials: "same-origin",
-      referrerPolicy: "no-referrer",
-    });
-  } catch {
-    throw new Error("The node did not answer. Check that it is running, then try again.");
-  }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // handled below
-  }
-  if (!response.ok) {
-    const error = new Error(body?.error?.message ?? `The node answered ${response.status}.`);
-    error.status = response.status;
-    throw error;
-  }
-  return body;
+  return getJson(`/battery/fleet?${params}`, { header });
 }
 
 function daysText(b) {

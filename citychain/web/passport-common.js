@@ -2,16 +2,12 @@
 // notices, the read-request file limits, and the drop zone that
 // takes one read-request file.
 
-import { h } from "/static/dom.js";
+import { h, notice } from "/static/dom.js";
 
-export { h };
+export { h, notice };
 
 export const MAX_FILE_BYTES = 16 * 1024;
 export const REQUEST_KIND = "citychain/battery/read-request/v1";
-
-export function notice(title, message) {
-  return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));
-}
 
 /** Files chosen with ``input`` or dropped on ``zone`` go to ``pick``; a file dropped
  * elsewhere on the page is not opened by the browser. */

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from browserutil import Console, launch_chromium, save_screenshot
+from helpers import fund_in_genesis
 from telemetry import anchor_batch
 
 from citychain.client import Wallet
@@ -23,7 +24,6 @@ from citychain.client.battery import read_request_file, submit_health
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import (
@@ -75,15 +75,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = tmp_path_factory.mktemp("battery-pages")
     home, genesis, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
     keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
-    addresses = {n: keystore.add(n, PASSWORD).address for n in ("maker", "fleet", "stranger")}
-    doc = json.loads(home.genesis_file.read_text())
-    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [addresses["maker"]]
-    bank = doc["app_state"]["bank"]
-    for address in addresses.values():
-        bank["wallet_tiers"].append({"address": address, "tier": 2})
-        bank["balances"].append({"address": address, "denom": "ccy", "amount": 100_000})
-    home.genesis_file.write_bytes(Genesis.from_dict(doc).raw)
-    keys = {n: keystore.load(n, PASSWORD) for n in ("maker", "fleet", "stranger", "oracle")}
+    addresses = {n: keystore.add(n, PASSWORD).address for n in ("fleet", "stranger")}
+    fund_in_genesis(home.genesis_file, addresses.values(), 100_000)
+    # "maker" is the manufacturer key `citychain init` makes with the role.
+    names = ("maker", "fleet", "stranger", "oracle")
+    keys = {n: keystore.load("manufacturer" if n == "maker" else n, PASSWORD) for n in names}
     node = LocalNode(base / "home").start()
     try:
         maker = Wallet(keys["maker"], node.client)

@@ -1,7 +1,9 @@
 """The battery passport through the ``citychain battery`` command, as a user's script runs it.
 
-A real node process; ``citychain init``'s keys plus a ``maker`` key that the test's genesis
-grants the manufacturer role. register → show → history (owner yes, stranger no) → the
+A real node process; ``citychain init``'s keys (its ``manufacturer`` key holds the role) plus a
+fleet operator and a stranger with a fee float.
+
+register → show → history (owner yes, stranger no) → the
 oracle's health and prediction (through the SDK: the oracle is a service, not a person at a
 prompt) → fleet with its due marker → status → transfer (the former owner loses access) →
 read-request file accepted by the node; bad input exits 2, refused transactions exit 1.
@@ -26,12 +28,12 @@ from pathlib import Path
 import httpx
 import pytest
 from cliutil import PASSWORD, Run, node_process, ok
+from helpers import fund_in_genesis
 from telemetry import anchor_batch
 
 from citychain.client import Client, Wallet
 from citychain.client.battery import submit_health
 from citychain.crypto.keystore import Keystore
-from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.modules.battery.messages import MsgAttestPrediction
 from citychain.modules.battery.state import DAY_MS, battery_id_of
@@ -105,22 +107,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     init = ok("init", "--home", home, "--chain-id", "battery-e2e", "--json").json()
     addresses = dict(init["addresses"])
     keystore = Keystore(Home(home).keys_dir)
-    for name in ("maker", "fleet", "stranger"):
+    for name in ("fleet", "stranger"):
         addresses[name] = keystore.add(name, PASSWORD).address
-    # The maker holds the manufacturer role from genesis; every new key gets a fee float.
-    doc = json.loads((home / "genesis.json").read_text())
-    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [addresses["maker"]]
-    bank = doc["app_state"]["bank"]
-    for name in ("maker", "fleet", "stranger"):
-        bank["wallet_tiers"].append({"address": addresses[name], "tier": 2})
-        bank["balances"].append({"address": addresses[name], "denom": "ccy", "amount": 100_000})
-    (home / "genesis.json").write_bytes(Genesis.from_dict(doc).raw)
+    fund_in_genesis(home / "genesis.json", (addresses["fleet"], addresses["stranger"]), 100_000)
     with node_process(home, work):
         yield Env(home, work, addresses)
 
 
 def test_passport_lifecycle_through_the_cli(env: Env) -> None:
-    done = env.ok("register", "--data", EXAMPLES / "battery.json", "--from", "maker",
+    done = env.ok("register", "--data", EXAMPLES / "battery.json", "--from", "manufacturer",
                   "--owner", "fleet", "--json").json()  # fmt: skip
     battery_id = battery_id_of("VC-EV-0001").hex()
     assert done["battery_id"] == battery_id and done["owner"] == env.addresses["fleet"]
@@ -138,7 +133,7 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     # Point 4: the owner and the manufacturer, not a stranger.
     history = env.ok("history", "VC-EV-0001", "--from", "fleet", "--json").json()
     assert history["owner"] == env.addresses["fleet"] and history["status"] == "original"
-    assert "registered" in env.ok("history", "VC-EV-0001", "--from", "maker").stdout
+    assert "registered" in env.ok("history", "VC-EV-0001", "--from", "manufacturer").stdout
     refused = env.run("history", "VC-EV-0001", "--from", "stranger")
     assert refused.returncode == 1 and "HTTP 403" in refused.stderr, refused.stderr
 
@@ -146,7 +141,7 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     with Client(Home(env.home).api_url()) as client:
         oracle = Wallet(Keystore(Home(env.home).keys_dir).load("oracle", PASSWORD), client)
         raw_id = bytes.fromhex(battery_id)
-        maker = Wallet(Keystore(Home(env.home).keys_dir).load("maker", PASSWORD), client)
+        maker = Wallet(Keystore(Home(env.home).keys_dir).load("manufacturer", PASSWORD), client)
         submit_health(oracle, raw_id, HEALTH_VALUES, anchor_batch(maker, b"batch"))
         today = int(time.time() * 1000) // DAY_MS
         oracle.submit([MsgAttestPrediction(raw_id, 1_800, today + 5, 1_500, 2_100,
@@ -159,7 +154,7 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     assert values["fields"] == HEALTH_VALUES
     assert (
         "opens the ledger's commitment"
-        in env.ok("part", "VC-EV-0001", "test_reports", "--from", "maker").stdout
+        in env.ok("part", "VC-EV-0001", "test_reports", "--from", "manufacturer").stdout
     )
     for who, part in (("fleet", "test_reports"), ("stranger", "composition")):
         refused = env.run("part", "VC-EV-0001", part, "--from", who)
@@ -200,21 +195,21 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
 def test_bad_input(env: Env) -> None:
     work = env.work
     (work / "not-json.json").write_text("{")
-    run = env.run("register", "--data", work / "not-json.json", "--from", "maker")
+    run = env.run("register", "--data", work / "not-json.json", "--from", "manufacturer")
     assert run.returncode == 2 and "not JSON" in run.stderr
     doc = json.loads((EXAMPLES / "battery.json").read_text())
     doc["passport"]["identifier"] = "VC-EV-UNITS"
     doc["passport"]["rated_energy_wh"] = 60  # kWh given as Wh
     (work / "units.json").write_text(json.dumps(doc))
-    run = env.run("register", "--data", work / "units.json", "--from", "maker")
+    run = env.run("register", "--data", work / "units.json", "--from", "manufacturer")
     assert run.returncode == 1 and "battery/3" in run.stderr, run.stderr
     doc["passport"]["manufacturing_day"] = 20230831  # YYYYMMDD given as days
     (work / "day.json").write_text(json.dumps(doc))
-    run = env.run("register", "--data", work / "day.json", "--from", "maker")
+    run = env.run("register", "--data", work / "day.json", "--from", "manufacturer")
     assert run.returncode == 2 and "manufacturing_day" in run.stderr, run.stderr
     doc["extra"] = 1
     (work / "extra.json").write_text(json.dumps(doc))
-    run = env.run("register", "--data", work / "extra.json", "--from", "maker")
+    run = env.run("register", "--data", work / "extra.json", "--from", "manufacturer")
     assert run.returncode == 2 and "unknown keys extra" in run.stderr
     # Only a manufacturer registers.
     doc = json.loads((EXAMPLES / "battery.json").read_text())

@@ -27,7 +27,6 @@ from citychain.client.battery import (
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import (
@@ -46,20 +45,6 @@ TODAY = int(time.time() * 1000) // DAY_MS
 FLEET_IDS = ("VC-EV-0001", "VC-EV-0002", "VC-EV-0003")
 # eol_day offsets from today: 0002 is due within the 30-day horizon, the others are not.
 EOL_OFFSETS = {"VC-EV-0001": 400, "VC-EV-0002": 10, "VC-EV-0003": 90}
-
-
-def with_manufacturer(home_dir: Path, keystore: Keystore, name: str = "maker") -> str:
-    """Add key ``name`` holding the manufacturer role to a fresh ``citychain init`` home's
-    genesis (before its node first starts), with a fee float like the other role keys."""
-    address = keystore.add(name, PASSWORD).address
-    genesis_file = home_dir / "genesis.json"
-    doc = json.loads(genesis_file.read_text())
-    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [address]
-    bank = doc["app_state"]["bank"]
-    bank["wallet_tiers"].append({"address": address, "tier": 2})
-    bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
-    genesis_file.write_bytes(Genesis.from_dict(doc).raw)
-    return address
 
 
 def register_msg(identifier: str, owner: str) -> MsgRegisterBattery:
@@ -141,11 +126,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base: Path = tmp_path_factory.mktemp("battery-api")
     home, genesis, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
     keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
-    with_manufacturer(base / "home", keystore)
     for name in ("fleet", "stranger"):
         keystore.add(name, PASSWORD)
     names = ("maker", "oracle", "fleet", "stranger", "issuer")
-    keys = {n: keystore.load(n, PASSWORD) for n in names}
+    # "maker" is the manufacturer key `citychain init` makes with the role.
+    keys = {n: keystore.load("manufacturer" if n == "maker" else n, PASSWORD) for n in names}
     with LocalNode(base / "home") as node:
         wallets = {n: Wallet(k, node.client) for n, k in keys.items()}
         for name in ("fleet", "stranger"):

@@ -27,7 +27,6 @@ from citychain.crypto.keystore import Keystore
 from citychain.devices.broker import MosquittoBroker, mosquitto_binary
 from citychain.devices.sim import GatewayProcess, Publisher
 from citychain.gateway.store import GatewayStore, store_all_anchored, store_dirs
-from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import HealthValues
@@ -44,20 +43,6 @@ DAYS = 30
 ORACLE_EVERY = 1  # an oracle pass every simulated day (each waits for the anchors)
 
 
-def _grant_manufacturer(home_dir: Path, keystore: Keystore, name: str = "maker") -> str:
-    """A key holding the manufacturer role, added to the fresh home's genesis (as
-    tests/integration/test_battery_api.py does): ``citychain init`` makes no such key."""
-    address = keystore.add(name, PASSWORD).address
-    genesis_file = home_dir / "genesis.json"
-    doc = json.loads(genesis_file.read_text())
-    doc["app_state"]["consortium"]["roles"]["manufacturer"] = [address]
-    bank = doc["app_state"]["bank"]
-    bank["wallet_tiers"].append({"address": address, "tier": 2})
-    bank["balances"].append({"address": address, "denom": "ccy", "amount": 1_000_000})
-    genesis_file.write_bytes(Genesis.from_dict(doc).raw)
-    return address
-
-
 def _cli_json(argv: list[str]) -> tuple[int, str]:
     os.environ["CITYCHAIN_PASSWORD"] = PASSWORD
     buffer = io.StringIO()
@@ -70,7 +55,6 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
     started = time.monotonic()
     home, _, _ = init_home(tmp_path / "home", password=PASSWORD, kdf_limits=(1, 8192))
     keystore = Keystore(home.keys_dir, opslimit=1, memlimit=8192)
-    _grant_manufacturer(home.path, keystore)
     today = int(time.time() * 1000) // DAY_MS
     # The simulated month ends today, so that predicted dates mean the same as the block clock.
     fleet = Fleet(
@@ -78,11 +62,11 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
     )
     store_dir = tmp_path / "gateway-store"
     with LocalNode(home.path) as node, MosquittoBroker(tmp_path / "broker") as broker:
-        maker = Wallet(keystore.load("maker", PASSWORD), node.client)
+        maker = Wallet(keystore.load("manufacturer", PASSWORD), node.client)
         oracle_wallet = Wallet(keystore.load("oracle", PASSWORD), node.client)
         code, out = _cli_json(
             ["device", "register", "--kind", "gateway", "--key-file", str(tmp_path / "gw.key"),
-             "--create-key", "--metadata", "00" * 32, "--from", "maker", "--home",
+             "--create-key", "--metadata", "00" * 32, "--from", "manufacturer", "--home",
              str(home.path)],
         )  # fmt: skip
         assert code == 0, out
@@ -90,7 +74,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         maker.resync()
         register_fleet(maker, fleet)
         gateway = GatewayProcess(
-            ["--home", str(home.path), "--broker", broker.address, "--from", "maker",
+            ["--home", str(home.path), "--broker", broker.address, "--from", "manufacturer",
              "--gateway-device", gateway_id, "--store", str(store_dir), "--batch-size", "100",
              "--batch-ms", "200", "--shards", "2"],
             PASSWORD,

@@ -15,7 +15,7 @@ from citychain.crypto.keys import PrivateKey
 from citychain.gateway.store import batch_id_of
 from citychain.genesis import Genesis
 from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import MsgRegisterBattery, Passport
+from citychain.modules.battery.messages import MsgLease, MsgRegisterBattery, Passport
 from citychain.modules.battery.state import battery_id_of
 from citychain.modules.devices import device_id_of, possession_statement
 from citychain.modules.devices.messages import MsgAnchorBatch, MsgRegisterDevice
@@ -163,6 +163,14 @@ def registered_chain(directory: Path) -> Chain:
     telemetry batch (``TELEMETRY_BATCH``)."""
     chain = battery_chain(directory)
     result = chain.run(MAKER, register_msg(), *anchor_messages())
+    assert result.ok, result.log
+    return chain
+
+
+def leased_chain(directory: Path) -> Chain:
+    """``registered_chain`` with VC-EV-0001 leased by FLEET to DRIVER, open-ended."""
+    chain = registered_chain(directory)
+    result = chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None))
     assert result.ok, result.log
     return chain
 

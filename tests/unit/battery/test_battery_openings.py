@@ -18,12 +18,12 @@ from battery_chain import (
     STRANGER,
     TELEMETRY_BATCH,
     bid,
-    registered_chain,
+    leased_chain,
 )
 from battery_chain import (
     health_values as values,
 )
-from helpers import CHAIN_ID, Chain, addr
+from helpers import CHAIN_ID, Chain
 
 from citychain.battery import (
     OpeningStore,
@@ -35,7 +35,7 @@ from citychain.battery import (
 from citychain.battery import errors as read_errors
 from citychain.modules.battery.access import COMPOSITION, HEALTH
 from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import MsgLease, MsgUpdateHealth
+from citychain.modules.battery.messages import MsgUpdateHealth
 
 NOW_MS = 1_800_000_000_000
 BATCH = TELEMETRY_BATCH
@@ -51,9 +51,7 @@ def commit_health(chain: Chain, fields: dict[str, object], salt: bytes) -> bytes
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Chain:
-    chain = registered_chain(tmp_path)
-    assert chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None)).ok
-    return chain
+    return leased_chain(tmp_path)
 
 
 @pytest.fixture
@@ -77,7 +75,7 @@ def test_a_committed_health_update_is_opened_and_served_to_its_readers(
     # Delivering it again changes nothing.
     store.accept(chain.app.committed, bid(), HEALTH, fields, SALTS[0])
     assert store.series(bid(), HEALTH, 10) == ([kept], True)
-    service = PassportService(chain_id=CHAIN_ID, store=store)
+    service = PassportService(store=store)
     state, height = chain.app.committed, chain.height
     for number, reader in enumerate((FLEET, DRIVER, MAKER)):
         signed = sign_read_request(
@@ -87,7 +85,7 @@ def test_a_committed_health_update_is_opened_and_served_to_its_readers(
             part=HEALTH,
             issued_at_ms=NOW_MS + number,
         )
-        served = service.serve(signed, state, height, NOW_MS)
+        served = service.serve(signed, state, height, NOW_MS, chain_id=CHAIN_ID)
         verify_served(state, served)
         assert served.fields == fields
     for reader in (REGULATOR, ORACLE, STRANGER):
@@ -95,7 +93,7 @@ def test_a_committed_health_update_is_opened_and_served_to_its_readers(
             reader, chain_id=CHAIN_ID, battery_id=bid(), part=HEALTH, issued_at_ms=NOW_MS
         )
         with pytest.raises(RestrictedReadError) as raised:
-            service.serve(signed, state, height, NOW_MS)
+            service.serve(signed, state, height, NOW_MS, chain_id=CHAIN_ID)
         assert raised.value.error == read_errors.NOT_AUTHORISED
 
 

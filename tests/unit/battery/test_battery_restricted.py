@@ -24,6 +24,7 @@ from battery_chain import (
     anchor_messages,
     battery_chain,
     bid,
+    leased_chain,
     register_msg,
     registered_chain,
 )
@@ -58,9 +59,7 @@ COMPOSITION, TEST_REPORTS, HEALTH, PUBLIC = "composition", "test_reports", "heal
 @pytest.fixture
 def leased(tmp_path: Path) -> Chain:
     """VC-EV-0001 owned by FLEET and leased to DRIVER, open-ended."""
-    chain = registered_chain(tmp_path)
-    assert chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None)).ok
-    return chain
+    return leased_chain(tmp_path)
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def service(leased: Chain, tmp_path: Path) -> PassportService:
     store = OpeningStore(tmp_path / "openings.sqlite")
     store.accept(leased.app.committed, bid(), COMPOSITION, COMPOSITION_FIELDS, SALT_COMPOSITION)
     store.accept(leased.app.committed, bid(), TEST_REPORTS, TEST_REPORT_FIELDS, SALT_TESTS)
-    return PassportService(chain_id=CHAIN_ID, store=store)
+    return PassportService(store=store)
 
 
 def opening(part: str, fields: dict[str, object], salt: bytes) -> Opening:
@@ -122,10 +121,10 @@ def test_served_parts_open_the_ledger_commitment(
     state, height = leased.app.committed, leased.height
     if part not in allowed:
         with pytest.raises(RestrictedReadError) as raised:
-            service.serve(request(reader, part), state, height, NOW_MS)
+            service.serve(request(reader, part), state, height, NOW_MS, chain_id=CHAIN_ID)
         assert raised.value.error == read_errors.NOT_AUTHORISED
         return
-    served = service.serve(request(reader, part), state, height, NOW_MS)
+    served = service.serve(request(reader, part), state, height, NOW_MS, chain_id=CHAIN_ID)
     verify_served(state, served)
     expected = COMPOSITION_FIELDS if part == COMPOSITION else TEST_REPORT_FIELDS
     assert dict(served.fields) == expected
@@ -138,9 +137,14 @@ def test_rights_follow_the_ledger(leased: Chain, service: PassportService) -> No
     state = leased.app.committed
     for former in (FLEET, DRIVER):
         with pytest.raises(RestrictedReadError) as raised:
-            service.serve(request(former, COMPOSITION), state, leased.height, NOW_MS)
+            service.serve(
+                request(former, COMPOSITION), state, leased.height, NOW_MS, chain_id=CHAIN_ID
+            )
         assert raised.value.error == read_errors.NOT_AUTHORISED
-    verify_served(state, service.serve(request(RECYCLER, COMPOSITION), state, height, NOW_MS))
+    verify_served(
+        state,
+        service.serve(request(RECYCLER, COMPOSITION), state, height, NOW_MS, chain_id=CHAIN_ID),
+    )
 
 
 def test_a_lapsed_lease_reads_nothing(tmp_path: Path) -> None:
@@ -181,17 +185,17 @@ def test_request_checks(leased: Chain, service: PassportService) -> None:
     )
     # Replay: the same signed request is served once.
     state, height = leased.app.committed, leased.height
-    service.serve(good, state, height, NOW_MS)
+    service.serve(good, state, height, NOW_MS, chain_id=CHAIN_ID)
     with pytest.raises(RestrictedReadError) as raised:
-        service.serve(good, state, height, NOW_MS + 1)
+        service.serve(good, state, height, NOW_MS + 1, chain_id=CHAIN_ID)
     assert raised.value.error == read_errors.REPLAYED_REQUEST
     # No health update yet: nothing committed, so nothing this node could hold.
     with pytest.raises(RestrictedReadError) as raised:
-        service.serve(request(FLEET, HEALTH), state, height, NOW_MS)
+        service.serve(request(FLEET, HEALTH), state, height, NOW_MS, chain_id=CHAIN_ID)
     assert raised.value.error == read_errors.PART_NOT_HELD
     # "public" is on the ledger in clear: never an opening.
     with pytest.raises(RestrictedReadError) as raised:
-        service.serve(request(FLEET, PUBLIC), state, height, NOW_MS)
+        service.serve(request(FLEET, PUBLIC), state, height, NOW_MS, chain_id=CHAIN_ID)
     assert raised.value.error == read_errors.UNKNOWN_PART
 
 
@@ -210,9 +214,15 @@ def test_requests_survive_their_wire_form(leased: Chain) -> None:
 
 
 def test_a_part_the_service_does_not_hold(leased: Chain, tmp_path: Path) -> None:
-    empty = PassportService(chain_id=CHAIN_ID, store=OpeningStore(tmp_path / "empty.sqlite"))
+    empty = PassportService(store=OpeningStore(tmp_path / "empty.sqlite"))
     with pytest.raises(RestrictedReadError) as raised:
-        empty.serve(request(FLEET, COMPOSITION), leased.app.committed, leased.height, NOW_MS)
+        empty.serve(
+            request(FLEET, COMPOSITION),
+            leased.app.committed,
+            leased.height,
+            NOW_MS,
+            chain_id=CHAIN_ID,
+        )
     assert raised.value.error == read_errors.PART_NOT_HELD
 
 
