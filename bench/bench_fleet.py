@@ -26,16 +26,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from citychain.analytics.oracle import Oracle
 from citychain.client import Wallet
 from citychain.crypto.keystore import Keystore
-from citychain.devices.broker import MosquittoBroker
-from citychain.devices.sim import GatewayProcess, Publisher, SimDevice, register_devices
-from citychain.gateway.store import store_all_anchored
 from citychain.init_home import init_home
 from citychain.modules.battery.state import DAY_MS
+from citychain.oracle.service import Oracle
+from citychain.sim.devices import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry.broker import MosquittoBroker
+from citychain.telemetry.gateway.store import store_all_anchored
 
 PASSWORD = "pw"
 

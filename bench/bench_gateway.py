@@ -53,14 +53,14 @@ from citychain.client import Wallet
 from citychain.codec import decode
 from citychain.crypto.keys import PrivateKey, verify
 from citychain.crypto.keystore import Keystore
-from citychain.devices.broker import MosquittoBroker
-from citychain.devices.report import REPORT_DOMAIN, parse_report
-from citychain.devices.sim import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
-from citychain.gateway.mqtt import BufferedClient
-from citychain.gateway.store import GatewayStore, store_all_anchored, store_dirs
 from citychain.init_home import init_home
 from citychain.modules.devices import Anchor, anchor_key
+from citychain.sim.devices import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry.broker import MosquittoBroker
+from citychain.telemetry.gateway.mqtt import BufferedClient
+from citychain.telemetry.gateway.store import GatewayStore, store_all_anchored, store_dirs
+from citychain.telemetry.report import REPORT_DOMAIN, parse_report
 
 PASSWORD = "bench"
 META = hashlib.sha256(b"bench fleet").digest()
@@ -207,7 +207,8 @@ def run_phase(
 def receive_path(messages: int = 50_000, repeats: int = 2) -> list[dict[str, Any]]:
     """The MQTT receive path alone (no gateway): ``messages`` QoS 1 messages queued on a
     persistent session, then drained with manual acknowledgement, by paho's client and by
-    citychain.gateway.mqtt.BufferedClient in turn; CPU time of this process per message."""
+    citychain.telemetry.gateway.mqtt.BufferedClient in turn; CPU time of this process per
+    message."""
     payload = os.urandom(180)  # about a signed BMS report
     results = []
     with MosquittoBroker(Path(tempfile.mkdtemp(prefix="bench-mqtt-")), autosave_s=60) as broker:

@@ -7,9 +7,9 @@ import hashlib
 
 from citychain.client import Wallet
 from citychain.crypto.keys import PrivateKey
-from citychain.devices.sim import SimDevice, register_devices
 from citychain.modules.devices.messages import MsgAnchorBatch
 from citychain.modules.devices.state import batch_id_of, device_key
+from citychain.sim.devices import SimDevice, register_devices
 
 
 def anchor_batch(wallet: Wallet, label: bytes) -> bytes:

@@ -34,7 +34,7 @@ import msgspec
 from citychain.benchmarks import percentile
 from citychain.benchmarks.blockwatch import BlockWatcher
 from citychain.benchmarks.submission import REQUEST_TIMEOUT, Batch, encode_batches, submit_all
-from citychain.engines.comet import RPC_BATCH
+from citychain.engines.cometbft.engine import RPC_BATCH
 
 __all__ = [
     "RpcBatch",

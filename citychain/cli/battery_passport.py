@@ -13,7 +13,7 @@ citychain battery read-request ID|--fleet --from KEY --out FILE    (for the web 
 ```
 
 ID is the battery's 64-hex ledger id or the identifier printed on it. These sub-commands join
-the ``citychain battery`` command that citychain/analytics/cli_battery.py registers (``predict``);
+the ``citychain battery`` command that citychain/cli/battery_predict.py registers (``predict``);
 register them after it. Restricted reads sign a read request with --from's key
 (citychain/client/battery.py); writes are transactions like every module's, and a refused one
 prints its code, codespace and log (exit 1).
@@ -30,7 +30,6 @@ from typing import Any
 
 import msgspec
 
-from citychain.battery.restricted import seal_part
 from citychain.cli.common import (
     UsageError,
     client_for,
@@ -59,6 +58,7 @@ from citychain.modules.battery.messages import (
 )
 from citychain.modules.battery.queries import MAX_PAGE
 from citychain.modules.battery.state import STATUS_NAMES, battery_id_of
+from citychain.passport.restricted import seal_part
 
 __all__ = ["PASSPORTS_DIR", "register"]
 

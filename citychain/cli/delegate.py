@@ -16,7 +16,7 @@ __all__ = ["DELEGATED", "register", "run_delegated"]
 DELEGATED: dict[tuple[str, ...], str] = {
     ("demo",): "citychain.sim.demo",
     ("bench", "payments"): "citychain.benchmarks.payments",
-    ("oracle",): "citychain.analytics.oracle",
+    ("oracle",): "citychain.oracle.service",
 }
 
 

@@ -13,8 +13,8 @@ citychain gateway --broker HOST:PORT --from KEY --gateway-device ID --store DIR
 ```
 
 ``--shards N`` runs N gateway processes, each on its own buckets of devices with its own store
-(``DIR/shard-k``), this process anchoring for all (citychain.gateway.shards); ``--shard K/N``
-runs one shard alone, as those processes do.
+(``DIR/shard-k``), this process anchoring for all (citychain.telemetry.gateway.shards);
+``--shard K/N`` runs one shard alone, as those processes do.
 
 A device key file holds the device's 32-byte Ed25519 seed in hex (mode 0600); on a real device
 it never leaves the device, which then signs the possession statement itself (``--public-key``
@@ -38,7 +38,6 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from citychain.cli.common import (
     CliFailure,
-    Parser,
     UsageError,
     client_for,
     hex_string,
@@ -51,12 +50,7 @@ from citychain.client import ApiError, Client, Wallet
 from citychain.codec import decode
 from citychain.crypto.address import address_from_bytes, address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.devices.proof import build_report_proof
-from citychain.gateway import Gateway, GatewayConfig, GatewayStore
-from citychain.gateway.service import BUCKETS, Anchorer
-from citychain.gateway.shards import ShardProcess, ShardSupervisor, write_layout
-from citychain.gateway.store import find_report, shard_dir, store_dirs
-from citychain.modules.devices import Device, anchor_key, device_id_of, device_key
+from citychain.modules.devices import Device, device_id_of, device_key
 from citychain.modules.devices.messages import (
     MsgDecommission,
     MsgRegisterDevice,
@@ -64,8 +58,13 @@ from citychain.modules.devices.messages import (
     possession_statement,
 )
 from citychain.modules.devices.state import KINDS, STATUS_NAMES
+from citychain.telemetry.gateway import Gateway, GatewayConfig, GatewayStore
+from citychain.telemetry.gateway.prove import NoGatewayStore, NotProvable, prove_report
+from citychain.telemetry.gateway.service import BUCKETS, Anchorer
+from citychain.telemetry.gateway.shards import ShardProcess, ShardSupervisor, write_layout
+from citychain.telemetry.gateway.store import shard_dir
 
-__all__ = ["register", "standalone_main"]
+__all__ = ["register"]
 
 id_arg = hex_string(32, "device id")
 report_id_arg = hex_string(32, "report id")
@@ -280,30 +279,18 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    root = Path(args.gateway_dir)
-    if not any((d / "gateway.sqlite").exists() for d in store_dirs(root)):
-        raise UsageError(f"{root} holds no gateway store")
-    found = find_report(root, bytes.fromhex(args.report_id))
-    if found is None:
-        raise CliFailure(f"the gateway has no report {args.report_id}")
-    store_dir, stored = found
-    store = GatewayStore(store_dir)
-    if stored.batch_id is None or stored.leaf_index is None:
-        raise CliFailure(f"report {args.report_id} is not in a batch yet; try again shortly")
-    batch = store.batch(stored.batch_id)
-    if batch is None or batch.status != "anchored":
-        raise CliFailure(f"batch {stored.batch_id.hex()} is not anchored yet; try again shortly")
     with client_for(args) as client:
-        anchor_proof = client.state(anchor_key(stored.batch_id), prove=True)["proof"]
-    bundle = build_report_proof(
-        stored.raw, stored.batch_id, stored.leaf_index, store.batch_leaves(stored.batch_id),
-        anchor_proof,
-    )  # fmt: skip
-    text = json.dumps(bundle, indent=2) + "\n"
+        try:
+            proven = prove_report(Path(args.gateway_dir), bytes.fromhex(args.report_id), client)
+        except NoGatewayStore as exc:
+            raise UsageError(str(exc)) from exc
+        except NotProvable as exc:
+            raise CliFailure(str(exc)) from exc
+    text = json.dumps(proven.bundle, indent=2) + "\n"
     if args.out:
         Path(args.out).write_text(text)
         if not args.json:
-            print(f"wrote {args.out}: report {args.report_id} in batch {batch.id.hex()}")
+            print(f"wrote {args.out}: report {args.report_id} in batch {proven.batch_id.hex()}")
     else:
         sys.stdout.write(text)
     return 0
@@ -379,7 +366,9 @@ def _exit_with_parent() -> None:
     # holds its lock, and the interpreter aborts on it at a normal exit.
     while os.read(0, 4096):
         pass
-    logging.getLogger("citychain.gateway").error("the supervising process is gone; exiting")
+    logging.getLogger("citychain.telemetry.gateway").error(
+        "the supervising process is gone; exiting"
+    )
     os._exit(1)
 
 
@@ -424,21 +413,3 @@ def _run_shards(args: argparse.Namespace, client: Client, wallet: Wallet, gatewa
     supervisor.stop()
     client.close()
     return 0
-
-
-def standalone_main(argv: list[str] | None = None) -> int:
-    """Run only these commands (for tests, until citychain/cli/main.py registers them)."""
-    from citychain.cli.main import _parents, run
-
-    parser = Parser(prog="citychain")
-    commands = parser.add_subparsers(dest="command", required=True)
-    register(commands, _parents())
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(standalone_main())

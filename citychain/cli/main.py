@@ -15,9 +15,9 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from citychain.analytics import cli_battery
 from citychain.cli import (
     battery_passport,
+    battery_predict,
     consortium,
     delegate,
     devices,
@@ -47,7 +47,7 @@ from citychain.net.layout import NetError
 __all__ = ["build_parser", "main"]
 
 DEBUG_ENV = "CITYCHAIN_DEBUG"
-delegate.DELEGATED.update(cli_battery.BENCH_DELEGATED)
+delegate.DELEGATED.update(battery_predict.BENCH_DELEGATED)
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
@@ -84,7 +84,7 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parents = _parents()
     modules = (node, keys, tx, query, consortium, registry, verify, devices, delegate, net)
-    for module in (*modules, cli_battery, battery_passport):
+    for module in (*modules, battery_predict, battery_passport):
         module.register(commands, parents)
     return parser
 

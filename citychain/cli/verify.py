@@ -23,9 +23,9 @@ from citychain.cli.common import EXIT_FAILURE, CliFailure, UsageError, print_jso
 from citychain.client import VerifyResult, verify_bundle
 from citychain.credentials import Check, CredentialError, verify_certificate
 from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
-from citychain.devices.proof import ReportProofResult, is_report_proof, verify_report_proof
 from citychain.genesis import Genesis
 from citychain.home import Home
+from citychain.telemetry.proof import ReportProofResult, is_report_proof, verify_report_proof
 
 __all__ = ["register"]
 

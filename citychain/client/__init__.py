@@ -10,8 +10,8 @@ receipt = alice.send("city1...", 1_500, wait=True)
 
 from citychain.client.errors import ApiError, ClientError, TxFailed
 from citychain.client.http import Client
-from citychain.client.verify import VerifyResult, verify_bundle
 from citychain.client.wallet import Wallet
+from citychain.light.verify import VerifyResult, verify_bundle
 
 __all__ = [
     "ApiError",

@@ -2,7 +2,7 @@
 
 Annex XIII point 4 data (a battery's status, owner, history, health and prediction) is served
 only to its owner, running lessee and manufacturer. The node's ``/battery/...`` routes take the
-passport service's signed read request (``citychain.battery.restricted``) in one header:
+passport service's signed read request (``citychain.passport.restricted``) in one header:
 
     X-Citychain-Read-Request: <hex of SignedReadRequest.to_bytes()>
 
@@ -19,13 +19,19 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from citychain.battery.restricted import DEFAULT_MAX_AGE_MS, sign_read_request
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.commitment import SALT_SIZE, commit_part
 from citychain.modules.battery.messages import MsgUpdateHealth
 from citychain.modules.battery.state import battery_id_of
+from citychain.passport.restricted import (
+    DEFAULT_MAX_AGE_MS,
+    FLEET_ID,
+    FLEET_PART,
+    READ_HEADER,
+    sign_read_request,
+)
 
 if TYPE_CHECKING:
     from citychain.client.wallet import Wallet
@@ -41,10 +47,6 @@ __all__ = [
     "seal_health",
     "submit_health",
 ]
-
-READ_HEADER = "X-Citychain-Read-Request"
-FLEET_PART = "fleet"
-FLEET_ID = bytes(32)
 
 
 def battery_id_from(text: str) -> bytes:

@@ -204,7 +204,7 @@ class Client:
 
     def battery_part(self, battery_id: str, part: str, read_request: str) -> dict[str, Any]:
         """A restricted part in clear with its salt (``read_request`` signed for this part);
-        check it with ``citychain.battery.restricted.verify_served`` before trusting it."""
+        check it with ``citychain.passport.restricted.verify_served`` before trusting it."""
         result: dict[str, Any] = self._request(
             "GET",
             f"/battery/{battery_id}/parts/{part}",

@@ -16,7 +16,7 @@ bundle cannot smuggle in a key of its own choosing.
 `Check` code and a sentence saying why:
 
 1. the presentation verifies under the registrar's public key (`verify_presentation`);
-2. the record proof verifies (`citychain.client.verify.verify_bundle`) against the validators
+2. the record proof verifies (`citychain.light.verify.verify_bundle`) against the validators
    the verifier trusts;
 3. the proven key is exactly ``reg/r/<record_id>`` of the credential;
 4. the record exists (an absence proof means "no such record on the ledger") and decodes as a
@@ -43,10 +43,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from citychain.client.verify import verify_bundle
 from citychain.codec import DecodeError, decode
 from citychain.credentials.certificate import VerificationFailure, verify_presentation
 from citychain.crypto.address import address_from_bytes
+from citychain.light.verify import verify_bundle
 from citychain.modules.registry.state import (
     KIND_NAMES,
     REVOCATION_REASONS,

@@ -12,7 +12,9 @@ result = verify_cometbft_bundle(bundle, genesis_validators=[(pub_key, 10), ...])
 Modules: `types` (typed headers, commits, validator sets), `rpc_parse`/`rpc_render` (CometBFT's
 RPC JSON), `encoding` and `merkle` (the bytes CometBFT hashes and signs), `verifier` (commit,
 adjacent, skipping and chain verification), `bundle` (version-2 proof bundles), `fetch`
-(building them from a node's RPC), `errors` (LightClientError and its checks).
+(building them from a node's RPC), `errors` (LightClientError and its checks), `verify`
+(bundles of either engine: a solo header signed by its node, or a CometBFT commit) and `claims`
+(what a bundle states).
 """
 
 from citychain.light.bundle import BUNDLE_VERSION, verify_cometbft_bundle
@@ -48,6 +50,7 @@ from citychain.light.verifier import (
     verify_commit_trusting,
     verify_non_adjacent,
 )
+from citychain.light.verify import VerifyResult, verify_bundle
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -60,6 +63,7 @@ __all__ = [
     "SignedHeader",
     "Validator",
     "ValidatorSet",
+    "VerifyResult",
     "build_trust_chain",
     "fetch_signed_header",
     "fetch_validators",
@@ -74,6 +78,7 @@ __all__ = [
     "validator_address",
     "validator_set_hash",
     "verify_adjacent",
+    "verify_bundle",
     "verify_chain",
     "verify_cometbft_bundle",
     "verify_commit",

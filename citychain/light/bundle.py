@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from citychain.client.claims import VerifyResult, check_claim, hex_field, utc_text
+from citychain.light.claims import VerifyResult, check_claim, hex_field, utc_text
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
@@ -34,7 +34,7 @@ from citychain.state import Proof, ProofFormatError, verify_proof
 __all__ = ["BUNDLE_ENGINE", "BUNDLE_VERSION", "verify_cometbft_bundle"]
 
 BUNDLE_VERSION = 2
-"""The bundle format this module reads; version 1 is the solo engine's (citychain.client.verify)."""
+"""The bundle format this module reads; version 1 is the solo engine's (citychain.light.verify)."""
 
 BUNDLE_ENGINE = "cometbft"
 

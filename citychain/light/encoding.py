@@ -21,9 +21,6 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
-from citychain.abci.pb.tendermint.crypto import keys_pb2
-from citychain.abci.pb.tendermint.types import canonical_pb2, types_pb2, validator_pb2
-from citychain.abci.pb.tendermint.version import types_pb2 as version_pb2
 from citychain.light.merkle import merkle_root
 from citychain.light.types import (
     BlockID,
@@ -34,6 +31,9 @@ from citychain.light.types import (
     Validator,
     ValidatorSet,
 )
+from citychain.pb.tendermint.crypto import keys_pb2
+from citychain.pb.tendermint.types import canonical_pb2, types_pb2, validator_pb2
+from citychain.pb.tendermint.version import types_pb2 as version_pb2
 
 __all__ = [
     "block_id_bytes",

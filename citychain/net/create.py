@@ -114,7 +114,8 @@ def _configure(
         "rpc": {
             "laddr": f"tcp://127.0.0.1:{spec.rpc_port}",
             "max_body_bytes": 16_000_000,
-            # The app broadcasts in JSON-RPC batches of citychain.engines.comet.RPC_BATCH (500).
+            # The app broadcasts in JSON-RPC batches of
+            # citychain.engines.cometbft.engine.RPC_BATCH (500).
             "max_request_batch_size": 500,
         },
         "p2p": {

@@ -5,7 +5,7 @@ Public (Annex XIII point 1, anyone): ``GET /battery/{id}`` and ``GET /battery/lo
 Restricted (point 4: the individual battery's status, owner, history, health, prediction; its
 owner, running lessee and manufacturer only): ``/battery/{id}/status``, ``/history``,
 ``/health``, ``/prediction`` and ``/battery/fleet``. Each needs the passport service's signed
-read request (citychain/battery/restricted.py) in the ``X-Citychain-Read-Request`` header, as
+read request (citychain/passport/restricted.py) in the ``X-Citychain-Read-Request`` header, as
 hex of ``SignedReadRequest.to_bytes()``: part ``health`` and this battery's id, or, for the
 fleet, part ``fleet`` and 32 zero bytes. Missing → 401; malformed → 400; a bad signature,
 another chain or a stale request → 401; a request for another battery or part, or a signer the
@@ -27,15 +27,6 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from citychain.battery import errors as passport_errors
-from citychain.battery.errors import RestrictedReadError
-from citychain.battery.openings import Opening
-from citychain.battery.restricted import (
-    SignedReadRequest,
-    authenticate,
-    authorise,
-)
-from citychain.client.battery import FLEET_ID, FLEET_PART, READ_HEADER
 from citychain.errors import CityError
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.queries import (
@@ -58,6 +49,17 @@ from citychain.modules.battery.state import (
 )
 from citychain.node.reads import settled_reads
 from citychain.node.service import Node
+from citychain.passport import errors as passport_errors
+from citychain.passport.errors import RestrictedReadError
+from citychain.passport.openings import Opening
+from citychain.passport.restricted import (
+    FLEET_ID,
+    FLEET_PART,
+    READ_HEADER,
+    SignedReadRequest,
+    authenticate,
+    authorise,
+)
 
 __all__ = ["battery_router"]
 
@@ -411,7 +413,7 @@ def battery_router(node: Node) -> APIRouter:
         first), and ``days_left``/``due`` against the chain's replacement horizon."""
         return await gated(battery_id, read_request, prove, prediction_key, prediction_answer)
 
-    # --- openings of restricted parts (citychain/battery/openings.py) ----------------------
+    # --- openings of restricted parts (citychain/passport/openings.py) ----------------------
     @router.get("/{battery_id}/parts/{part}", responses=GATED)
     async def part(
         battery_id: BatteryId,

@@ -24,7 +24,7 @@ from citychain.net.layout import NetError, validator_public_key
 from citychain.store.sqlite import BlockRecord
 
 if TYPE_CHECKING:
-    from citychain.engines.comet import CometEngine
+    from citychain.engines.cometbft.engine import CometEngine
 
 BUNDLE_VERSION = 1
 

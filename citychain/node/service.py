@@ -11,13 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from citychain.abci.handler import FinalizedBlock
 from citychain.app import Application
-from citychain.battery.openings import OpeningStore
-from citychain.battery.restricted import PassportService
-from citychain.engines.comet import CometEngine
-from citychain.engines.mempool import AddResult, Mempool
-from citychain.engines.solo import CommittedBlock, SoloEngine
+from citychain.engines.cometbft.engine import CometEngine
+from citychain.engines.cometbft.handler import FinalizedBlock
+from citychain.engines.solo.engine import CommittedBlock, SoloEngine
+from citychain.engines.solo.mempool import AddResult, Mempool
 from citychain.errors import CityError
 from citychain.genesis import Genesis
 from citychain.home import Home
@@ -25,6 +23,8 @@ from citychain.node.metrics import NodeMetrics
 from citychain.node.proofs import cometbft_proof_bundle, cometbft_validator_key, proof_bundle
 from citychain.node.verifier import Verifier
 from citychain.node.views import event_view
+from citychain.passport.openings import OpeningStore
+from citychain.passport.restricted import PassportService
 from citychain.store.sqlite import BlockStore
 from citychain.tx import errors as tx_errors
 from citychain.tx.envelope import decode_tx

@@ -1,7 +1,7 @@
 """A simulated battery fleet (docs/fleet.md): ageing drawn from real cells, BMS reports over MQTT.
 
 Deterministic from a seed. Each battery's capacity-fade trajectory is one of the real LFP cells'
-curves kept in ``citychain/analytics/eol_params.json`` (Severson/Attia 2019: the smoothed
+curves kept in ``citychain/oracle/eol_params.json`` (Severson/Attia 2019: the smoothed
 capacity of each training cell every 10 cycles up to its end of life, in 1e-5 of nominal),
 stretched in time by a per-battery factor around 1 (the battery ages that much faster or
 slower), with measurement noise, as a fraction of the battery's rated capacity. So a battery's
@@ -39,12 +39,12 @@ from typing import Any
 from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.devices.report import BmsReadings, ReportBody, sign_report
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import MsgRegisterBattery, Passport
 from citychain.modules.battery.state import DAY_MS, battery_id_of
 from citychain.modules.devices import device_id_of, possession_statement
 from citychain.modules.devices.messages import MsgRegisterDevice
+from citychain.telemetry.report import BmsReadings, ReportBody, sign_report
 from citychain.tx.envelope import MAX_MESSAGES, Message
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     "register_fleet",
 ]
 
-PARAMS_PATH = Path(__file__).resolve().parents[1] / "analytics" / "eol_params.json"
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "oracle" / "eol_params.json"
 CURVE_STEP = 10  # cycles between stored curve points
 CURVE_UNIT = 1e-5  # stored capacity unit, fraction of nominal
 NOISE = 0.002  # relative measurement noise of the BMS capacity estimate
@@ -301,7 +301,7 @@ def register_fleet(
 
 def publish_day(fleet: Fleet, publisher: Any) -> int:
     """Advance the fleet a day and publish every report (QoS 1) with ``publisher``
-    (citychain.devices.sim.Publisher); returns the number published."""
+    (citychain.sim.devices.Publisher); returns the number published."""
     reports = fleet.day_reports()
     for device_id, raw in reports:
         publisher.publish(device_id, raw)

@@ -11,28 +11,27 @@ and one report is proven anchored, offline, against the genesis validators.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from citychain.analytics.oracle import Oracle, OracleStats
 from citychain.client import Client, Wallet
 from citychain.client.battery import fleet_read_request, read_request
 from citychain.crypto.keys import PrivateKey
-from citychain.devices.broker import MosquittoBroker
-from citychain.devices.proof import verify_report_proof
-from citychain.devices.sim import GatewayProcess, Publisher, SimDevice, register_devices
-from citychain.gateway.store import GatewayStore, store_all_anchored
 from citychain.modules.battery.access import HEALTH
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import HealthValues
 from citychain.modules.battery.state import DAY_MS
+from citychain.oracle.service import Oracle, OracleStats
 from citychain.sim.audit import Audit
+from citychain.sim.devices import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
+from citychain.telemetry.broker import MosquittoBroker
+from citychain.telemetry.gateway.prove import prove_report
+from citychain.telemetry.gateway.store import GatewayStore, store_all_anchored
+from citychain.telemetry.proof import verify_report_proof
 
 __all__ = ["FleetScene", "describe", "run_fleet_scene"]
 
@@ -67,24 +66,16 @@ def _register_gateway(maker: Wallet) -> bytes:
     return gateway.id
 
 
-def _prove_one(home: Path, node: str, store_dir: Path, out: Path) -> dict[str, object]:
-    """``citychain device prove`` on the newest report, as an operator would run it."""
-    from citychain.cli.main import main as citychain_main
-
+def _prove_one(client: Client, store_dir: Path, out: Path) -> dict[str, object]:
+    """The offline proof of the newest report, as ``citychain device prove`` makes it."""
     store = GatewayStore(store_dir)
     try:
         report_id = store.report_ids()[-1]
     finally:
         store.close()
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = citychain_main(
-            ["device", "prove", report_id.hex(), "--gateway-dir", str(store_dir),
-             "--out", str(out), "--home", str(home), "--node", node]
-        )  # fmt: skip
-    if code != 0:
-        raise RuntimeError(f"device prove exited {code}")
-    doc: dict[str, object] = json.loads(out.read_text())
-    return doc
+    proven = prove_report(store_dir, report_id, client)
+    out.write_text(json.dumps(proven.bundle, indent=2) + "\n")
+    return proven.bundle
 
 
 def run_fleet_scene(
@@ -187,7 +178,7 @@ def run_fleet_scene(
         f"(built to wear out: {', '.join(built_due)})",
     )
 
-    proof = _prove_one(home, client.url, store_dir, work / "report-proof.json")
+    proof = _prove_one(client, store_dir, work / "report-proof.json")
     checked = verify_report_proof(proof, validators)
     audit.add(
         "report proven offline",

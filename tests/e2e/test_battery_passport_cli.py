@@ -224,5 +224,5 @@ def test_bad_input(env: Env) -> None:
     assert env.run("status", "VC-EV-0001", "--status", "broken", "--from", "fleet").returncode == 2
     assert env.run("read-request", "--from", "fleet", "--out", work / "r.json").returncode == 2
     assert env.run("fleet", "--from", "fleet", "--limit", "101").returncode == 2
-    # predict, registered by citychain/analytics, is still there.
+    # predict, registered by citychain/oracle, is still there.
     assert "predict" in bcli("battery", "--help").stdout

@@ -20,12 +20,12 @@ from browserutil import Console, launch_chromium, save_screenshot
 from citychain.client import Wallet
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.devices import merkle
-from citychain.devices.sim import SimDevice, register_devices
-from citychain.gateway.store import batch_id_of
 from citychain.init_home import init_home
 from citychain.modules.devices.messages import MsgAnchorBatch, MsgDecommission
+from citychain.sim.devices import SimDevice, register_devices
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import batch_id_of
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

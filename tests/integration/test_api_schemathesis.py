@@ -36,12 +36,12 @@ from citychain.client.registrar import Registrar
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.devices import merkle
-from citychain.devices.sim import SimDevice, register_devices
-from citychain.gateway.store import batch_id_of
 from citychain.init_home import init_home
 from citychain.modules.devices.messages import MsgAnchorBatch
+from citychain.sim.devices import SimDevice, register_devices
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import batch_id_of
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from telemetry import anchor_batch
 
-from citychain.battery.restricted import sign_read_request
 from citychain.client import Wallet
 from citychain.client.battery import (
     READ_HEADER,
@@ -37,6 +36,7 @@ from citychain.modules.battery.messages import (
     Passport,
 )
 from citychain.modules.battery.state import DAY_MS, battery_id_of
+from citychain.passport.restricted import sign_read_request
 from citychain.sim.localnode import LocalNode
 
 PASSWORD = "pw"

@@ -19,10 +19,6 @@ from citychain.codec import decode
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.devices import merkle
-from citychain.devices.report import BmsReadings, ReportBody, sign_report
-from citychain.devices.sim import SimDevice, register_devices
-from citychain.gateway.store import batch_id_of
 from citychain.init_home import init_home
 from citychain.modules.devices import Anchor, Device, anchor_key, device_key
 from citychain.modules.devices.messages import (
@@ -31,7 +27,11 @@ from citychain.modules.devices.messages import (
     MsgRotateKey,
     possession_statement,
 )
+from citychain.sim.devices import SimDevice, register_devices
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import batch_id_of
+from citychain.telemetry.report import BmsReadings, ReportBody, sign_report
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,24 +16,23 @@ import httpx
 import pytest
 from netutil import wait_until
 
-from citychain.analytics.eol_model import load_params, model_hash
-from citychain.analytics.oracle import Oracle
-from citychain.cli.devices import standalone_main
 from citychain.cli.main import main as citychain_main
 from citychain.client import Wallet
 from citychain.client.battery import read_request
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
-from citychain.devices.broker import MosquittoBroker, mosquitto_binary
-from citychain.devices.sim import GatewayProcess, Publisher
-from citychain.gateway.store import GatewayStore, store_all_anchored, store_dirs
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import HealthValues
 from citychain.modules.battery.state import DAY_MS, Health, Prediction, health_key, prediction_key
 from citychain.modules.devices import anchor_key
+from citychain.oracle.eol_model import load_params, model_hash
+from citychain.oracle.service import Oracle
+from citychain.sim.devices import GatewayProcess, Publisher
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
 from citychain.sim.localnode import LocalNode
+from citychain.telemetry.broker import MosquittoBroker, mosquitto_binary
+from citychain.telemetry.gateway.store import GatewayStore, store_all_anchored, store_dirs
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Debian mosquitto")
 
@@ -47,7 +46,7 @@ def _cli_json(argv: list[str]) -> tuple[int, str]:
     os.environ["CITYCHAIN_PASSWORD"] = PASSWORD
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = standalone_main([*argv, "--json"])
+        code = citychain_main([*argv, "--json"])
     return code, buffer.getvalue()
 
 

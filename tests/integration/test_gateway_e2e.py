@@ -17,26 +17,25 @@ import httpx
 import pytest
 from netutil import wait_until
 
-from citychain.cli.devices import standalone_main
 from citychain.cli.main import main as citychain_main
 from citychain.client import Wallet
 from citychain.codec import decode, encode
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.devices import report as rep
-from citychain.devices.broker import MosquittoBroker, free_port, mosquitto_binary
-from citychain.devices.sim import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
-from citychain.gateway.service import report_topic, shard_of
-from citychain.gateway.store import (
+from citychain.init_home import init_home
+from citychain.modules.devices import Anchor, anchor_key
+from citychain.sim.devices import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
+from citychain.sim.localnode import LocalNode
+from citychain.telemetry import report as rep
+from citychain.telemetry.broker import MosquittoBroker, free_port, mosquitto_binary
+from citychain.telemetry.gateway.service import report_topic, shard_of
+from citychain.telemetry.gateway.store import (
     GatewayStore,
     StoredReport,
     shard_dir,
     store_all_anchored,
     store_dirs,
 )
-from citychain.init_home import init_home
-from citychain.modules.devices import Anchor, anchor_key
-from citychain.sim.localnode import LocalNode
 
 pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Debian mosquitto")
 
@@ -100,7 +99,7 @@ def _cli_json(argv: list[str], out: Path) -> int:
     os.environ["CITYCHAIN_PASSWORD"] = PASSWORD
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = standalone_main([*argv, "--json"])
+        code = citychain_main([*argv, "--json"])
     out.write_text(buffer.getvalue())
     return code
 
@@ -236,8 +235,8 @@ def test_decommissioned_device_is_refused(env: Env) -> None:
 def test_batch_anchored_before_a_crash_is_not_anchored_again(env: Env) -> None:
     """The gateway died after its anchor committed but before it marked the batch: on restart
     it finds the anchor on the ledger and sends only the batch that really is missing."""
-    from citychain.devices.report import report_id
     from citychain.modules.devices.messages import MsgAnchorBatch
+    from citychain.telemetry.report import report_id
 
     (device,) = Fleet(1, prefix="crash").devices
     env.owner.resync()

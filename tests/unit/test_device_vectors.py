@@ -21,11 +21,16 @@ import msgspec.inspect as mi
 import pytest
 from test_vectors import TX_VECTORS, from_json
 
-from citychain.battery.openings import health_fields
 from citychain.codec import decode, encode
 from citychain.crypto.keys import PrivateKey, verify
-from citychain.devices import merkle
-from citychain.devices.report import (
+from citychain.modules.battery import commitment
+from citychain.modules.battery.messages import HealthValues
+from citychain.modules.devices.messages import POSSESSION_DOMAIN
+from citychain.modules.devices.state import DEVICE_ID_DOMAIN, device_id_of
+from citychain.passport.openings import health_fields
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import BATCH_DOMAIN, batch_id_of
+from citychain.telemetry.report import (
     MALFORMED,
     REPORT_DOMAIN,
     ReportBody,
@@ -35,11 +40,6 @@ from citychain.devices.report import (
     report_id,
     sign_report,
 )
-from citychain.gateway.store import BATCH_DOMAIN, batch_id_of
-from citychain.modules.battery import commitment
-from citychain.modules.battery.messages import HealthValues
-from citychain.modules.devices.messages import POSSESSION_DOMAIN
-from citychain.modules.devices.state import DEVICE_ID_DOMAIN, device_id_of
 
 VECTOR_DIR = Path(__file__).parents[1] / "vectors"
 VECTORS: dict[str, Any] = json.loads(
@@ -202,7 +202,7 @@ def test_a_report_with_a_non_shortest_integer_is_malformed() -> None:
 
 
 def rfc6962_root(leaves: list[bytes]) -> bytes:
-    """MTH of RFC 6962 §2.1, recursively and independently of citychain.devices.merkle."""
+    """MTH of RFC 6962 §2.1, recursively and independently of citychain.telemetry.merkle."""
     if not leaves:
         return hashlib.sha256(b"").digest()
     if len(leaves) == 1:

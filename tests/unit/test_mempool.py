@@ -1,4 +1,4 @@
-"""The solo engine's mempool (citychain/engines/mempool.py): admission, per-sender nonce order,
+"""The solo engine's mempool (citychain/engines/solo/mempool.py): admission, per-sender nonce order,
 limits, and the recheck after every block."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from helpers import ALICE, BOB, CAROL, CCY, VALIDATOR, Chain, addr, code_of, err
 from citychain.block import Header, header_signature_valid
 from citychain.codec import decode
 from citychain.crypto.keys import PrivateKey
-from citychain.engines.mempool import AddResult, Mempool
-from citychain.engines.solo import SoloEngine
+from citychain.engines.solo.engine import SoloEngine
+from citychain.engines.solo.mempool import AddResult, Mempool
 from citychain.modules.bank import errors as bank_errors
 from citychain.modules.bank.messages import MsgSend
 from citychain.tx import errors as tx_errors

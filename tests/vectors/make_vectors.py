@@ -31,22 +31,10 @@ from typing import Any
 
 from msgspec import structs
 
-from citychain.battery.openings import health_fields
 from citychain.block import HEADER_DOMAIN, Header, header_hash, list_hash, sign_header
 from citychain.codec import Struct, encode
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
-from citychain.devices import merkle
-from citychain.devices.report import (
-    REPORT_DOMAIN,
-    BmsReadings,
-    MachineReadings,
-    MeterReadings,
-    ReportBody,
-    report_id,
-    sign_report,
-)
-from citychain.gateway.store import BATCH_DOMAIN, batch_id_of
 from citychain.modules.bank.messages import (
     MsgBurn,
     MsgCancelRequest,
@@ -80,6 +68,18 @@ from citychain.modules.devices.messages import (
     possession_statement,
 )
 from citychain.modules.devices.state import DEVICE_ID_DOMAIN, device_id_of
+from citychain.passport.openings import health_fields
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import BATCH_DOMAIN, batch_id_of
+from citychain.telemetry.report import (
+    REPORT_DOMAIN,
+    BmsReadings,
+    MachineReadings,
+    MeterReadings,
+    ReportBody,
+    report_id,
+    sign_report,
+)
 from citychain.tx.envelope import SIGN_DOMAIN, Message, address_of, build_body, sign_tx, tx_hash
 
 OUTPUT = Path(__file__).with_name("tx_vectors.json")

@@ -248,7 +248,7 @@ def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
     """Record the commitment to the battery's latest dynamic data, once per block.
 
     The values are Annex XIII point 4 data and never reach the ledger, so their ranges and the
-    monotone counters are checked where they are opened (citychain/battery/openings.py); the
+    monotone counters are checked where they are opened (citychain/passport/openings.py); the
     ledger fixes which values the oracle vouched for, and when.
     """
     battery = _existing(ctx, msg.battery_id)

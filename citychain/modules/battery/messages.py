@@ -129,7 +129,7 @@ class HealthValues(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     Never on the ledger: the oracle commits to these values (``MsgUpdateHealth.commitment``)
     and hands the opening to the nodes that serve it to the parties the regulation names
-    (citychain/battery/openings.py). The bounds are checked when a node accepts an opening.
+    (citychain/passport/openings.py). The bounds are checked when a node accepts an opening.
     A JSON object, not an encoded array: it is committed as canonical JSON, never encoded.
     """
 

@@ -3,7 +3,7 @@ prediction and the fleet view are Annex XIII point 4 data (the individual batter
 only to a reader ``access.may_read`` names.
 
 The views trust ``reader`` to be authenticated by their caller (a signed read request,
-``citychain.battery.restricted.authorise``); proofs of the raw keys come from the
+``citychain.passport.restricted.authorise``); proofs of the raw keys come from the
 application's ``prove`` and are only as restricted as the node's key query.
 """
 
@@ -149,7 +149,7 @@ def health_view(
     health = get_health(state, battery_id)
     if health is None:
         return None
-    # The values are off the ledger (citychain/battery/openings.py): this is what it holds.
+    # The values are off the ledger (citychain/passport/openings.py): this is what it holds.
     return {
         "commitment": health.commitment.hex(),
         "telemetry_batch": health.telemetry_batch.hex(),

@@ -27,16 +27,16 @@ from helpers import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from citychain.abci.handler import AbciHandler, FinalizedBlock
-from citychain.abci.pb.tendermint.abci import types_pb2 as abci
-from citychain.abci.pb.tendermint.crypto import keys_pb2
-from citychain.abci.server import AbciServer
-from citychain.abci.wire import FrameDecoder, FrameError, frame
 from citychain.app import Application
 from citychain.codec import encode
+from citychain.engines.cometbft.handler import AbciHandler, FinalizedBlock
+from citychain.engines.cometbft.server import AbciServer
+from citychain.engines.cometbft.wire import FrameDecoder, FrameError, frame
 from citychain.genesis import Genesis
 from citychain.modules.bank.messages import MsgSend
 from citychain.modules.bank.state import balance_key
+from citychain.pb.tendermint.abci import types_pb2 as abci
+from citychain.pb.tendermint.crypto import keys_pb2
 from citychain.state import Proof, verify_proof
 from citychain.store.sqlite import BlockStore
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from citychain.app import Application, CheckResult
-from citychain.engines.comet import MEMPOOL_CODESPACE, CometEngine
+from citychain.engines.cometbft.engine import MEMPOOL_CODESPACE, CometEngine
 from citychain.store.sqlite import BlockStore
 
 

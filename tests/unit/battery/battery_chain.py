@@ -12,7 +12,6 @@ from helpers import CHAIN_ID, DEFAULT_BALANCES, Chain, addr, key, make_genesis
 from citychain.app import Application, TxResult
 from citychain.crypto.address import address_from_public_key, address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.gateway.store import batch_id_of
 from citychain.genesis import Genesis
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import MsgLease, MsgRegisterBattery, Passport
@@ -20,6 +19,7 @@ from citychain.modules.battery.state import battery_id_of
 from citychain.modules.devices import device_id_of, possession_statement
 from citychain.modules.devices.messages import MsgAnchorBatch, MsgRegisterDevice
 from citychain.store.sqlite import BlockStore
+from citychain.telemetry.gateway.store import batch_id_of
 from citychain.tx.envelope import Message
 
 MAKER = key("battery/maker")  # manufacturer role: registers the batteries

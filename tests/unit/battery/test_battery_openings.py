@@ -1,4 +1,4 @@
-"""A node's openings of restricted parts (citychain/battery/openings.py): kept only when they
+"""A node's openings of restricted parts (citychain/passport/openings.py): kept only when they
 open the ledger's current commitment, health values checked where the ledger cannot see them,
 served only to the readers the regulation names, and persisted across a restart."""
 
@@ -25,17 +25,17 @@ from battery_chain import (
 )
 from helpers import CHAIN_ID, Chain
 
-from citychain.battery import (
+from citychain.modules.battery.access import COMPOSITION, HEALTH
+from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.messages import MsgUpdateHealth
+from citychain.passport import (
     OpeningStore,
     PassportService,
     RestrictedReadError,
     sign_read_request,
     verify_served,
 )
-from citychain.battery import errors as read_errors
-from citychain.modules.battery.access import COMPOSITION, HEALTH
-from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import MsgUpdateHealth
+from citychain.passport import errors as read_errors
 
 NOW_MS = 1_800_000_000_000
 BATCH = TELEMETRY_BATCH

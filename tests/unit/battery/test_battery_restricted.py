@@ -1,4 +1,4 @@
-"""Restricted passport parts off the ledger (citychain/battery/restricted.py): the signed read
+"""Restricted passport parts off the ledger (citychain/passport/restricted.py): the signed read
 request, the authorisation matrix against ledger state, the reader's check of the served
 fields against the ledger's commitment; no restricted value in state; replay determinism."""
 
@@ -30,7 +30,16 @@ from battery_chain import (
 )
 from helpers import CHAIN_ID, Chain, addr
 
-from citychain.battery import (
+from citychain.crypto.keys import PrivateKey
+from citychain.modules.battery.commitment import commit, commit_part
+from citychain.modules.battery.messages import (
+    MsgAttestPrediction,
+    MsgLease,
+    MsgSetStatus,
+    MsgTransfer,
+    MsgUpdateHealth,
+)
+from citychain.passport import (
     Opening,
     OpeningStore,
     PassportService,
@@ -41,16 +50,7 @@ from citychain.battery import (
     sign_read_request,
     verify_served,
 )
-from citychain.battery import errors as read_errors
-from citychain.crypto.keys import PrivateKey
-from citychain.modules.battery.commitment import commit, commit_part
-from citychain.modules.battery.messages import (
-    MsgAttestPrediction,
-    MsgLease,
-    MsgSetStatus,
-    MsgTransfer,
-    MsgUpdateHealth,
-)
+from citychain.passport import errors as read_errors
 
 NOW_MS = 1_800_000_000_000
 COMPOSITION, TEST_REPORTS, HEALTH, PUBLIC = "composition", "test_reports", "health", "public"

@@ -23,8 +23,8 @@ from citychain.credentials import (
     verify_certificate,
 )
 from citychain.crypto.keys import PrivateKey
-from citychain.engines.mempool import Mempool
-from citychain.engines.solo import SoloEngine
+from citychain.engines.solo.engine import SoloEngine
+from citychain.engines.solo.mempool import Mempool
 from citychain.modules.registry.messages import MsgAmend, MsgRegister, MsgRevoke
 from citychain.modules.registry.state import record_key
 from citychain.node.proofs import proof_bundle

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from citychain.cli.devices import standalone_main
-from citychain.devices.report import report_id
-from citychain.gateway.service import (
+from citychain.cli.main import main as citychain_main
+from citychain.telemetry.gateway.service import (
     BUCKETS,
     GatewayConfig,
     bucket_of,
@@ -21,8 +20,9 @@ from citychain.gateway.service import (
     shard_of,
     subscriptions,
 )
-from citychain.gateway.shards import write_layout
-from citychain.gateway.store import GatewayStore, find_report, shard_dir, store_dirs
+from citychain.telemetry.gateway.shards import write_layout
+from citychain.telemetry.gateway.store import GatewayStore, find_report, shard_dir, store_dirs
+from citychain.telemetry.report import report_id
 
 
 def test_buckets_partition_every_device_into_exactly_one_shard() -> None:
@@ -88,7 +88,7 @@ def test_writer_lock_is_exclusive_per_store(tmp_path: Path) -> None:
 
     GatewayStore(tmp_path).acquire_writer_lock()
     code = (
-        "from pathlib import Path; from citychain.gateway.store import GatewayStore; "
+        "from pathlib import Path; from citychain.telemetry.gateway.store import GatewayStore; "
         f"GatewayStore(Path({str(tmp_path)!r})).acquire_writer_lock(timeout=0.2)"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -103,4 +103,4 @@ def test_writer_lock_is_exclusive_per_store(tmp_path: Path) -> None:
 def test_bad_shard_options_are_usage_errors(extra: list[str]) -> None:
     argv = ["gateway", "--broker", "127.0.0.1:1", "--from", "a", "--gateway-device", "00" * 32,
             "--store", "s", *extra]  # fmt: skip
-    assert standalone_main(argv) == 2
+    assert citychain_main(argv) == 2

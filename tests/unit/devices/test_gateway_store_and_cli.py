@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from citychain.cli.devices import standalone_main
 from citychain.cli.main import main as citychain_main
 from citychain.crypto.keys import PrivateKey
-from citychain.devices import merkle
-from citychain.devices.report import report_id
-from citychain.devices.sim import SimDevice
-from citychain.gateway.store import ANCHORED, PENDING, GatewayStore, batch_id_of
+from citychain.sim.devices import SimDevice
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import ANCHORED, PENDING, GatewayStore, batch_id_of
+from citychain.telemetry.report import report_id
 
 GATEWAY = hashlib.sha256(b"gateway").digest()
 
@@ -67,11 +66,11 @@ def test_duplicate_report_is_refused_by_the_store(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
-    assert standalone_main(argv) == 2
+    assert citychain_main(argv) == 2
 
 
 def test_prove_without_a_store_and_a_malformed_report_proof(tmp_path: Path) -> None:
-    assert standalone_main(["device", "prove", "00" * 32, "--gateway-dir", str(tmp_path)]) == 2
+    assert citychain_main(["device", "prove", "00" * 32, "--gateway-dir", str(tmp_path)]) == 2
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "citychain/device-report-proof/v1", "report": "zz"}')
     assert citychain_main(["verify", "proof", str(bad)]) == 1

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
-from citychain.devices import merkle
-from citychain.devices import report as rep
+from citychain.telemetry import merkle
+from citychain.telemetry import report as rep
 
 KEY = PrivateKey.from_seed(hashlib.sha256(b"bms-1").digest())
 DEVICE = hashlib.sha256(b"device").digest()

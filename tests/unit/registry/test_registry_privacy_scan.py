@@ -18,8 +18,8 @@ import pytest
 from helpers import DEFAULT_BALANCES, VALIDATOR, Chain, key
 
 from citychain.credentials import content_commitment
-from citychain.engines.mempool import Mempool
-from citychain.engines.solo import SoloEngine
+from citychain.engines.solo.engine import SoloEngine
+from citychain.engines.solo.mempool import Mempool
 from citychain.modules.registry.messages import MsgRegister
 
 CITIZENS = 1_000

@@ -3,8 +3,8 @@ that the gateway's checks accept."""
 
 from __future__ import annotations
 
-from citychain.devices.report import BmsReadings, check_ranges, parse_report
 from citychain.sim.fleet import Fleet, load_curves
+from citychain.telemetry.report import BmsReadings, check_ranges, parse_report
 
 
 def _fleet(**kw: object) -> Fleet:

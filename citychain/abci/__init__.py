@@ -1,1 +1,0 @@
-"""ABCI: citychain's Application served to CometBFT over its socket protocol."""

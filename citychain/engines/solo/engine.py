@@ -1,0 +1,188 @@
+"""The solo engine: an in-process block producer for one node (DESIGN.md, "two engines").
+
+It makes a block whenever transactions wait, up to ``max_block_txs`` and ``max_block_bytes``,
+waiting at most ``max_interval`` after the first transaction arrives so that a burst shares a
+block. It executes the block, signs a header that commits to the resulting app hash with the
+node's validator key, and commits everything in one store transaction. It makes no empty blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from citychain.app import Application, BlockResult
+from citychain.block import Header, header_hash, list_hash, sign_header
+from citychain.codec import encode
+from citychain.crypto.keys import PrivateKey
+from citychain.engines.solo.mempool import Mempool
+from citychain.store.sqlite import BlockRecord
+
+__all__ = ["CommittedBlock", "SoloEngine"]
+
+log = logging.getLogger(__name__)
+
+BURST_POLL = 0.004  # seconds between looks at a still-growing mempool
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    header: Header
+    record: BlockRecord
+    result: BlockResult
+    seconds: float  # time to execute and commit
+
+
+class SoloEngine:
+    def __init__(
+        self,
+        app: Application,
+        mempool: Mempool,
+        validator_key: PrivateKey,
+        *,
+        max_block_txs: int = 5000,
+        max_block_bytes: int = 4 * 1024 * 1024,
+        max_interval: float = 0.05,
+    ) -> None:
+        self.app = app
+        self.mempool = mempool
+        self.key = validator_key
+        self.max_block_txs = max_block_txs
+        self.max_block_bytes = max_block_bytes
+        self.max_interval = max_interval
+        self.listeners: list[Callable[[CommittedBlock], None]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.failure: str | None = None
+        self.write_wait_seconds = 0.0  # time block production waited for block writes
+        self._writing: asyncio.Future[None] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
+        last = app.last_block
+        self._last_time_ms = last.time_ms if last else 0
+        genesis = app.genesis
+        self._prev_hash = last.hash if last else (genesis.hash if genesis else bytes(32))
+
+    def notify(self) -> None:
+        """Called after transactions enter the mempool."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Make blocks while transactions wait.
+
+        A block's disk write runs on a writer thread while the event loop goes on admitting
+        transactions. The next block waits for it, and so does every read of state (``settled``):
+        a block is visible, acknowledged or proven only once it is durable, so a crash can never
+        lose a block that anyone has seen, and the node can never sign two different blocks at
+        one height that both left it.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping and self.failure is None:
+                if not len(self.mempool):
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._gather_burst()
+                if self._stopping:
+                    break
+                produced = self._produce()
+                if produced is None:
+                    continue
+                committed, store_write = produced
+                writing = self._writing = loop.run_in_executor(self._writer, store_write)
+                waited = time.perf_counter()
+                try:
+                    await asyncio.shield(writing)
+                except Exception as exc:
+                    # Memory is ahead of the disk and can never catch up: stop making blocks;
+                    # a restart resumes from the last block on disk.
+                    self.failure = f"writing block {committed.record.height} failed: {exc!r}"
+                    log.error(self.failure)
+                    break
+                finally:
+                    self.write_wait_seconds += time.perf_counter() - waited
+                for listener in self.listeners:
+                    listener(committed)
+        finally:
+            if self._writing is not None and not self._writing.done():
+                with contextlib.suppress(Exception):
+                    await self._writing
+            self._writer.shutdown(wait=True)
+
+    async def settled(self) -> None:
+        """Return once no block write is in flight, so that state in memory is state on disk.
+
+        Callers read state right after, without awaiting in between.
+        """
+        while self._writing is not None and not self._writing.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._writing)
+        if self.failure is not None:
+            raise RuntimeError(self.failure)
+
+    async def _gather_burst(self) -> None:
+        """Wait while transactions keep arriving, at most ``max_interval`` after the first."""
+        deadline = time.monotonic() + self.max_interval
+        seen = len(self.mempool)
+        while seen < self.max_block_txs and time.monotonic() < deadline:
+            await asyncio.sleep(BURST_POLL)
+            now = len(self.mempool)
+            if now == seen:
+                break
+            seen = now
+
+    def produce_block(self) -> CommittedBlock | None:
+        """Make, commit and durably write one block now (tests and tools; ``run`` pipelines)."""
+        produced = self._produce()
+        if produced is None:
+            return None
+        committed, store_write = produced
+        store_write()
+        for listener in self.listeners:
+            listener(committed)
+        return committed
+
+    def _produce(self) -> tuple[CommittedBlock, Callable[[], None]] | None:
+        txs = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
+        if not txs:
+            return None
+        started = time.perf_counter()
+        height = self.app.height + 1
+        # The block time is the engine's to choose; it never goes backwards.
+        time_ms = max(int(time.time() * 1000), self._last_time_ms + 1)
+        result = self.app.finalize_block(height, time_ms, txs)
+        header = Header(
+            chain_id=self.app.chain_id,
+            height=height,
+            time_ms=time_ms,
+            prev_hash=self._prev_hash,
+            txs_hash=list_hash(result.tx_hashes),
+            results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
+            app_hash=result.app_hash,
+            proposer=self.key.public_key,
+        )
+        block_hash = header_hash(header)
+        record = BlockRecord(
+            height=height,
+            hash=block_hash,
+            time_ms=time_ms,
+            header=encode(header),
+            signature=sign_header(self.key, header),
+            app_hash=result.app_hash,
+            num_txs=len(txs),
+        )
+        store_write = self.app.commit(record, defer_write=True)
+        assert store_write is not None
+        self._prev_hash, self._last_time_ms = block_hash, time_ms
+        self.mempool.update(result.tx_hashes)
+        committed = CommittedBlock(header, record, result, time.perf_counter() - started)
+        return committed, store_write

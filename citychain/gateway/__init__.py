@@ -1,7 +1,0 @@
-"""The MQTT telemetry gateway: subscribe, verify, store, batch, anchor
-(docs/modules/devices.md §5)."""
-
-from citychain.gateway.service import Gateway, GatewayConfig
-from citychain.gateway.store import GatewayStore
-
-__all__ = ["Gateway", "GatewayConfig", "GatewayStore"]

@@ -1,0 +1,548 @@
+"""The battery oracle service (docs/fleet.md): anchored BMS telemetry -> health and predictions.
+
+One pass (``Oracle.run_once``):
+
+1. reads the gateway's store (citychain.telemetry.gateway.store, never writing to it) for
+   batches marked ``anchored`` it has not processed, checks each on the ledger
+   (``dev/b/<batch id>`` holds the same root and count) and recomputes the root from the
+   stored reports, decodes their BMS reports, keeps those of the fleet's BMS devices (each
+   battery's passport on the ledger names its ``bms_device_id``), and stores them in its own
+   SQLite file together with the processed batch ids (its cursor), in one transaction;
+2. for each battery with reports newer than the last it submitted, aggregates them per
+   simulated day (the device's clock: ``time_ms // 86_400_000``) and signs, with the
+   ``oracle`` key, a ``battery/update_health`` (fixed-point values; ``telemetry_batch`` = the
+   anchored batch of its latest report) and, once 100 cycles are seen, a
+   ``battery/attest_prediction``: ``eol_model.predict`` on the (cycle, capacity) series,
+   the committed model's hash, the integer EOL cycle, the 80 % interval, and the date from the
+   last report's day and the recent cycles per day. ``inputs_ref`` = sha256 of the ids of the
+   reports the series was built from, in counter order, so anyone holding the reports can
+   check what was predicted from.
+
+Restarts are harmless: processed batches are skipped; a battery's submitted counter is only
+advanced after its transaction committed, so at worst an update is sent twice (the ledger takes
+it: the cumulative fields are equal, not lower).
+
+``python -m citychain.oracle.service --home H --gateway-store DIR --fleet MANIFEST
+--from oracle [--state DIR] [--once] [--interval S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from citychain.client import Client, Wallet
+from citychain.client.battery import seal_health
+from citychain.client.errors import ApiError
+from citychain.codec import decode
+from citychain.crypto.keystore import Keystore
+from citychain.home import Home
+from citychain.modules.battery.access import HEALTH
+from citychain.modules.battery.messages import (
+    DAY_MAX,
+    DAY_MIN,
+    MAX_EOL_CYCLE,
+    HealthValues,
+    MsgAttestPrediction,
+    MsgUpdateHealth,
+)
+from citychain.modules.battery.state import DAY_MS, Battery, battery_key
+from citychain.modules.devices import Anchor, anchor_key
+from citychain.oracle.battery_data import CellSeries
+from citychain.oracle.eol_model import (
+    EolModel,
+    PredictionError,
+    cycle_to_days,
+    load_params,
+    model_hash,
+    predict,
+)
+from citychain.passport.openings import Opening, health_fields
+from citychain.telemetry import merkle
+from citychain.telemetry.gateway.store import GatewayStore, store_dirs
+from citychain.telemetry.report import BmsReadings, ReportError, parse_report
+from citychain.tx.envelope import MAX_MESSAGES, Message
+
+__all__ = ["Oracle", "OracleStats", "main", "run_oracle"]
+
+log = logging.getLogger("citychain.oracle")
+
+MIN_PREDICT_CYCLES = 100  # the committed model's first cut-off
+RATE_WINDOW_DAYS = 7  # recent cycles per day: over the last week of reports
+HOT_DC, COLD_DC = 450, -100  # extreme temperature: above 45 °C or below -10 °C
+DEEP_DISCHARGE_PERMILLE = 50  # a day whose lowest state of charge is under 5 %
+INPUTS_DOMAIN = b"citychain/oracle/inputs/v1\x00"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (id BLOB PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS readings (
+    device_id BLOB NOT NULL,
+    counter INTEGER NOT NULL,
+    report_id BLOB NOT NULL,
+    batch_id BLOB NOT NULL,
+    day INTEGER NOT NULL,
+    cycle INTEGER,
+    capacity_mah INTEGER,
+    throughput_wh INTEGER,
+    temperature_dc INTEGER,
+    resistance_uohm INTEGER,
+    soc_permille INTEGER NOT NULL,
+    PRIMARY KEY (device_id, counter)
+);
+CREATE TABLE IF NOT EXISTS submitted (device_id BLOB PRIMARY KEY, counter INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS health_openings (
+    battery_id BLOB NOT NULL,
+    commitment BLOB PRIMARY KEY,
+    fields TEXT NOT NULL,
+    salt BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    battery_id: bytes
+    device_id: bytes
+    rated_capacity_mah: int
+    threshold_permille: int
+
+
+@dataclass
+class OracleStats:
+    batches: int = 0
+    reports: int = 0
+    health_updates: int = 0
+    predictions: int = 0
+    transactions: int = 0
+    refused: int = 0
+    undelivered: int = 0  # committed health updates whose opening the node did not take
+
+
+@dataclass(frozen=True)
+class Day:
+    """One battery's aggregate of one day's reports: counters from the last, extremes of all."""
+
+    day: int
+    counter: int
+    batch_id: bytes
+    cycle: int | None
+    capacity_mah: int | None
+    throughput_wh: int | None
+    resistance_uohm: int | None
+    max_temperature_dc: int | None
+    min_temperature_dc: int | None
+    min_soc_permille: int
+
+
+class Oracle:
+    def __init__(
+        self,
+        wallet: Wallet,
+        gateway_store: Path,
+        state_dir: Path,
+        batteries: Sequence[tuple[bytes, bytes]],
+        model: EolModel | None = None,
+    ) -> None:
+        """``batteries``: (battery id, BMS device id) pairs; each is checked on the ledger."""
+        self.wallet = wallet
+        self.client: Client = wallet.client
+        self.gateway_store = gateway_store
+        self.model = model or load_params()
+        self.model_hash = bytes.fromhex(model_hash(self.model))
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(state_dir / "oracle.sqlite", isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self.fleet: dict[bytes, FleetEntry] = {}
+        for battery_id, device_id in batteries:
+            value = self.client.state(battery_key(battery_id))["value"]
+            if not value:
+                raise ValueError(f"battery {battery_id.hex()} is not registered")
+            battery = decode(bytes.fromhex(value), Battery)
+            if battery.bms_device_id != device_id:
+                raise ValueError(f"battery {battery_id.hex()} names another BMS device")
+            self.fleet[device_id] = FleetEntry(
+                battery_id,
+                device_id,
+                battery.passport.rated_capacity_mah,
+                battery.passport.capacity_threshold_permille,
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- 1. ingest anchored batches -------------------------------------------------------
+    def _anchored_on_ledger(self, batch_id: bytes, root: bytes, count: int) -> bool:
+        value = self.client.state(anchor_key(batch_id))["value"]
+        if not value:
+            return False
+        anchor = decode(bytes.fromhex(value), Anchor)
+        return anchor.root == root and anchor.count == count
+
+    def ingest(self, stats: OracleStats) -> None:
+        """Every anchored batch not seen yet, from the gateway's store or, when the gateway
+        runs in shards, from each shard's (a device's reports are all in one shard)."""
+        for directory in store_dirs(self.gateway_store):
+            self._ingest_store(directory, stats)
+
+    def _ingest_store(self, directory: Path, stats: OracleStats) -> None:
+        done = {bytes(r[0]) for r in self.db.execute("SELECT id FROM batches")}
+        store = GatewayStore(directory)
+        try:
+            for batch in store.batches():
+                if batch.status != "anchored" or batch.id in done:
+                    continue
+                if not self._anchored_on_ledger(batch.id, batch.root, batch.count):
+                    log.warning("batch %s marked anchored but not on the ledger", batch.id.hex())
+                    continue
+                leaves = store.batch_leaves(batch.id)
+                if merkle.root([merkle.leaf_hash(raw) for raw in leaves]) != batch.root:
+                    log.warning("batch %s: stored reports do not match its root", batch.id.hex())
+                    continue
+                rows = []
+                for raw in leaves:
+                    try:
+                        report = parse_report(raw)
+                    except ReportError:  # the gateway checked it; never expected
+                        continue
+                    body = report.body
+                    readings = body.readings
+                    if body.device_id not in self.fleet or not isinstance(readings, BmsReadings):
+                        continue
+                    rows.append(
+                        (
+                            body.device_id,
+                            body.counter,
+                            report.id,
+                            batch.id,
+                            body.time_ms // DAY_MS,
+                            readings.cycle_count,
+                            readings.discharge_capacity_mah,
+                            readings.energy_throughput_wh,
+                            readings.temperature_dc,
+                            readings.internal_resistance_uohm,
+                            readings.soc_permille,
+                        )
+                    )
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+                self.db.execute("INSERT INTO batches (id) VALUES (?)", (batch.id,))
+                self.db.execute("COMMIT")
+                stats.batches += 1
+                stats.reports += len(rows)
+        finally:
+            store.close()
+
+    # --- 2. per battery: aggregate, health, prediction ------------------------------------
+    def days(self, device_id: bytes) -> tuple[list[Day], list[bytes]]:
+        """The device's reports aggregated per day, and their report ids in counter order."""
+        rows = self.db.execute(
+            "SELECT counter, report_id, batch_id, day, cycle, capacity_mah, throughput_wh, "
+            "temperature_dc, resistance_uohm, soc_permille FROM readings WHERE device_id = ? "
+            "ORDER BY counter",
+            (device_id,),
+        ).fetchall()
+        grouped: dict[int, list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(row[3], []).append(row)
+        out = []
+        for day in sorted(grouped):
+            group = grouped[day]
+            last = group[-1]
+            temps = [r[7] for r in group if r[7] is not None]
+            out.append(
+                Day(
+                    day=day,
+                    counter=last[0],
+                    batch_id=bytes(last[2]),
+                    cycle=last[4],
+                    capacity_mah=last[5],
+                    throughput_wh=last[6],
+                    resistance_uohm=last[8],
+                    max_temperature_dc=max(temps) if temps else None,
+                    min_temperature_dc=min(temps) if temps else None,
+                    min_soc_permille=min(r[9] for r in group),
+                )
+            )
+        return out, [bytes(r[1]) for r in rows]
+
+    def health(self, entry: FleetEntry, days: list[Day]) -> HealthValues:
+        rated = entry.rated_capacity_mah
+        capacity = next((d.capacity_mah for d in reversed(days) if d.capacity_mah is not None), 0)
+        resistances = [d.resistance_uohm for d in days if d.resistance_uohm]
+        r_first = resistances[0] if resistances else 0
+        r_now = resistances[-1] if resistances else 0
+        extreme_days = sum(
+            1
+            for d in days
+            if (d.max_temperature_dc is not None and d.max_temperature_dc > HOT_DC)
+            or (d.min_temperature_dc is not None and d.min_temperature_dc < COLD_DC)
+        )
+        cycles = max((d.cycle for d in days if d.cycle is not None), default=0)
+        throughput = max((d.throughput_wh for d in days if d.throughput_wh is not None), default=0)
+        capacity = min(capacity, rated * 12 // 10)  # the ledger refuses over 120 % of rated
+        return HealthValues(
+            # state of certified energy approximated by capacity over rated (same voltage)
+            soh_permyriad=min(capacity * 10_000 // rated, 12_000),
+            remaining_capacity_mah=capacity,
+            capacity_fade_permille=max(0, min(1_000, 1_000 - capacity * 1_000 // rated)),
+            resistance_increase_permille=(
+                max(0, min(100_000, (r_now - r_first) * 1_000 // r_first)) if r_first else 0
+            ),
+            energy_throughput_wh=throughput,
+            equivalent_full_cycles_x100=cycles * 100,
+            # one sample a day: a day outside -10..45 °C counts as a whole day (coarse)
+            extreme_temperature_s=extreme_days * 86_400,
+            deep_discharge_events=sum(
+                1 for d in days if d.min_soc_permille < DEEP_DISCHARGE_PERMILLE
+            ),
+        )
+
+    def seal_health(self, entry: FleetEntry, days: list[Day]) -> tuple[MsgUpdateHealth, Opening]:
+        """The health update for the ledger (a commitment only: the values are Annex XIII
+        point 4 data) and its opening, kept here and delivered to the node once committed."""
+        fields = health_fields(self.health(entry, days))
+        message, salt = seal_health(entry.battery_id, fields, days[-1].batch_id)
+        commitment = message.commitment
+        self.db.execute(
+            "INSERT OR IGNORE INTO health_openings VALUES (?, ?, ?, ?)",
+            (entry.battery_id, commitment, json.dumps(fields, sort_keys=True), salt),
+        )
+        return message, Opening(entry.battery_id, HEALTH, commitment, 0, 0, fields, salt)
+
+    def prediction(
+        self, entry: FleetEntry, days: list[Day], report_ids: list[bytes]
+    ) -> MsgAttestPrediction | None:
+        points: dict[int, tuple[int, int]] = {}  # cycle -> (capacity mAh, day): the last wins
+        for d in days:
+            if d.cycle is not None and d.capacity_mah:
+                points[d.cycle] = (d.capacity_mah, d.day)
+        if not points or max(points) < MIN_PREDICT_CYCLES or len(points) < 3:
+            return None
+        cycles, capacity = _per_cycle(sorted(points), [points[c][0] for c in sorted(points)])
+        series = CellSeries(entry.battery_id.hex()[:16], tuple(cycles), tuple(capacity))
+        try:
+            result = predict(
+                self.model,
+                series,
+                threshold=entry.threshold_permille / 1_000,
+                nominal_ah=entry.rated_capacity_mah / 1_000,
+            )
+        except PredictionError as exc:
+            log.warning("no prediction for %s: %s", entry.battery_id.hex(), exc)
+            return None
+        last_day = days[-1].day
+        if result.observed:
+            crossing = min(c for c in points if c >= result.eol_cycle)
+            eol_day = points[crossing][1]
+        else:
+            eol_day = last_day + cycle_to_days(
+                result.eol_cycle, result.last_cycle, _rate_milli(days)
+            )
+        clamp = min(max(eol_day, DAY_MIN), DAY_MAX)
+        eol = min(result.eol_cycle, MAX_EOL_CYCLE)
+        return MsgAttestPrediction(
+            battery_id=entry.battery_id,
+            eol_cycle=eol,
+            eol_day=clamp,
+            interval_low_cycles=max(1, min(result.low, eol)),
+            interval_high_cycles=min(max(result.high, eol), MAX_EOL_CYCLE),
+            model_hash=self.model_hash,
+            inputs_ref=hashlib.sha256(INPUTS_DOMAIN + b"".join(report_ids)).digest(),
+        )
+
+    def submit(self, stats: OracleStats) -> None:
+        submitted = {
+            bytes(d): int(c) for d, c in self.db.execute("SELECT device_id, counter FROM submitted")
+        }
+        # one transaction per group of batteries; a battery's messages stay in one transaction
+        groups: list[tuple[list[Message], list[tuple[bytes, int]], list[Opening]]] = [([], [], [])]
+        for device_id, entry in self.fleet.items():
+            days, report_ids = self.days(device_id)
+            if not days or days[-1].counter <= submitted.get(device_id, 0):
+                continue
+            update, opening = self.seal_health(entry, days)
+            messages: list[Message] = [update]
+            attest = self.prediction(entry, days, report_ids)
+            if attest is not None:
+                messages.append(attest)
+            if len(groups[-1][0]) + len(messages) > MAX_MESSAGES:
+                groups.append(([], [], []))
+            groups[-1][0].extend(messages)
+            groups[-1][1].append((device_id, days[-1].counter))
+            groups[-1][2].append(opening)
+            stats.health_updates += 1
+            stats.predictions += attest is not None
+        groups = [g for g in groups if g[0]]
+        if not groups:
+            return
+        raws = [self.wallet.sign(messages) for messages, _, _ in groups]
+        results = self.client.broadcast_batch(raws, wait=True)
+        failed = False
+        for (_, done, openings), result in zip(groups, results, strict=True):
+            if result.get("code", 0) != 0:
+                log.error("oracle transaction refused: %s", result.get("log") or result)
+                stats.refused += 1
+                failed = True
+                continue
+            stats.transactions += 1
+            self.db.executemany(
+                "INSERT INTO submitted (device_id, counter) VALUES (?, ?) ON CONFLICT (device_id)"
+                " DO UPDATE SET counter = max(counter, excluded.counter)",
+                done,
+            )
+            self.deliver(openings, stats)
+        if failed:
+            self.wallet.resync()
+
+    def deliver(self, openings: list[Opening], stats: OracleStats) -> None:
+        """Hand the node the openings of committed health updates, so that it can serve the
+        values to each battery's owner, lessee and manufacturer. The oracle keeps every
+        opening (``health_openings``), so a failed delivery can be repeated."""
+        if not openings:
+            return
+        body = [
+            {
+                "battery_id": o.battery_id.hex(),
+                "part": HEALTH,
+                "fields": dict(o.fields),
+                "salt": o.salt.hex(),
+            }
+            for o in openings
+        ]
+        try:
+            answer = self.client.deliver_openings(body)
+        except ApiError as exc:
+            log.error("%d openings not delivered: %s", len(openings), exc)
+            stats.undelivered += len(openings)
+            return
+        for result in answer["results"]:
+            if "error" in result:
+                log.error("opening of %s refused: %s", result["battery_id"], result["error"])
+                stats.undelivered += 1
+
+    def run_once(self) -> OracleStats:
+        stats = OracleStats()
+        self.ingest(stats)
+        self.submit(stats)
+        return stats
+
+
+def _per_cycle(cycles: list[int], capacity: list[int]) -> tuple[list[int], list[float]]:
+    """Daily reports give capacity every few cycles; the model wants every cycle: linear
+    interpolation between reported cycles (an assumption, documented in docs/fleet.md)."""
+    out_c: list[int] = []
+    out_q: list[float] = []
+    for i in range(len(cycles) - 1):
+        c0, c1, q0, q1 = cycles[i], cycles[i + 1], capacity[i], capacity[i + 1]
+        for c in range(c0, c1):
+            out_c.append(c)
+            out_q.append((q0 + (q1 - q0) * (c - c0) / (c1 - c0)) / 1_000)
+    out_c.append(cycles[-1])
+    out_q.append(capacity[-1] / 1_000)
+    return out_c, out_q
+
+
+def _rate_milli(days: list[Day]) -> int:
+    """Recent full cycles per day, in thousandths, over the last RATE_WINDOW_DAYS of reports."""
+    with_cycles = [d for d in days if d.cycle is not None]
+    last = with_cycles[-1]
+    window = [d for d in with_cycles if d.day >= last.day - RATE_WINDOW_DAYS]
+    first = window[0] if window[0] is not last else with_cycles[0]
+    span = last.day - first.day
+    if span <= 0 or last.cycle is None or first.cycle is None:
+        return 1_000
+    return max(1, (last.cycle - first.cycle) * 1_000 // span)
+
+
+def load_manifest(path: Path) -> list[tuple[bytes, bytes]]:
+    doc = json.loads(path.read_text())
+    return [
+        (bytes.fromhex(b["battery_id"]), bytes.fromhex(b["bms_device_id"]))
+        for b in doc["batteries"]
+    ]
+
+
+def run_oracle(
+    wallet: Wallet,
+    gateway_store: Path,
+    state_dir: Path,
+    batteries: Sequence[tuple[bytes, bytes]],
+    *,
+    once: bool = False,
+    interval_s: float = 5.0,
+    stop: Any = None,
+) -> OracleStats:
+    """Run passes until ``stop()`` is true (or once); returns the totals."""
+    oracle = Oracle(wallet, gateway_store, state_dir, batteries)
+    total = OracleStats()
+    try:
+        while True:
+            stats = oracle.run_once()
+            for name in total.__dataclass_fields__:
+                setattr(total, name, getattr(total, name) + getattr(stats, name))
+            log.info("pass: %s", stats)
+            if once or (stop is not None and stop()):
+                return total
+            time.sleep(interval_s)
+    finally:
+        oracle.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="citychain oracle",
+        description="anchored BMS telemetry -> battery health and end-of-life predictions",
+    )
+    parser.add_argument("--home", required=True, help="the node's home (keys, node.json)")
+    parser.add_argument("--gateway-store", required=True, help="the gateway's --store folder")
+    parser.add_argument("--fleet", required=True, help="fleet manifest (JSON) of the batteries")
+    parser.add_argument("--from", dest="from_key", default="oracle", help="key holding oracle")
+    parser.add_argument("--state", help="the oracle's own folder (default HOME/oracle)")
+    parser.add_argument("--node", help="node URL (default: the node running from --home)")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    home = Home(Path(args.home))
+    password = os.environ.get("CITYCHAIN_PASSWORD")
+    if password is None:
+        print("error: set CITYCHAIN_PASSWORD to the key's password", file=sys.stderr)
+        return 2
+    key = Keystore(home.keys_dir).load(args.from_key, password)
+    url = args.node or home.api_url()
+    if not url.startswith(("http://", "https://")):
+        url = f"http://{url}"
+    client = Client(url)
+    try:
+        total = run_oracle(
+            Wallet(key, client),
+            Path(args.gateway_store),
+            Path(args.state) if args.state else home.path / "oracle",
+            load_manifest(Path(args.fleet)),
+            once=args.once,
+            interval_s=args.interval,
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
+    print(json.dumps(total.__dict__))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
