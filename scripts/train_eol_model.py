@@ -1,4 +1,4 @@
-"""Regenerate citychain/analytics/eol_params.json from the battery data folder.
+"""Regenerate citychain/oracle/eol_params.json from the battery data folder.
 
     .venv/bin/python scripts/train_eol_model.py [--data DIR] [--out FILE]
 
@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from citychain.analytics.battery_data import BatteryDataError, default_data_dir, load_dataset
-from citychain.analytics.eol_model import PARAMS_PATH, fit_model, model_hash, save_params
+from citychain.oracle.battery_data import BatteryDataError, default_data_dir, load_dataset
+from citychain.oracle.eol_model import PARAMS_PATH, fit_model, model_hash, save_params
 
 RATED_NOMINAL_AH = 1.1
 
