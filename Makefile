@@ -4,7 +4,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps cometbft clean
 
-setup:            ## the runtime: .venv with citychain, CometBFT and its generated ABCI types
+setup:            ## the runtime: .venv with citychain, and the CometBFT binary
 	bash scripts/setup-python.sh
 	bash scripts/install-cometbft.sh
 
@@ -12,7 +12,7 @@ setup-dev:        ## runtime + test and lint tools
 	bash scripts/setup-python.sh dev
 	bash scripts/install-cometbft.sh
 
-cometbft:         ## the pinned CometBFT binary in .tools/bin, and citychain/abci/pb
+cometbft:         ## the pinned CometBFT binary in .tools/bin
 	bash scripts/install-cometbft.sh
 
 system-deps:      ## Debian packages the tests need (Chromium for the browser tests, zbarimg to read QR codes back)
@@ -25,6 +25,8 @@ demo: setup       ## a 4-member CometBFT consortium: a simulated city's payments
 lint: setup-dev
 	.venv/bin/ruff check citychain tests bench
 	.venv/bin/ruff format --check citychain tests bench
+	bash scripts/check-generated.sh
+	.venv/bin/lint-imports --no-cache
 
 typecheck: setup-dev
 	.venv/bin/mypy --strict citychain
