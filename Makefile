@@ -43,6 +43,7 @@ bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commi
 	$(PY) bench/bench_commit_scaling.py
 	$(PY) bench/bench_state_tree.py
 	$(PY) bench/bench_certificates.py
+	$(PY) bench/bench_birth_verify.py
 	.venv/bin/citychain bench battery
 	$(PY) bench/bench_gateway.py --devices 50 --reports 1000
 	$(PY) bench/bench_fleet.py --batteries 2000 --days 3

@@ -1,0 +1,641 @@
+"""Benchmark: birth certificates issued through a real node, then verified offline.
+
+What it measures (docs/benchmarks.md, "Certificates (civil registry)"):
+
+1. **Issue**: a fresh home and a real node (`LocalNode`) in a temporary folder; N synthetic
+   citizens' birth records are prepared by a `Registrar` office, signed with consecutive
+   nonces and posted in batches (`POST /txs/batch`, mode=commit); every result must have code
+   0. Then `Registrar.finish` issues each SD-JWT credential and fetches its record proof from
+   the node, in ``--finish-workers`` spawned processes (several desks of one office, each with
+   its own HTTP client, started before the clock) or, with ``--finish threads``, in threads of
+   this process sharing one client. Rates: records committed per second of the ledger step,
+   certificates finished per second of the finish step, and certificates issued per second of
+   the whole phase.
+2. **Verify offline**: the node is stopped. Each certificate's 2-claim presentation
+   (born_in_city, age_over_18), as JSON text, goes through `verify_certificate(text, None,
+   trusted)` with the genesis validators trusted: in this process, in 1 spawned worker process
+   and spread over ``--workers`` of them (start-up and a one-certificate warm-up per worker
+   excluded; sending the texts and collecting the results included); then the full-disclosure
+   certificates in this process. Every certificate must verify valid in every run.
+3. **QR**: the size of `qr_payload` of a sample of presentations (2 claims, 1 claim, full
+   disclosure) against `QR_CAPACITY`, the certificate file's JSON size, and one QR PNG
+   written with `write_qr` (read back with zbarimg when it is installed).
+
+Never a timed test: tests/integration/test_bench_certificates_smoke.py runs it tiny and checks
+only that the figures are present and every certificate verified.
+
+Run: python bench/bench_certificates.py [--count 10000] [--batch 500] [--workers 2]
+     [--finish processes|threads] [--finish-workers 2] [--qr-sample 200] [--json FILE]
+     [--keep DIR]
+Exit status: 0 if every record committed and every certificate verified valid; 1 otherwise;
+2 for bad flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from citychain.benchmarks import machine_info
+from citychain.benchmarks.node_metrics import children_cpu_seconds, cpu_seconds
+from citychain.client import Client, Wallet
+from citychain.client.certificates import present_bundle
+from citychain.client.errors import ApiError
+from citychain.client.registrar import IssuedCertificate, PreparedRecord, Registrar
+from citychain.credentials import CredentialError, verify_certificate
+from citychain.credentials.qr import (
+    HEADER_BYTES,
+    QR_CAPACITY,
+    QR_PART_BYTES,
+    decode_qr_parts,
+    qr_payload,
+    read_qr_image,
+    write_qr,
+)
+from citychain.crypto.keys import PrivateKey
+from citychain.crypto.keystore import Keystore
+from citychain.genesis import Genesis
+from citychain.init_home import init_home
+from citychain.sim.localnode import LocalNode
+
+GOAL_VERIFY_PER_S = 1_000
+TWO_CLAIMS = ["born_in_city", "age_over_18"]
+ONE_CLAIM = ["age_over_18"]
+SEED = 2026
+VERIFY_CHUNK = 100  # certificates per task sent to a verifier process
+
+Trusted = list[tuple[bytes, int]]
+
+# --- synthetic citizens -------------------------------------------------------------------------
+GIVEN = [
+    "Ada", "Amara", "Aiko", "Bastian", "Beatriz", "Chidi", "Chloé", "Dmitri", "Elif", "Emeka",
+    "Farah", "Gustav", "Hana", "Ines", "Ivan", "Jonas", "Kwame", "Leila", "Lucía", "Mateo",
+    "Mei", "Nadia", "Noah", "Olu", "Priya", "Rafael", "Saoirse", "Sven", "Tariq", "Yara",
+    "Zofia", "Zhang Wei",
+]  # fmt: skip
+FAMILY = [
+    "Abara", "Bergström", "Castillo", "Dubois", "Eze", "Fischer", "García", "Haddad", "Ito",
+    "Jansen", "Kowalski", "Larsen", "Mensah", "Novak", "O'Brien", "Petrov", "Quispe", "Rossi",
+    "Santos", "Tanaka", "Uçar", "Van der Berg", "Wang", "Xu", "Yilmaz", "Zapata",
+]  # fmt: skip
+ELSEWHERE = ["Rivertown", "Port Ellis", "Lagos", "Kraków", "Osaka", "Lima", "Hamburg"]
+FIRST_BIRTH, LAST_BIRTH = date(1925, 1, 1), date(2026, 11, 30)
+
+
+def citizens(count: int, seed: int = SEED) -> list[dict[str, str]]:
+    """``count`` varied, deterministic, entirely made-up birth records' content."""
+    rng = random.Random(seed)
+    span = (LAST_BIRTH - FIRST_BIRTH).days
+    out: list[dict[str, str]] = []
+    for _ in range(count):
+        family = rng.choice(FAMILY)
+        content = {
+            "given_name": rng.choice(GIVEN),
+            "family_name": family,
+            "date_of_birth": (FIRST_BIRTH + timedelta(days=rng.randrange(span + 1))).isoformat(),
+            "place_of_birth": "Citychain" if rng.random() < 0.8 else rng.choice(ELSEWHERE),
+            "sex": rng.choice("FMFMFMX"),
+            "parent_1_name": f"{rng.choice(GIVEN)} {family}",
+        }
+        if rng.random() < 0.7:
+            content["parent_2_name"] = f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}"
+        out.append(content)
+    return out
+
+
+# --- finishing: credential + record proof, in threads or in processes ---------------------------
+Pending = list[tuple[PreparedRecord, dict[str, Any]]]
+FINISH_CHUNK = 50  # records per task sent to a finishing process
+_OFFICE: Registrar | None = None
+
+
+def _init_office(seed: bytes, url: str, chain_id: str, register_dir: Path, barrier: Any) -> None:
+    global _OFFICE
+    client = Client(url)
+    client.health()  # open the keep-alive connection before the clock
+    _OFFICE = Registrar(
+        Wallet(PrivateKey.from_seed(seed), client, chain_id=chain_id), register_dir=register_dir
+    )
+    barrier.wait(120)  # every process is up before the clock starts
+
+
+def _finish_chunk(chunk: Pending) -> list[IssuedCertificate]:
+    assert _OFFICE is not None
+    return [_OFFICE.finish(prepared, receipt) for prepared, receipt in chunk]
+
+
+class Finisher:
+    """Runs `Registrar.finish` over committed records: ``workers`` threads of this process
+    sharing the office's HTTP client, or ``workers`` spawned processes (separate desks, each with
+    its own client and the same key), started before the clock."""
+
+    def __init__(self, mode: str, workers: int, office: Registrar, url: str) -> None:
+        self.mode, self.workers, self.office = mode, workers, office
+        self.startup_s = 0.0
+        self._pool: Any = None
+        self._threads: ThreadPoolExecutor | None = None
+        start = time.perf_counter()
+        if mode == "processes":
+            ctx = multiprocessing.get_context("spawn")
+            barrier = ctx.Barrier(workers)
+            assert office.register_dir is not None
+            args = (office.wallet.key.seed, url, office.wallet.chain_id, office.register_dir)
+            self._pool = ctx.Pool(workers, initializer=_init_office, initargs=(*args, barrier))
+            self._pool.map(_barrier_done, range(workers), chunksize=1)
+        else:
+            self._threads = ThreadPoolExecutor(max_workers=workers)
+        self.startup_s = time.perf_counter() - start
+
+    def finish(self, pending: Pending) -> list[IssuedCertificate]:
+        if self._threads is not None:
+            return list(self._threads.map(lambda item: self.office.finish(*item), pending))
+        chunks = [pending[i : i + FINISH_CHUNK] for i in range(0, len(pending), FINISH_CHUNK)]
+        return [c for done in self._pool.imap(_finish_chunk, chunks) for c in done]
+
+    def worker_pids(self) -> list[int]:
+        return [p.pid for p in self._pool._pool] if self._pool is not None else []
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+
+
+def _barrier_done(_: int) -> bool:
+    return _OFFICE is not None
+
+
+# --- issue --------------------------------------------------------------------------------------
+def _await_commit(client: Client, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The result of a transaction admitted but answered without a height (node timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            view = client.tx(tx_hash)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            time.sleep(0.2)
+            continue
+        return {**view["result"], "hash": tx_hash, "height": view["height"]}
+    return {"hash": tx_hash, "code": -1, "codespace": "bench", "log": "not committed in time"}
+
+
+def issue(
+    node: LocalNode,
+    office: Registrar,
+    contents: Sequence[dict[str, str]],
+    *,
+    batch: int,
+    finisher: Finisher,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any], list[IssuedCertificate]]:
+    client, wallet = node.client, office.wallet
+    assert node.process is not None
+    pid = node.process.pid
+    wallet.next_nonce()  # the nonce and chain id look-ups, outside the clock
+    _ = wallet.chain_id
+
+    def cpu() -> tuple[float, float, float, float]:
+        finishers = sum(cpu_seconds(p) for p in finisher.worker_pids())
+        return cpu_seconds(pid), children_cpu_seconds(pid), time.process_time(), finishers
+
+    cpu0 = cpu()
+
+    start = time.perf_counter()
+    prepared = [office.prepare_register("birth", content) for content in contents]
+    prepared_at = time.perf_counter()
+
+    receipts: list[dict[str, Any]] = []
+    failures: Counter[str] = Counter()
+    failure_logs: list[str] = []
+    late = 0
+    for first in range(0, len(prepared), batch):
+        chunk = prepared[first : first + batch]
+        raws = [wallet.sign([p.message]) for p in chunk]
+        results = client.broadcast_batch(raws, wait=True)
+        for i, result in enumerate(results):
+            if result.get("code") == 0 and result.get("height") is None:
+                results[i] = _await_commit(client, str(result["hash"]))
+                late += 1
+            code = results[i].get("code")
+            if code != 0:
+                failures[f"{results[i].get('codespace', '')}/{code}"] += 1
+                if len(failure_logs) < 5:
+                    failure_logs.append(str(results[i].get("log", "")))
+        receipts.extend(results)
+        log(f"  committed {len(receipts):,}/{len(prepared):,}")
+    ledger_at = time.perf_counter()
+    cpu1 = cpu()
+
+    committed = [(p, r) for p, r in zip(prepared, receipts, strict=True) if r.get("code") == 0]
+    issued = finisher.finish(committed)
+    end = time.perf_counter()
+    cpu2 = cpu()
+
+    heights = [int(r["height"]) for r in receipts if r.get("height") is not None]
+    prepare_s, ledger_s, finish_s = prepared_at - start, ledger_at - prepared_at, end - ledger_at
+    wall_s = end - start
+    report = {
+        "records": len(prepared),
+        "committed": len(committed),
+        "committed_late": late,
+        "failures": dict(failures),
+        "failure_logs": failure_logs,
+        "issued": len(issued),
+        "blocks": len(set(heights)),
+        "prepare_s": prepare_s,
+        "ledger_s": ledger_s,
+        "finish_s": finish_s,
+        "wall_s": wall_s,
+        "ledger_per_s": len(committed) / ledger_s,
+        "finish_per_s": len(issued) / finish_s if finish_s > 0 else 0.0,
+        "issued_per_s": len(issued) / wall_s,
+        "cpu_s": {
+            phase: {
+                "node": b[0] - a[0],
+                "node_workers": b[1] - a[1],
+                "bench": b[2] - a[2],
+                "finish_processes": b[3] - a[3],
+            }
+            for phase, a, b in (("ledger", cpu0, cpu1), ("finish", cpu1, cpu2))
+        },
+    }
+    return report, issued
+
+
+# --- verify -------------------------------------------------------------------------------------
+_TRUSTED: Trusted = []
+_BARRIER: Any = None
+
+
+def _init_verifier(trusted: Trusted, barrier: Any) -> None:
+    global _TRUSTED, _BARRIER
+    _TRUSTED, _BARRIER = trusted, barrier
+
+
+def _warm_up(text: str) -> bool:
+    """Verify one certificate, then wait until every worker has: all are up before the clock."""
+    valid = verify_certificate(text, None, _TRUSTED).valid
+    _BARRIER.wait(120)
+    return valid
+
+
+def verify_texts(
+    texts: Sequence[str], trusted: Trusted, first: int = 0
+) -> tuple[int, list[tuple[int, str, str]]]:
+    """How many of ``texts`` verify valid, and (index, check, reason) of the others."""
+    valid, failed = 0, []
+    for i, text in enumerate(texts):
+        result = verify_certificate(text, None, trusted)
+        if result.valid:
+            valid += 1
+        else:
+            failed.append((first + i, result.check.value, result.reason))
+    return valid, failed
+
+
+def _verify_chunk(task: tuple[int, list[str]]) -> tuple[int, list[tuple[int, str, str]]]:
+    first, texts = task
+    return verify_texts(texts, _TRUSTED, first)
+
+
+def _verify_figures(
+    count: int, seconds: float, valid: int, failed: list[tuple[int, str, str]]
+) -> dict[str, Any]:
+    return {
+        "certificates": count,
+        "seconds": seconds,
+        "per_s": count / seconds,
+        "valid": valid,
+        "invalid": len(failed),
+        "invalid_sample": [list(f) for f in failed[:5]],
+    }
+
+
+def verify_one_process(texts: Sequence[str], trusted: Trusted) -> dict[str, Any]:
+    verify_certificate(texts[0], None, trusted)  # warm-up, as each worker below does
+    start = time.perf_counter()
+    valid, failed = verify_texts(texts, trusted)
+    return _verify_figures(len(texts), time.perf_counter() - start, valid, failed)
+
+
+def verify_processes(texts: Sequence[str], trusted: Trusted, workers: int) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    size = max(1, min(VERIFY_CHUNK, len(texts) // (8 * workers)))  # ≥ 8 tasks per worker
+    tasks = [(i, list(texts[i : i + size])) for i in range(0, len(texts), size)]
+    spawn_start = time.perf_counter()
+    barrier = ctx.Barrier(workers)
+    with ctx.Pool(workers, initializer=_init_verifier, initargs=(trusted, barrier)) as pool:
+        warm = pool.map(_warm_up, [texts[0]] * workers, chunksize=1)
+        startup_s = time.perf_counter() - spawn_start
+        start = time.perf_counter()
+        valid, failed = 0, []
+        for chunk_valid, chunk_failed in pool.imap_unordered(_verify_chunk, tasks):
+            valid += chunk_valid
+            failed.extend(chunk_failed)
+        seconds = time.perf_counter() - start
+    figures = _verify_figures(len(texts), seconds, valid, sorted(failed))
+    figures.update(processes=workers, startup_s=startup_s, warm_up_valid=all(warm))
+    return figures
+
+
+# --- QR -----------------------------------------------------------------------------------------
+def _spread(values: Sequence[int]) -> dict[str, Any]:
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+        "fit": sum(v <= QR_CAPACITY for v in values),
+        "codes": {n: sum(_codes(v) == n for v in values) for n in sorted(set(map(_codes, values)))},
+    }
+
+
+def _codes(stream_bytes: int) -> int:
+    """QR codes of QR_PART_BYTES that a stream of this many bytes takes (write_qr's parts)."""
+    return -(-stream_bytes // (QR_PART_BYTES - HEADER_BYTES))
+
+
+def _nonempty_hashes(record_proof: dict[str, Any]) -> int:
+    proof = record_proof.get("proof")
+    branches = proof.get("branches", []) if isinstance(proof, dict) else []
+    return sum(1 for branch in branches for h in branch if h.strip("0"))
+
+
+def qr_figures(bundles: Sequence[dict[str, Any]], sample: int, folder: Path) -> dict[str, Any]:
+    step = max(1, len(bundles) // sample)
+    picked = list(bundles[::step])[:sample]
+    two = [present_bundle(b, TWO_CLAIMS) for b in picked]
+    sizes = {
+        "two_claims": [len(qr_payload(b)) for b in two],
+        "one_claim": [len(qr_payload(present_bundle(b, ONE_CLAIM))) for b in picked],
+        "full": [len(qr_payload(b)) for b in picked],
+    }
+    json_sizes = {
+        # the file `citychain registry` hands a citizen (json.dump, indent=2, newline)
+        "full_file": [len(json.dumps(b, indent=2).encode()) + 1 for b in picked],
+        "two_claims_compact": [len(json.dumps(b).encode()) for b in two],
+    }
+    parts = {
+        # the presentation and issuer key alone, without the record proof
+        "two_claims_without_proof": [len(qr_payload({**b, "record_proof": {}})) for b in two],
+        # the Merkle path's non-empty child hashes (32 random bytes each: incompressible)
+        "proof_hash_bytes": [32 * _nonempty_hashes(b["record_proof"]) for b in picked],
+    }
+    median_at = sorted(range(len(two)), key=lambda i: sizes["two_claims"][i])[len(two) // 2]
+    png = folder / "certificate-2-claims.png"
+    image: dict[str, Any] = {"path": str(png), "payload_bytes": sizes["two_claims"][median_at]}
+    try:
+        paths = write_qr(two[median_at], png)
+        image.update(written=True, codes=len(paths), png_bytes=sum(p.stat().st_size for p in paths))
+        try:
+            read = decode_qr_parts([read_qr_image(p) for p in reversed(paths)])
+            image["read_back_equal"] = read == two[median_at]
+        except CredentialError as exc:
+            image["read_back_equal"] = None
+            image["read_back_error"] = str(exc)
+    except CredentialError as exc:
+        image.update(written=False, error=str(exc))
+    levels = [len(b["record_proof"]["proof"].get("branches", [])) for b in picked]
+    return {
+        "capacity": QR_CAPACITY,
+        "sample": len(picked),
+        **{name: _spread(values) for name, values in sizes.items()},
+        "json_bytes": {name: _spread(values) for name, values in json_sizes.items()},
+        "parts": {name: _spread(values) for name, values in parts.items()},
+        "proof_levels": {"min": min(levels), "max": max(levels)},
+        "png": image,
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------
+def run(
+    count: int,
+    *,
+    batch: int,
+    workers: int,
+    finish: str,
+    finish_workers: int,
+    qr_sample: int,
+    log: Callable[[str], None],
+    keep: Path | None = None,
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "count": count,
+        "batch": batch,
+        "workers": workers,
+        "finish": finish,
+        "finish_workers": finish_workers,
+        "machine": machine_info(),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-certs-") as tmp:
+        folder = keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        home, _, _ = init_home(folder / "home", password="pw", kdf_limits=(1, 8192))
+        trusted = [(v.public_key, v.power) for v in Genesis.load(home.genesis_file).validators]
+        contents = citizens(count)
+        node_start = time.perf_counter()
+        node = LocalNode(folder / "home").start()
+        try:
+            report["node_start_s"] = time.perf_counter() - node_start
+            wallet = Wallet(Keystore(home.keys_dir).load("registrar", "pw"), node.client)
+            office = Registrar(wallet, register_dir=folder / "registrar")
+            finisher = Finisher(finish, finish_workers, office, node.url)
+            try:
+                log(f"issuing {count:,} birth certificates through the node …")
+                report["issue"], issued = issue(
+                    node, office, contents, batch=batch, finisher=finisher, log=log
+                )
+            finally:
+                finisher.close()
+            report["issue"]["finish_startup_s"] = finisher.startup_s
+        finally:
+            node.stop()  # everything after this is offline
+
+        bundles = [c.bundle for c in issued]
+        texts = [json.dumps(present_bundle(b, TWO_CLAIMS)) for b in bundles]
+        full_texts = [json.dumps(b) for b in bundles]
+        log(f"verifying {len(texts):,} 2-claim presentations offline, in this process …")
+        here = verify_one_process(texts, trusted)
+        log(f"verifying {len(texts):,} 2-claim presentations offline, 1 worker process …")
+        one = verify_processes(texts, trusted, 1)
+        log(f"verifying {len(texts):,} 2-claim presentations offline, {workers} processes …")
+        many = verify_processes(texts, trusted, workers)
+        log(f"verifying {len(full_texts):,} full-disclosure certificates offline, 1 process …")
+        full = verify_one_process(full_texts, trusted)
+        report["verify"] = {
+            "presented": TWO_CLAIMS,
+            "goal_per_s": GOAL_VERIFY_PER_S,
+            "in_this_process": here,
+            "one_process": one,
+            "processes": many,
+            "ratio": many["per_s"] / one["per_s"],
+            "goal_met_one_process": one["per_s"] >= GOAL_VERIFY_PER_S,
+            "goal_met_processes": many["per_s"] >= GOAL_VERIFY_PER_S,
+            "full_one_process": full,
+        }
+        log("measuring QR payloads …")
+        report["qr"] = qr_figures(bundles, qr_sample, folder) if bundles else {}
+    issued_ok = report["issue"]["issued"] == count and not report["issue"]["failures"]
+    verified_ok = (
+        all(v["valid"] == len(texts) and v["invalid"] == 0 for v in (here, one, many, full))
+        and len(texts) == count
+    )
+    report["all_issued"], report["all_valid"] = issued_ok, verified_ok
+    report["loadavg_after"] = machine_info()["loadavg"]
+    return report
+
+
+def format_table(r: dict[str, Any]) -> str:
+    i, v, q = r["issue"], r["verify"], r["qr"]
+    here, one, many = v["in_this_process"], v["one_process"], v["processes"]
+    full = v["full_one_process"]
+    cpu = i["cpu_s"]
+    rows = [
+        ("records committed / s (ledger step)", f"{i['ledger_per_s']:,.0f}",
+         f"{i['committed']:,} in {i['ledger_s']:.2f} s, {i['blocks']} blocks, "
+         f"batches of {r['batch']}"),
+        ("certificates finished / s (finish step)", f"{i['finish_per_s']:,.0f}",
+         f"{i['issued']:,} in {i['finish_s']:.2f} s, {r['finish_workers']} {r['finish']}"),
+        ("certificates issued / s (end to end)", f"{i['issued_per_s']:,.0f}",
+         f"{i['issued']:,} in {i['wall_s']:.2f} s (prepare {i['prepare_s']:.2f} s)"),
+        ("verifications / s, in the bench process", f"{here['per_s']:,.0f}",
+         f"{here['valid']:,} valid, {here['invalid']} not, {here['seconds']:.2f} s"),
+        ("verifications / s, 1 worker process", f"{one['per_s']:,.0f}",
+         f"{one['valid']:,} valid, {one['invalid']} not, {one['seconds']:.2f} s"),
+        (f"verifications / s, {many['processes']} processes", f"{many['per_s']:,.0f}",
+         f"{many['valid']:,} valid, {many['invalid']} not, {many['seconds']:.2f} s "
+         f"(+{many['startup_s']:.2f} s start-up, not counted)"),
+        (f"ratio {many['processes']} processes / 1", f"{v['ratio']:.2f}", ""),
+        ("verifications / s, full disclosure, bench process", f"{full['per_s']:,.0f}",
+         f"{full['valid']:,} valid, {full['invalid']} not"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in rows)
+    lines = [
+        f"Birth certificates: {r['count']:,} issued through a real node, verified offline "
+        f"(2-claim presentations {'+'.join(v['presented'])}, genesis validators trusted)",
+        "",
+        *(f"{name:<{width}} {value:>8}  {note}" for name, value, note in rows),
+        "",
+        f"goal {v['goal_per_s']:,} offline verifications/s: "
+        f"{'met' if v['goal_met_one_process'] else 'NOT met'} on 1 worker process, "
+        f"{'met' if v['goal_met_processes'] else 'NOT met'} on {many['processes']}",
+        f"CPU s, ledger step: node {cpu['ledger']['node']:.1f}, its verifier "
+        f"{cpu['ledger']['node_workers']:.1f}, bench {cpu['ledger']['bench']:.1f}; finish step: "
+        f"node {cpu['finish']['node']:.1f}, bench {cpu['finish']['bench']:.1f}, finishing "
+        f"processes {cpu['finish']['finish_processes']:.1f}",
+    ]
+    if q:
+        lines += [
+            "",
+            f"QR payload bytes over {q['sample']} certificates (one code holds {q['capacity']:,}; "
+            f"write_qr cuts parts of {QR_PART_BYTES:,}; "
+            f"record proofs cross {q['proof_levels']['min']} to {q['proof_levels']['max']} trie "
+            "levels):",
+        ]
+        for name, label in (
+            ("two_claims", "born_in_city + age_over_18"),
+            ("one_claim", "age_over_18"),
+            ("full", "full disclosure"),
+        ):
+            s = q[name]
+            lines.append(
+                f"  {label:<28} min {s['min']:,}  median {s['median']:,.0f}  max {s['max']:,}"
+                f"  fit one code {s['fit']}/{q['sample']}  parts of {QR_PART_BYTES:,}: "
+                + ", ".join(f"{n} codes x{k}" for n, k in s["codes"].items())
+            )
+        f = q["json_bytes"]["full_file"]
+        lines.append(
+            f"  certificate file (JSON, indent 2): min {f['min']:,}  median {f['median']:,.0f}"
+            f"  max {f['max']:,}"
+        )
+        w, h = q["parts"]["two_claims_without_proof"], q["parts"]["proof_hash_bytes"]
+        lines.append(
+            f"  of which: 2-claim presentation without its proof, median {w['median']:,.0f}; "
+            f"the proof's non-empty sibling hashes, median {h['median']:,.0f} raw bytes"
+        )
+        png = q["png"]
+        lines.append(
+            f"  QR PNG of a median 2-claim presentation ({png['payload_bytes']:,} bytes): "
+            + (
+                f"written as {png['codes']} code(s), {png['png_bytes']:,} bytes of PNG"
+                + {
+                    True: ", read back with zbarimg: equal",
+                    False: ", READ BACK DIFFERENT",
+                    None: "",
+                }[png.get("read_back_equal")]
+                if png["written"]
+                else f"NOT written: {png['error']}"
+            )
+        )
+    m = r["machine"]
+    lines += [
+        "",
+        f"node start {r['node_start_s']:.2f} s; machine: {m['cpus']} cpus, load average "
+        f"{m['loadavg']} before, {r['loadavg_after']} after (other processes share these cores)",
+    ]
+    if not (r["all_issued"] and r["all_valid"]):
+        lines.append(
+            f"FAILED: all issued {r['all_issued']} (failures {i['failures']} "
+            f"{i['failure_logs']}), all valid {r['all_valid']}"
+        )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=10_000, help="certificates (default 10000)")
+    parser.add_argument("--batch", type=int, default=500, help="transactions per POST /txs/batch")
+    parser.add_argument("--workers", type=int, default=2, help="verifier processes (default 2)")
+    parser.add_argument(
+        "--finish",
+        choices=["threads", "processes"],
+        default="processes",
+        help="where Registrar.finish runs (default: spawned processes)",
+    )
+    parser.add_argument(
+        "--finish-workers", type=int, default=2, help="finishing threads or processes (default 2)"
+    )
+    parser.add_argument("--qr-sample", type=int, default=200, help="certificates sized as QR")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if min(args.count, args.batch, args.workers, args.finish_workers, args.qr_sample) < 1:
+        print("error: every count must be at least 1", file=sys.stderr)
+        return 2
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    report = run(
+        args.count,
+        batch=args.batch,
+        workers=args.workers,
+        finish=args.finish,
+        finish_workers=args.finish_workers,
+        qr_sample=args.qr_sample,
+        log=log,
+        keep=args.keep,
+    )
+    print(format_table(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0 if report["all_issued"] and report["all_valid"] else 1
