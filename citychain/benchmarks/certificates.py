@@ -37,7 +37,6 @@ import argparse
 import json
 import multiprocessing
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -49,34 +48,27 @@ from pathlib import Path
 from typing import Any
 
 from citychain.benchmarks import machine_info
+from citychain.benchmarks.certificates_table import format_table
+from citychain.benchmarks.certificates_verify import (
+    GOAL_VERIFY_PER_S,
+    TWO_CLAIMS,
+    qr_figures,
+    verify_one_process,
+    verify_processes,
+)
 from citychain.benchmarks.node_metrics import children_cpu_seconds, cpu_seconds
 from citychain.client import Client, Wallet
 from citychain.client.certificates import present_bundle
 from citychain.client.errors import ApiError
 from citychain.client.registrar import IssuedCertificate, PreparedRecord, Registrar
-from citychain.credentials import CredentialError, verify_certificate
-from citychain.credentials.qr import (
-    HEADER_BYTES,
-    QR_CAPACITY,
-    QR_PART_BYTES,
-    decode_qr_parts,
-    qr_payload,
-    read_qr_image,
-    write_qr,
-)
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.init_home import init_home
 from citychain.sim.localnode import LocalNode
 
-GOAL_VERIFY_PER_S = 1_000
-TWO_CLAIMS = ["born_in_city", "age_over_18"]
-ONE_CLAIM = ["age_over_18"]
 SEED = 2026
-VERIFY_CHUNK = 100  # certificates per task sent to a verifier process
 
-Trusted = list[tuple[bytes, int]]
 
 # --- synthetic citizens -------------------------------------------------------------------------
 GIVEN = [
@@ -278,151 +270,6 @@ def issue(
     return report, issued
 
 
-# --- verify -------------------------------------------------------------------------------------
-_TRUSTED: Trusted = []
-_BARRIER: Any = None
-
-
-def _init_verifier(trusted: Trusted, barrier: Any) -> None:
-    global _TRUSTED, _BARRIER
-    _TRUSTED, _BARRIER = trusted, barrier
-
-
-def _warm_up(text: str) -> bool:
-    """Verify one certificate, then wait until every worker has: all are up before the clock."""
-    valid = verify_certificate(text, None, _TRUSTED).valid
-    _BARRIER.wait(120)
-    return valid
-
-
-def verify_texts(
-    texts: Sequence[str], trusted: Trusted, first: int = 0
-) -> tuple[int, list[tuple[int, str, str]]]:
-    """How many of ``texts`` verify valid, and (index, check, reason) of the others."""
-    valid, failed = 0, []
-    for i, text in enumerate(texts):
-        result = verify_certificate(text, None, trusted)
-        if result.valid:
-            valid += 1
-        else:
-            failed.append((first + i, result.check.value, result.reason))
-    return valid, failed
-
-
-def _verify_chunk(task: tuple[int, list[str]]) -> tuple[int, list[tuple[int, str, str]]]:
-    first, texts = task
-    return verify_texts(texts, _TRUSTED, first)
-
-
-def _verify_figures(
-    count: int, seconds: float, valid: int, failed: list[tuple[int, str, str]]
-) -> dict[str, Any]:
-    return {
-        "certificates": count,
-        "seconds": seconds,
-        "per_s": count / seconds,
-        "valid": valid,
-        "invalid": len(failed),
-        "invalid_sample": [list(f) for f in failed[:5]],
-    }
-
-
-def verify_one_process(texts: Sequence[str], trusted: Trusted) -> dict[str, Any]:
-    verify_certificate(texts[0], None, trusted)  # warm-up, as each worker below does
-    start = time.perf_counter()
-    valid, failed = verify_texts(texts, trusted)
-    return _verify_figures(len(texts), time.perf_counter() - start, valid, failed)
-
-
-def verify_processes(texts: Sequence[str], trusted: Trusted, workers: int) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    size = max(1, min(VERIFY_CHUNK, len(texts) // (8 * workers)))  # ≥ 8 tasks per worker
-    tasks = [(i, list(texts[i : i + size])) for i in range(0, len(texts), size)]
-    spawn_start = time.perf_counter()
-    barrier = ctx.Barrier(workers)
-    with ctx.Pool(workers, initializer=_init_verifier, initargs=(trusted, barrier)) as pool:
-        warm = pool.map(_warm_up, [texts[0]] * workers, chunksize=1)
-        startup_s = time.perf_counter() - spawn_start
-        start = time.perf_counter()
-        valid, failed = 0, []
-        for chunk_valid, chunk_failed in pool.imap_unordered(_verify_chunk, tasks):
-            valid += chunk_valid
-            failed.extend(chunk_failed)
-        seconds = time.perf_counter() - start
-    figures = _verify_figures(len(texts), seconds, valid, sorted(failed))
-    figures.update(processes=workers, startup_s=startup_s, warm_up_valid=all(warm))
-    return figures
-
-
-# --- QR -----------------------------------------------------------------------------------------
-def _spread(values: Sequence[int]) -> dict[str, Any]:
-    return {
-        "min": min(values),
-        "median": statistics.median(values),
-        "max": max(values),
-        "fit": sum(v <= QR_CAPACITY for v in values),
-        "codes": {n: sum(_codes(v) == n for v in values) for n in sorted(set(map(_codes, values)))},
-    }
-
-
-def _codes(stream_bytes: int) -> int:
-    """QR codes of QR_PART_BYTES that a stream of this many bytes takes (write_qr's parts)."""
-    return -(-stream_bytes // (QR_PART_BYTES - HEADER_BYTES))
-
-
-def _nonempty_hashes(record_proof: dict[str, Any]) -> int:
-    proof = record_proof.get("proof")
-    branches = proof.get("branches", []) if isinstance(proof, dict) else []
-    return sum(1 for branch in branches for h in branch if h.strip("0"))
-
-
-def qr_figures(bundles: Sequence[dict[str, Any]], sample: int, folder: Path) -> dict[str, Any]:
-    step = max(1, len(bundles) // sample)
-    picked = list(bundles[::step])[:sample]
-    two = [present_bundle(b, TWO_CLAIMS) for b in picked]
-    sizes = {
-        "two_claims": [len(qr_payload(b)) for b in two],
-        "one_claim": [len(qr_payload(present_bundle(b, ONE_CLAIM))) for b in picked],
-        "full": [len(qr_payload(b)) for b in picked],
-    }
-    json_sizes = {
-        # the file `citychain registry` hands a citizen (json.dump, indent=2, newline)
-        "full_file": [len(json.dumps(b, indent=2).encode()) + 1 for b in picked],
-        "two_claims_compact": [len(json.dumps(b).encode()) for b in two],
-    }
-    parts = {
-        # the presentation and issuer key alone, without the record proof
-        "two_claims_without_proof": [len(qr_payload({**b, "record_proof": {}})) for b in two],
-        # the Merkle path's non-empty child hashes (32 random bytes each: incompressible)
-        "proof_hash_bytes": [32 * _nonempty_hashes(b["record_proof"]) for b in picked],
-    }
-    median_at = sorted(range(len(two)), key=lambda i: sizes["two_claims"][i])[len(two) // 2]
-    png = folder / "certificate-2-claims.png"
-    image: dict[str, Any] = {"path": str(png), "payload_bytes": sizes["two_claims"][median_at]}
-    try:
-        paths = write_qr(two[median_at], png)
-        image.update(written=True, codes=len(paths), png_bytes=sum(p.stat().st_size for p in paths))
-        try:
-            read = decode_qr_parts([read_qr_image(p) for p in reversed(paths)])
-            image["read_back_equal"] = read == two[median_at]
-        except CredentialError as exc:
-            image["read_back_equal"] = None
-            image["read_back_error"] = str(exc)
-    except CredentialError as exc:
-        image.update(written=False, error=str(exc))
-    levels = [len(b["record_proof"]["proof"].get("branches", [])) for b in picked]
-    return {
-        "capacity": QR_CAPACITY,
-        "sample": len(picked),
-        **{name: _spread(values) for name, values in sizes.items()},
-        "json_bytes": {name: _spread(values) for name, values in json_sizes.items()},
-        "parts": {name: _spread(values) for name, values in parts.items()},
-        "proof_levels": {"min": min(levels), "max": max(levels)},
-        "png": image,
-    }
-
-
-# --- the run ------------------------------------------------------------------------------------
 def run(
     count: int,
     *,
@@ -498,102 +345,6 @@ def run(
     report["all_issued"], report["all_valid"] = issued_ok, verified_ok
     report["loadavg_after"] = machine_info()["loadavg"]
     return report
-
-
-def format_table(r: dict[str, Any]) -> str:
-    i, v, q = r["issue"], r["verify"], r["qr"]
-    here, one, many = v["in_this_process"], v["one_process"], v["processes"]
-    full = v["full_one_process"]
-    cpu = i["cpu_s"]
-    rows = [
-        ("records committed / s (ledger step)", f"{i['ledger_per_s']:,.0f}",
-         f"{i['committed']:,} in {i['ledger_s']:.2f} s, {i['blocks']} blocks, "
-         f"batches of {r['batch']}"),
-        ("certificates finished / s (finish step)", f"{i['finish_per_s']:,.0f}",
-         f"{i['issued']:,} in {i['finish_s']:.2f} s, {r['finish_workers']} {r['finish']}"),
-        ("certificates issued / s (end to end)", f"{i['issued_per_s']:,.0f}",
-         f"{i['issued']:,} in {i['wall_s']:.2f} s (prepare {i['prepare_s']:.2f} s)"),
-        ("verifications / s, in the bench process", f"{here['per_s']:,.0f}",
-         f"{here['valid']:,} valid, {here['invalid']} not, {here['seconds']:.2f} s"),
-        ("verifications / s, 1 worker process", f"{one['per_s']:,.0f}",
-         f"{one['valid']:,} valid, {one['invalid']} not, {one['seconds']:.2f} s"),
-        (f"verifications / s, {many['processes']} processes", f"{many['per_s']:,.0f}",
-         f"{many['valid']:,} valid, {many['invalid']} not, {many['seconds']:.2f} s "
-         f"(+{many['startup_s']:.2f} s start-up, not counted)"),
-        (f"ratio {many['processes']} processes / 1", f"{v['ratio']:.2f}", ""),
-        ("verifications / s, full disclosure, bench process", f"{full['per_s']:,.0f}",
-         f"{full['valid']:,} valid, {full['invalid']} not"),
-    ]  # fmt: skip
-    width = max(len(name) for name, _, _ in rows)
-    lines = [
-        f"Birth certificates: {r['count']:,} issued through a real node, verified offline "
-        f"(2-claim presentations {'+'.join(v['presented'])}, genesis validators trusted)",
-        "",
-        *(f"{name:<{width}} {value:>8}  {note}" for name, value, note in rows),
-        "",
-        f"goal {v['goal_per_s']:,} offline verifications/s: "
-        f"{'met' if v['goal_met_one_process'] else 'NOT met'} on 1 worker process, "
-        f"{'met' if v['goal_met_processes'] else 'NOT met'} on {many['processes']}",
-        f"CPU s, ledger step: node {cpu['ledger']['node']:.1f}, its verifier "
-        f"{cpu['ledger']['node_workers']:.1f}, bench {cpu['ledger']['bench']:.1f}; finish step: "
-        f"node {cpu['finish']['node']:.1f}, bench {cpu['finish']['bench']:.1f}, finishing "
-        f"processes {cpu['finish']['finish_processes']:.1f}",
-    ]
-    if q:
-        lines += [
-            "",
-            f"QR payload bytes over {q['sample']} certificates (one code holds {q['capacity']:,}; "
-            f"write_qr cuts parts of {QR_PART_BYTES:,}; "
-            f"record proofs cross {q['proof_levels']['min']} to {q['proof_levels']['max']} trie "
-            "levels):",
-        ]
-        for name, label in (
-            ("two_claims", "born_in_city + age_over_18"),
-            ("one_claim", "age_over_18"),
-            ("full", "full disclosure"),
-        ):
-            s = q[name]
-            lines.append(
-                f"  {label:<28} min {s['min']:,}  median {s['median']:,.0f}  max {s['max']:,}"
-                f"  fit one code {s['fit']}/{q['sample']}  parts of {QR_PART_BYTES:,}: "
-                + ", ".join(f"{n} codes x{k}" for n, k in s["codes"].items())
-            )
-        f = q["json_bytes"]["full_file"]
-        lines.append(
-            f"  certificate file (JSON, indent 2): min {f['min']:,}  median {f['median']:,.0f}"
-            f"  max {f['max']:,}"
-        )
-        w, h = q["parts"]["two_claims_without_proof"], q["parts"]["proof_hash_bytes"]
-        lines.append(
-            f"  of which: 2-claim presentation without its proof, median {w['median']:,.0f}; "
-            f"the proof's non-empty sibling hashes, median {h['median']:,.0f} raw bytes"
-        )
-        png = q["png"]
-        lines.append(
-            f"  QR PNG of a median 2-claim presentation ({png['payload_bytes']:,} bytes): "
-            + (
-                f"written as {png['codes']} code(s), {png['png_bytes']:,} bytes of PNG"
-                + {
-                    True: ", read back with zbarimg: equal",
-                    False: ", READ BACK DIFFERENT",
-                    None: "",
-                }[png.get("read_back_equal")]
-                if png["written"]
-                else f"NOT written: {png['error']}"
-            )
-        )
-    m = r["machine"]
-    lines += [
-        "",
-        f"node start {r['node_start_s']:.2f} s; machine: {m['cpus']} cpus, load average "
-        f"{m['loadavg']} before, {r['loadavg_after']} after (other processes share these cores)",
-    ]
-    if not (r["all_issued"] and r["all_valid"]):
-        lines.append(
-            f"FAILED: all issued {r['all_issued']} (failures {i['failures']} "
-            f"{i['failure_logs']}), all valid {r['all_valid']}"
-        )
-    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
