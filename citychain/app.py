@@ -5,10 +5,10 @@ CometBFT's ABCI methods (spec/abci/abci++_methods.md). State and results after `
 depend only on the previous state and the block (abci++_app_requirements.md, Requirements 11-12):
 handlers see the block's height and time, never a clock, and iterate nothing unordered.
 
-Each transaction runs in two layers: the ante step (chain id, signature, expiry, fee, nonce, role)
-writes the fee and the nonce into the block's state; its messages then run in a branch of that
-state, merged only if every message succeeds. A failing transaction therefore leaves no partial
-writes but still pays its fee.
+Each transaction runs in two layers: the ante step (chain id, signature, expiry, fee, nonce, role;
+the auth module's ``run_ante``) writes the fee and the nonce into the block's state; its messages
+then run in a branch of that state, merged only if every message succeeds. A failing transaction
+therefore leaves no partial writes but still pays its fee.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from citychain.codec import DecodeError, Struct, decode, encode
+from citychain.codec import Struct, encode
+from citychain.crypto.address import ADDRESS_SIZE
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.modules import auth, bank, battery, consortium, devices, registry
-from citychain.modules.auth.state import get_nonce, set_nonce
-from citychain.modules.bank.keeper import pay_fee
-from citychain.modules.bank.state import get_params
+from citychain.modules.auth import get_nonce, run_ante
 from citychain.modules.base import Context, Event, MessageRoute, Module, ValidatorUpdate
-from citychain.modules.consortium.state import has_role
 from citychain.state import MerkleTree, Proof
 from citychain.state.overlay import Committed, Overlay
 from citychain.store.sqlite import BlockRecord, BlockStore, TxRecord
@@ -114,6 +112,48 @@ class StateCorruptedError(RuntimeError):
 
 def _error_result(exc: CityError, events: tuple[Event, ...] = ()) -> TxResult:
     return TxResult(exc.code, exc.codespace, exc.message, b"", events)
+
+
+def _block_records(
+    pending: BlockResult,
+) -> tuple[list[TxRecord], list[tuple[bytes, int, int]], list[tuple[str, int, int]]]:
+    """The block's transaction records, and its account and event-type indexes: each
+    transaction is listed under its signer, every 20-byte event attribute (an address) and
+    every event type it emitted, each once, sorted."""
+    height = pending.height
+    txs: list[TxRecord] = []
+    account_index: list[tuple[bytes, int, int]] = []
+    event_index: list[tuple[str, int, int]] = []
+    for index, (tx_hash, raw, result, signer) in enumerate(
+        zip(
+            pending.tx_hashes,
+            pending.tx_raws,
+            pending.tx_results,
+            pending.tx_senders,
+            strict=True,
+        )
+    ):
+        txs.append(TxRecord(tx_hash, height, index, raw, encode(result)))
+        accounts, types = _touched(signer, result)
+        account_index.extend((a, height, index) for a in sorted(accounts))
+        event_index.extend((t, height, index) for t in sorted(types))
+    return txs, account_index, event_index
+
+
+def _touched(signer: bytes | None, result: TxResult) -> tuple[set[bytes], set[str]]:
+    """The accounts a transaction touched (its signer, addresses in its events) and its
+    event types."""
+    accounts: set[bytes] = set()
+    types: set[str] = set()
+    if signer is not None:
+        accounts.add(signer)
+    for event in result.events:
+        types.add(event.type)
+        for _, value in event.attributes:
+            # Events carry addresses as raw bytes of exactly an address's size.
+            if isinstance(value, bytes) and len(value) == ADDRESS_SIZE:
+                accounts.add(value)
+    return accounts, types
 
 
 class Application:
@@ -206,6 +246,15 @@ class Application:
 
     def is_verified(self, tx_hash: bytes) -> bool:
         return tx_hash in self._verified
+
+    def _signature_valid(self, tx: DecodedTx) -> bool:
+        """The ante step's signature check, verifying each transaction's signature once."""
+        if tx.hash in self._verified:
+            return True
+        if not tx.signature_valid():
+            return False
+        self.mark_verified((tx.hash,))
+        return True
 
     # --- ABCI: CheckTx --------------------------------------------------------------------
     def decode_cached(self, raw: bytes) -> DecodedTx:
@@ -324,30 +373,7 @@ class Application:
         if pending is None or overlay is None:
             raise RuntimeError("commit without finalize_block")
         height = pending.height
-        txs: list[TxRecord] = []
-        account_index: list[tuple[bytes, int, int]] = []
-        event_index: list[tuple[str, int, int]] = []
-        for index, (tx_hash, raw, result, signer) in enumerate(
-            zip(
-                pending.tx_hashes,
-                pending.tx_raws,
-                pending.tx_results,
-                pending.tx_senders,
-                strict=True,
-            )
-        ):
-            txs.append(TxRecord(tx_hash, height, index, raw, encode(result)))
-            accounts: set[bytes] = set()
-            types: set[str] = set()
-            if signer is not None:
-                accounts.add(signer)
-            for event in result.events:
-                types.add(event.type)
-                for _, value in event.attributes:
-                    if isinstance(value, bytes) and len(value) == 20:
-                        accounts.add(value)
-            account_index.extend((a, height, index) for a in sorted(accounts))
-            event_index.extend((t, height, index) for t in sorted(types))
+        txs, account_index, event_index = _block_records(pending)
         meta: list[tuple[str, bytes]] = []
         if pending.validator_updates:
             # CometBFT applies updates from FinalizeBlock(H) at H+2; light-client proofs need the
@@ -413,7 +439,14 @@ class Application:
     # --- the shared transaction runner ----------------------------------------------------
     def _run_tx(self, parent: Overlay, tx: DecodedTx, height: int, time_ms: int) -> TxResult:
         try:
-            routed = self._ante(parent, tx, height)
+            routed = run_ante(
+                parent,
+                tx,
+                chain_id=self.chain_id,
+                height=height,
+                routes=self.routes,
+                signature_valid=self._signature_valid,
+            )
         except CityError as exc:
             return _error_result(exc)
         branch = Overlay(parent)
@@ -436,42 +469,3 @@ class Application:
             return _error_result(exc)
         branch.merge_into_parent()
         return TxResult(0, "", "", data, tuple(ctx.events))
-
-    def _ante(self, state: Overlay, tx: DecodedTx, height: int) -> list[tuple[MessageRoute, Any]]:
-        """Checks every transaction passes before its messages run; writes fee and nonce."""
-        body = tx.body
-        if body.chain_id != self.chain_id:
-            raise CityError(tx_errors.WRONG_CHAIN, f"chain {body.chain_id!r} != {self.chain_id!r}")
-        if tx.hash not in self._verified:
-            if not tx.signature_valid():
-                raise CityError(tx_errors.BAD_SIGNATURE)
-            self.mark_verified((tx.hash,))
-        if body.expiry_height and height > body.expiry_height:
-            raise CityError(tx_errors.EXPIRED, f"expired at {body.expiry_height}, now {height}")
-        min_fee = get_params(state).min_fee
-        if body.fee < min_fee:
-            raise CityError(tx_errors.FEE_TOO_LOW, f"fee {body.fee} < minimum {min_fee}")
-        nonce = get_nonce(state, tx.sender)
-        if body.nonce < nonce:
-            raise CityError(tx_errors.NONCE_USED, f"nonce {body.nonce} < next nonce {nonce}")
-        if body.nonce > nonce:
-            raise CityError(tx_errors.NONCE_GAP, f"nonce {body.nonce} > next nonce {nonce}")
-        routed: list[tuple[MessageRoute, Any]] = []
-        for type_name, raw_message in body.messages:
-            route = self.routes.get(type_name)
-            if route is None:
-                raise CityError(tx_errors.UNKNOWN_MESSAGE, f"unknown message type {type_name!r}")
-            # The role depends on the message type alone: refuse before decoding its body.
-            if route.role is not None and not has_role(state, tx.sender, route.role):
-                raise CityError(tx_errors.UNAUTHORIZED, f"{type_name} needs role {route.role!r}")
-            try:
-                message = decode(raw_message, route.cls)
-            except DecodeError as exc:
-                raise CityError(tx_errors.BAD_MESSAGE, f"{type_name}: {exc}") from None
-            routed.append((route, message))
-        try:
-            pay_fee(state, tx.sender, body.fee)
-        except CityError as exc:
-            raise CityError(tx_errors.FEE_UNPAYABLE, exc.message) from None
-        set_nonce(state, tx.sender, nonce + 1)
-        return routed

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from citychain.crypto.keys import PUBLIC_KEY_SIZE
+
 __all__ = ["Genesis", "GenesisError", "Validator"]
+
+MAX_CHAIN_ID = 64  # characters
 
 
 class GenesisError(ValueError):
@@ -51,9 +55,11 @@ class Genesis:
             app_state = doc["app_state"]
         except (KeyError, TypeError, ValueError) as exc:
             raise GenesisError(f"genesis is missing or has a malformed field: {exc}") from None
-        if not isinstance(chain_id, str) or not 1 <= len(chain_id) <= 64:
+        if not isinstance(chain_id, str) or not 1 <= len(chain_id) <= MAX_CHAIN_ID:
             raise GenesisError("chain_id must be a string of 1..64 characters")
-        if not validators or any(len(v.public_key) != 32 or v.power <= 0 for v in validators):
+        if not validators or any(
+            len(v.public_key) != PUBLIC_KEY_SIZE or v.power <= 0 for v in validators
+        ):
             raise GenesisError("validators need 32-byte public keys and positive power")
         if not isinstance(app_state, dict):
             raise GenesisError("app_state must be an object")

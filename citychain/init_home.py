@@ -13,8 +13,8 @@ from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import DEFAULT_API, Home, HomeError
-from citychain.modules.bank.genesis import DEFAULT_SECTION
-from citychain.modules.consortium.roles import (
+from citychain.modules.bank import DEFAULT_SECTION
+from citychain.modules.consortium import (
     ISSUER,
     KYC_VERIFIER,
     MANUFACTURER,

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from citychain.crypto.address import address_from_bytes
 from citychain.crypto.keys import PrivateKey, verify
-from citychain.modules.bank.messages import MsgSend
+from citychain.modules.bank import MsgSend
 from citychain.tx.envelope import SIGN_DOMAIN, address_of, decode_tx, sign_tx
 
 __all__ = [

@@ -16,21 +16,27 @@ to be disjoint from the fold's test cells and all of the training batch (``check
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from citychain.benchmarks.battery_report import Metrics, format_report, summarise
+from citychain.benchmarks.battery_splits import Fold, check_no_leakage, splits
+from citychain.benchmarks.battery_variants import (
+    CURVE_BASELINE,
+    DEFAULT_CUTOFFS,
+    MAIN,
+    MEAN_BASELINE,
+    RATED_NOMINAL_AH,
+    VARIANTS,
+)
 from citychain.oracle import baselines
 from citychain.oracle.battery_data import (
-    BatteryDataError,
     CellMeta,
     CellSeries,
     default_data_dir,
@@ -38,13 +44,8 @@ from citychain.oracle.battery_data import (
 )
 from citychain.oracle.eol_model import (
     ALL_FEATURES,
-    AUGMENT_FACTORS,
-    BASE_FEATURES,
-    CURVE_FEATURES,
     DEFAULT_THRESHOLD,
-    KNEE_FEATURES,
     CutoffModel,
-    FitOptions,
     LibraryCell,
     cell_features,
     fit_cutoff,
@@ -56,151 +57,19 @@ from citychain.oracle.eol_model import (
 )
 from citychain.oracle.trajectory import Curve, match_life, query_of
 
-__all__ = ["VARIANTS", "Fold", "Metrics", "check_no_leakage", "main", "run_benchmark"]
+__all__ = [
+    "MAIN",
+    "VARIANTS",
+    "Fold",
+    "Metrics",
+    "check_no_leakage",
+    "format_report",
+    "main",
+    "run_benchmark",
+]
 
-RATED_NOMINAL_AH = 1.1  # the data's definition: EOL below 0.88 Ah = 80 % of 1.1 Ah
-DEFAULT_CUTOFFS = (100, 200, 300, 500)
-
-# Each row removes or changes one lever of the model (FitOptions() is the model); "tried"
-# rows are levers that did not help in the within-batch cross-validation and were not kept.
-# Each row removes or changes one lever of the model (FitOptions() is the model); "tried"
-# rows are levers that did not help in the within-batch cross-validation and were not kept.
-VARIANTS: dict[str, FitOptions] = {
-    "model (all levers)": FitOptions(),
-    "previous model (committed before this change)": FitOptions(
-        augment=AUGMENT_FACTORS, select=False, lambda_select="policy", finite_sample=False
-    ),
-    "- finite-sample conformal correction": FitOptions(finite_sample=False),
-    "- wide time augmentation (0.7-1.5x)": FitOptions(augment=AUGMENT_FACTORS),
-    "- lambda scored on life blocks (policy folds only)": FitOptions(lambda_select="policy"),
-    "- CV picks feature group and augmentation": FitOptions(select=False),
-    "- trajectory matching (ridge, life-block intervals)": FitOptions(trajectory=False),
-    "- life-block calibration (policy-fold residuals)": FitOptions(calibrate="policy"),
-    "- curve extrapolation features": FitOptions(features=BASE_FEATURES + KNEE_FEATURES),
-    "- knee-sign features": FitOptions(features=BASE_FEATURES + CURVE_FEATURES),
-    "- survival conditioning (target log EOL)": FitOptions(target="life"),
-    "tried: + blend weight also scored on life blocks": FitOptions(blend_select="both"),
-    "tried: + match-spread interval width": FitOptions(width="match-spread"),
-    "tried: + pooled policy and life-block residuals": FitOptions(calibrate="pooled"),
-}
-MAIN = "model (all levers)"
-MEAN_BASELINE = "baseline: training mean life (alive at cut-off)"
-CURVE_BASELINE = "baseline: per-cell linear extrapolation"
-
-
-@dataclass
-class Metrics:
-    n: int
-    mape: float
-    rmse: float
-    within15: float
-    coverage: float | None
-
-    @staticmethod
-    def of(
-        pred: Sequence[float], true: Sequence[int], intervals: Sequence[tuple[float, float]] | None
-    ) -> Metrics:
-        p = np.asarray(pred, dtype=np.float64)
-        t = np.asarray(true, dtype=np.float64)
-        rel = np.abs(p - t) / t
-        cov = None
-        if intervals is not None:
-            inside = [lo <= life <= hi for (lo, hi), life in zip(intervals, true, strict=True)]
-            cov = 100.0 * sum(inside) / len(inside)
-        return Metrics(
-            n=len(t),
-            mape=100.0 * float(rel.mean()),
-            rmse=float(math.sqrt(float(np.mean((p - t) ** 2)))),
-            within15=100.0 * float(np.mean(rel <= 0.15)),
-            coverage=cov,
-        )
-
-
-@dataclass
-class Fold:
-    cutoff: int
-    split: str  # "train b1 -> test b2", or "policy fold k" for the pooled reference
-    pool: list[str]  # every cell the fold may train on (a whole batch, or the other folds)
-    train_ids: list[str]  # those alive at the cut-off
-    test_ids: list[str]
-    fitted_on: list[str]  # the cells whose rows reached fit_cutoff (leakage guard)
-    predictions: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-
-
-def check_no_leakage(fold: Fold) -> None:
-    """Raise if any test cell reached fitting or calibration of this fold."""
-    fitted, pool, test = set(fold.fitted_on), set(fold.pool), set(fold.test_ids)
-    if fitted & test or pool & test:
-        raise AssertionError(f"leak: test cells in fit data at cut-off {fold.cutoff}")
-    if not fitted <= pool:
-        raise AssertionError(f"leak: cells outside the training pool fitted at {fold.cutoff}")
-
-
-def _splits(
-    cells: list[CellSeries], meta: dict[str, CellMeta], mode: str
-) -> list[tuple[str, list[str], list[str]]]:
-    """(label, training pool, test pool). 'batch': each batch trains for the other.
-    'pooled': 5 folds by charging policy over all cells (a reference without batch shift).
-    'within': 5 folds by charging policy inside each batch (never across batches): the
-    cross-validation on which design decisions were made. 'within-life': inside each batch,
-    5 contiguous blocks of cells sorted by cycle life, each held out in turn (the held-out
-    cells live shorter or longer than most training cells: a shift proxy from one batch)."""
-    ids = sorted(c.cell_id for c in cells)
-    if mode == "within-life":
-        out = []
-        for b in sorted({meta[c].batch for c in ids}):
-            mine = sorted(
-                (c for c in ids if meta[c].batch == b), key=lambda c: (meta[c].cycle_life, c)
-            )
-            block = {c: i * 5 // len(mine) for i, c in enumerate(mine)}
-            for k in range(5):
-                out.append(
-                    (
-                        f"within b{b} life block {k}",
-                        [c for c in mine if block[c] != k],
-                        [c for c in mine if block[c] == k],
-                    )
-                )
-        return out
-    if mode == "within":
-        out = []
-        for b in sorted({meta[c].batch for c in ids}):
-            mine = [c for c in ids if meta[c].batch == b]
-            pols = sorted({meta[c].charge_policy for c in mine})
-            fold_b = {p: i % 5 for i, p in enumerate(pols)}
-            for k in range(5):
-                out.append(
-                    (
-                        f"within b{b} policy fold {k}",
-                        [c for c in mine if fold_b[meta[c].charge_policy] != k],
-                        [c for c in mine if fold_b[meta[c].charge_policy] == k],
-                    )
-                )
-        return out
-    if mode == "batch":
-        batches = sorted({meta[c].batch for c in ids})
-        if len(batches) != 2:
-            raise BatteryDataError(f"the benchmark needs exactly two batches, got {batches}")
-        return [
-            (
-                f"train b{tr} -> test b{te}",
-                [c for c in ids if meta[c].batch == tr],
-                [c for c in ids if meta[c].batch == te],
-            )
-            for tr, te in (batches, batches[::-1])
-        ]
-    if mode != "pooled":
-        raise ValueError(f"unknown split mode {mode!r}")
-    policies = sorted({meta[c].charge_policy for c in ids})
-    fold_of = {p: i % 5 for i, p in enumerate(policies)}
-    return [
-        (
-            f"policy fold {k}",
-            [c for c in ids if fold_of[meta[c].charge_policy] != k],
-            [c for c in ids if fold_of[meta[c].charge_policy] == k],
-        )
-        for k in range(5)
-    ]
+MIN_TRAIN_CELLS = 5  # a fold with fewer training cells alive at the cut-off is not run
+MIN_CUTOFF = 50  # cycles: the features need a history (the smoothing alone takes 21)
 
 
 def _features_at(
@@ -266,10 +135,10 @@ def run_benchmark(
     curves: dict[str, Curve] = {}  # filled from training pools only
     for cutoff in cutoffs:
         feats = _features_at(cells, meta, cutoff)
-        for label, pool, test_pool in _splits(cells, meta, mode):
+        for label, pool, test_pool in splits(cells, meta, mode):
             train_ids = [c for c in pool if c in feats]
             test_ids = [c for c in test_pool if c in feats]
-            if len(train_ids) < 5 or not test_ids:
+            if len(train_ids) < MIN_TRAIN_CELLS or not test_ids:
                 continue
             fold = Fold(cutoff, label, pool, train_ids, test_ids, fitted_on=[])
             check_no_leakage(fold)
@@ -321,138 +190,7 @@ def run_benchmark(
                 for c in test_ids
             }
             folds.append(fold)
-    return _summarise(folds, meta, cutoffs)
-
-
-def _summarise(
-    folds: list[Fold], meta: dict[str, CellMeta], cutoffs: Sequence[int]
-) -> dict[str, Any]:
-    results: dict[str, dict[str, Any]] = {}
-    for cutoff in cutoffs:
-        mine = [f for f in folds if f.cutoff == cutoff]
-        if not mine:
-            continue
-        names = list(mine[0].predictions)
-        row: dict[str, Any] = {}
-        for name in names:
-            pred, true, ivals = [], [], []
-            for f in mine:
-                for cid, p in f.predictions[name].items():
-                    pred.append(p[0])
-                    true.append(meta[cid].cycle_life)
-                    ivals.append((p[1], p[2]) if len(p) == 3 else (math.nan, math.nan))
-            has_iv = all(not math.isnan(lo) for lo, _ in ivals)
-            row[name] = asdict(Metrics.of(pred, true, ivals if has_iv else None))
-            row[name]["by_direction"] = {
-                f.split: asdict(
-                    Metrics.of(
-                        [f.predictions[name][c][0] for c in f.test_ids],
-                        [meta[c].cycle_life for c in f.test_ids],
-                        [(f.predictions[name][c][1], f.predictions[name][c][2]) for c in f.test_ids]
-                        if has_iv
-                        else None,
-                    )
-                )
-                for f in mine
-            }
-        results[str(cutoff)] = row
-    return {
-        "benchmark": "battery end of life: train on one batch, test on the other",
-        "date": datetime.date.today().isoformat(),
-        "threshold_ah": DEFAULT_THRESHOLD * RATED_NOMINAL_AH,
-        "cutoffs": list(cutoffs),
-        "results": results,
-        "folds": [
-            {
-                "cutoff": f.cutoff,
-                "split": f.split,
-                "pool": f.pool,
-                "train_ids": f.train_ids,
-                "test_ids": f.test_ids,
-                "fitted_on": f.fitted_on,
-                "predictions": f.predictions,
-            }
-            for f in folds
-        ],
-    }
-
-
-def _fmt(v: float | None, unit: str = "") -> str:
-    return "   -  " if v is None else f"{v:6.1f}{unit}"
-
-
-GOALS = {100: 20.0, 300: 10.0, 500: 6.0}  # MAPE goals of issue 5; coverage 75-85 %
-
-
-def _table(results: dict[str, Any], names: Sequence[str]) -> list[str]:
-    lines = [
-        f"{'cut-off':>7} {'predictor':<46} {'n':>3} {'MAPE%':>6} {'RMSE':>6} {'±15%':>6} "
-        f"{'cov80%':>6}"
-    ]
-    for cutoff, row in results.items():
-        for name in [n for n in row if n in names]:
-            m = row[name]
-            lines.append(
-                f"{cutoff:>7} {name[:46]:<46} {m['n']:>3} {m['mape']:6.1f} {m['rmse']:6.0f} "
-                f"{m['within15']:6.1f} {_fmt(m['coverage'])}"
-            )
-        lines.append("")
-    return lines
-
-
-def _verdicts(results: dict[str, Any]) -> list[str]:
-    lines = ["goals (model, batch split):"]
-    for cutoff, row in results.items():
-        m = row[MAIN]
-        beats = all(m["mape"] < row[b]["mape"] for b in (MEAN_BASELINE, CURVE_BASELINE))
-        goal = GOALS.get(int(cutoff))
-        mape = "no goal" if goal is None else ("met" if m["mape"] <= goal else "NOT met")
-        cov = m["coverage"]
-        cov_ok = cov is not None and 75.0 <= cov <= 85.0
-        lines.append(
-            f"  {cutoff:>4}: MAPE {m['mape']:.1f}% (goal {goal or '-'}: {mape}); coverage "
-            f"{_fmt(cov).strip()}% ({'met' if cov_ok else 'NOT met'}); better than both "
-            f"baselines: {'yes' if beats else 'NO'}"
-        )
-    return lines
-
-
-def format_report(report: dict[str, Any], ablation: bool = True) -> str:
-    main_names = [MAIN, MEAN_BASELINE, CURVE_BASELINE]
-    lines = [
-        f"battery EOL benchmark ({report['date']}): train on one batch, test on the other, "
-        "both directions pooled",
-        f"EOL = first cycle below {report['threshold_ah']:.2f} Ah; test cells alive at the "
-        "cut-off only",
-        "",
-        *_table(report["results"], main_names),
-        *_verdicts(report["results"]),
-    ]
-    if ablation:
-        lines += [
-            "",
-            "ablation (same splits, same run):",
-            *_table(report["results"], list(VARIANTS)),
-        ]
-    if "reference_pooled" in report:
-        lines += [
-            "",
-            "reference without batch shift: 5 folds by charging policy over both batches",
-            *_table(report["reference_pooled"], main_names),
-        ]
-    if "reference_within" in report:
-        lines += [
-            "",
-            "cross-validation inside each batch (5 folds by charging policy; design decisions)",
-            *_table(report["reference_within"], main_names),
-        ]
-    if "reference_within_life" in report:
-        lines += [
-            "",
-            "cross-validation inside each batch, 5 folds by cycle-life block (a shift proxy)",
-            *_table(report["reference_within_life"], main_names),
-        ]
-    return "\n".join(lines)
+    return summarise(folds, meta, cutoffs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -480,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cutoffs = tuple(int(c) for c in args.cutoffs.split(","))
     except ValueError:
         parser.error("--cutoffs must be comma-separated whole numbers")
-    if not cutoffs or min(cutoffs) < 50:
-        parser.error("cut-offs must be at least 50 cycles")
+    if not cutoffs or min(cutoffs) < MIN_CUTOFF:
+        parser.error(f"cut-offs must be at least {MIN_CUTOFF} cycles")
     started = time.monotonic()
     cells, meta = load_dataset(Path(args.data) if args.data else default_data_dir())
     variants = [MAIN] if args.no_ablation else list(VARIANTS)

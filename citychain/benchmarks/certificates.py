@@ -44,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,9 @@ from citychain.init_home import init_home
 from citychain.sim.localnode import LocalNode
 
 SEED = 2026
+BORN_HERE = 0.8  # share of the made-up births in the city itself
+TWO_PARENTS = 0.7  # share of the made-up records naming a second parent
+MAX_FAILURE_LOGS = 5  # logs of refused transactions kept for the report
 
 
 # --- synthetic citizens -------------------------------------------------------------------------
@@ -97,11 +101,11 @@ def citizens(count: int, seed: int = SEED) -> list[dict[str, str]]:
             "given_name": rng.choice(GIVEN),
             "family_name": family,
             "date_of_birth": (FIRST_BIRTH + timedelta(days=rng.randrange(span + 1))).isoformat(),
-            "place_of_birth": "Citychain" if rng.random() < 0.8 else rng.choice(ELSEWHERE),
+            "place_of_birth": "Citychain" if rng.random() < BORN_HERE else rng.choice(ELSEWHERE),
             "sex": rng.choice("FMFMFMX"),
             "parent_1_name": f"{rng.choice(GIVEN)} {family}",
         }
-        if rng.random() < 0.7:
+        if rng.random() < TWO_PARENTS:
             content["parent_2_name"] = f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}"
         out.append(content)
     return out
@@ -179,12 +183,44 @@ def _await_commit(client: Client, tx_hash: str, timeout: float = 60.0) -> dict[s
         try:
             view = client.tx(tx_hash)
         except ApiError as exc:
-            if exc.status != 404:
+            if exc.status != HTTPStatus.NOT_FOUND:
                 raise
             time.sleep(0.2)
             continue
         return {**view["result"], "hash": tx_hash, "height": view["height"]}
     return {"hash": tx_hash, "code": -1, "codespace": "bench", "log": "not committed in time"}
+
+
+def _commit_all(
+    client: Client,
+    wallet: Wallet,
+    prepared: list[PreparedRecord],
+    batch: int,
+    log: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], Counter[str], list[str], int]:
+    """Submit the records in batches until each committed or failed: every receipt, the
+    failures by code, the first failures' logs, and how many committed after the node's
+    timeout (looked up)."""
+    receipts: list[dict[str, Any]] = []
+    failures: Counter[str] = Counter()
+    failure_logs: list[str] = []
+    late = 0
+    for first in range(0, len(prepared), batch):
+        chunk = prepared[first : first + batch]
+        raws = [wallet.sign([p.message]) for p in chunk]
+        results = client.broadcast_batch(raws, wait=True)
+        for i, result in enumerate(results):
+            if result.get("code") == 0 and result.get("height") is None:
+                results[i] = _await_commit(client, str(result["hash"]))
+                late += 1
+            code = results[i].get("code")
+            if code != 0:
+                failures[f"{results[i].get('codespace', '')}/{code}"] += 1
+                if len(failure_logs) < MAX_FAILURE_LOGS:
+                    failure_logs.append(str(results[i].get("log", "")))
+        receipts.extend(results)
+        log(f"  committed {len(receipts):,}/{len(prepared):,}")
+    return receipts, failures, failure_logs, late
 
 
 def issue(
@@ -212,25 +248,7 @@ def issue(
     prepared = [office.prepare_register("birth", content) for content in contents]
     prepared_at = time.perf_counter()
 
-    receipts: list[dict[str, Any]] = []
-    failures: Counter[str] = Counter()
-    failure_logs: list[str] = []
-    late = 0
-    for first in range(0, len(prepared), batch):
-        chunk = prepared[first : first + batch]
-        raws = [wallet.sign([p.message]) for p in chunk]
-        results = client.broadcast_batch(raws, wait=True)
-        for i, result in enumerate(results):
-            if result.get("code") == 0 and result.get("height") is None:
-                results[i] = _await_commit(client, str(result["hash"]))
-                late += 1
-            code = results[i].get("code")
-            if code != 0:
-                failures[f"{results[i].get('codespace', '')}/{code}"] += 1
-                if len(failure_logs) < 5:
-                    failure_logs.append(str(results[i].get("log", "")))
-        receipts.extend(results)
-        log(f"  committed {len(receipts):,}/{len(prepared):,}")
+    receipts, failures, failure_logs, late = _commit_all(client, wallet, prepared, batch, log)
     ledger_at = time.perf_counter()
     cpu1 = cpu()
 

@@ -9,12 +9,12 @@ from citychain.credentials.qr import (
 )
 
 
-def format_table(r: dict[str, Any]) -> str:
-    i, v, q = r["issue"], r["verify"], r["qr"]
+def _rate_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, value, note) of every rate measured."""
+    i, v = r["issue"], r["verify"]
     here, one, many = v["in_this_process"], v["one_process"], v["processes"]
     full = v["full_one_process"]
-    cpu = i["cpu_s"]
-    rows = [
+    return [
         ("records committed / s (ledger step)", f"{i['ledger_per_s']:,.0f}",
          f"{i['committed']:,} in {i['ledger_s']:.2f} s, {i['blocks']} blocks, "
          f"batches of {r['batch']}"),
@@ -33,6 +33,60 @@ def format_table(r: dict[str, Any]) -> str:
         ("verifications / s, full disclosure, bench process", f"{full['per_s']:,.0f}",
          f"{full['valid']:,} valid, {full['invalid']} not"),
     ]  # fmt: skip
+
+
+def _qr_lines(q: dict[str, Any]) -> list[str]:
+    """The sizes of the QR payloads, and the PNG written of a median one."""
+    lines = [
+        "",
+        f"QR payload bytes over {q['sample']} certificates (one code holds {q['capacity']:,}; "
+        f"write_qr cuts parts of {QR_PART_BYTES:,}; "
+        f"record proofs cross {q['proof_levels']['min']} to {q['proof_levels']['max']} trie "
+        "levels):",
+    ]
+    for name, label in (
+        ("two_claims", "born_in_city + age_over_18"),
+        ("one_claim", "age_over_18"),
+        ("full", "full disclosure"),
+    ):
+        s = q[name]
+        lines.append(
+            f"  {label:<28} min {s['min']:,}  median {s['median']:,.0f}  max {s['max']:,}"
+            f"  fit one code {s['fit']}/{q['sample']}  parts of {QR_PART_BYTES:,}: "
+            + ", ".join(f"{n} codes x{k}" for n, k in s["codes"].items())
+        )
+    f = q["json_bytes"]["full_file"]
+    lines.append(
+        f"  certificate file (JSON, indent 2): min {f['min']:,}  median {f['median']:,.0f}"
+        f"  max {f['max']:,}"
+    )
+    w, h = q["parts"]["two_claims_without_proof"], q["parts"]["proof_hash_bytes"]
+    lines.append(
+        f"  of which: 2-claim presentation without its proof, median {w['median']:,.0f}; "
+        f"the proof's non-empty sibling hashes, median {h['median']:,.0f} raw bytes"
+    )
+    png = q["png"]
+    lines.append(
+        f"  QR PNG of a median 2-claim presentation ({png['payload_bytes']:,} bytes): "
+        + (
+            f"written as {png['codes']} code(s), {png['png_bytes']:,} bytes of PNG"
+            + {
+                True: ", read back with zbarimg: equal",
+                False: ", READ BACK DIFFERENT",
+                None: "",
+            }[png.get("read_back_equal")]
+            if png["written"]
+            else f"NOT written: {png['error']}"
+        )
+    )
+    return lines
+
+
+def format_table(r: dict[str, Any]) -> str:
+    i, v, q = r["issue"], r["verify"], r["qr"]
+    many = v["processes"]
+    cpu = i["cpu_s"]
+    rows = _rate_rows(r)
     width = max(len(name) for name, _, _ in rows)
     lines = [
         f"Birth certificates: {r['count']:,} issued through a real node, verified offline "
@@ -49,48 +103,7 @@ def format_table(r: dict[str, Any]) -> str:
         f"processes {cpu['finish']['finish_processes']:.1f}",
     ]
     if q:
-        lines += [
-            "",
-            f"QR payload bytes over {q['sample']} certificates (one code holds {q['capacity']:,}; "
-            f"write_qr cuts parts of {QR_PART_BYTES:,}; "
-            f"record proofs cross {q['proof_levels']['min']} to {q['proof_levels']['max']} trie "
-            "levels):",
-        ]
-        for name, label in (
-            ("two_claims", "born_in_city + age_over_18"),
-            ("one_claim", "age_over_18"),
-            ("full", "full disclosure"),
-        ):
-            s = q[name]
-            lines.append(
-                f"  {label:<28} min {s['min']:,}  median {s['median']:,.0f}  max {s['max']:,}"
-                f"  fit one code {s['fit']}/{q['sample']}  parts of {QR_PART_BYTES:,}: "
-                + ", ".join(f"{n} codes x{k}" for n, k in s["codes"].items())
-            )
-        f = q["json_bytes"]["full_file"]
-        lines.append(
-            f"  certificate file (JSON, indent 2): min {f['min']:,}  median {f['median']:,.0f}"
-            f"  max {f['max']:,}"
-        )
-        w, h = q["parts"]["two_claims_without_proof"], q["parts"]["proof_hash_bytes"]
-        lines.append(
-            f"  of which: 2-claim presentation without its proof, median {w['median']:,.0f}; "
-            f"the proof's non-empty sibling hashes, median {h['median']:,.0f} raw bytes"
-        )
-        png = q["png"]
-        lines.append(
-            f"  QR PNG of a median 2-claim presentation ({png['payload_bytes']:,} bytes): "
-            + (
-                f"written as {png['codes']} code(s), {png['png_bytes']:,} bytes of PNG"
-                + {
-                    True: ", read back with zbarimg: equal",
-                    False: ", READ BACK DIFFERENT",
-                    None: "",
-                }[png.get("read_back_equal")]
-                if png["written"]
-                else f"NOT written: {png['error']}"
-            )
-        )
+        lines += _qr_lines(q)
     m = r["machine"]
     lines += [
         "",

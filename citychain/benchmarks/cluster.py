@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from citychain.net.process import log_tail, port_open
 __all__ = ["Cluster", "ClusterError"]
 
 STOP_TIMEOUT = 15.0
+FIRST_BLOCKS = 2  # a network counts as making blocks from this height, every node peered
 
 
 class ClusterError(RuntimeError):
@@ -127,7 +129,7 @@ class Cluster:
         except (httpx.HTTPError, ValueError, KeyError):
             return False
         height = int(status["sync_info"]["latest_block_height"])
-        return height >= 2 and int(peers["n_peers"]) == len(self.nodes) - 1
+        return height >= FIRST_BLOCKS and int(peers["n_peers"]) == len(self.nodes) - 1
 
     def _wait(self, ready: Any, what: str) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -226,6 +228,6 @@ def _children(pid: int) -> set[int]:
 
 def _api_up(spec: NodeSpec) -> bool:
     try:
-        return httpx.get(f"{spec.api_url}/health", timeout=2.0).status_code == 200
+        return httpx.get(f"{spec.api_url}/health", timeout=2.0).status_code == HTTPStatus.OK
     except httpx.HTTPError:
         return False

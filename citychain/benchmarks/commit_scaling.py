@@ -45,7 +45,7 @@ from citychain.block import Header, header_hash, list_hash, sign_header
 from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
 from citychain.genesis import Genesis
-from citychain.modules.bank.genesis import DEFAULT_SECTION
+from citychain.modules.bank import DEFAULT_SECTION
 from citychain.state import MerkleTree
 from citychain.store.sqlite import BlockRecord, BlockStore
 from citychain.tx.envelope import tx_hash
@@ -105,6 +105,142 @@ def _profile_top(profile: cProfile.Profile, limit: int) -> str:
     return out.getvalue()
 
 
+def _build_inputs(
+    accounts: int, senders: int, txs: int, processes: int | None, row: dict[str, Any], say: Any
+) -> tuple[Any, list[bytes]]:
+    """The genesis of ``accounts`` funded accounts, and ``txs`` signed transfers."""
+    started = time.perf_counter()
+    addresses = account_addresses(accounts, senders, processes)
+    genesis = make_genesis(genesis_balances(addresses, processes=processes))
+    row["genesis_build_s"] = time.perf_counter() - started
+    row["genesis_bytes"] = len(genesis.raw)
+    say(f"  {accounts:>9,} accounts: genesis built ({len(genesis.raw) / 1e6:.1f} MB)")
+    signed = sign_transfers(
+        txs, accounts=accounts, sender_addresses=addresses[:senders], processes=processes
+    )
+    return genesis, signed
+
+
+def _finalize_and_commit(
+    app: Application, txs: list[bytes], prev_hash: bytes
+) -> tuple[dict[str, float], bytes, int]:
+    """One block as the solo engine makes it: finalize, header, commit. Returns the timings of
+    each part, the block's hash and how many of its transactions failed."""
+    height = app.height + 1
+    time_ms = FIRST_BLOCK_TIME_MS + 1000 * height
+    _TimedTree.seconds = 0.0
+    t0 = time.perf_counter()
+    result = app.finalize_block(height, time_ms, txs)
+    t1 = time.perf_counter()
+    header = Header(
+        chain_id=app.chain_id,
+        height=height,
+        time_ms=time_ms,
+        prev_hash=prev_hash,
+        txs_hash=list_hash(result.tx_hashes),
+        results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
+        app_hash=result.app_hash,
+        proposer=VALIDATOR.public_key,
+    )
+    block_hash = header_hash(header)
+    record = BlockRecord(
+        height=height,
+        hash=block_hash,
+        time_ms=time_ms,
+        header=encode(header),
+        signature=sign_header(VALIDATOR, header),
+        app_hash=result.app_hash,
+        num_txs=len(txs),
+    )
+    t2 = time.perf_counter()
+    app.commit(record)
+    t3 = time.perf_counter()
+    timing = {
+        "finalize": t1 - t0,
+        "merkle": _TimedTree.seconds,
+        "header": t2 - t1,
+        "commit": t3 - t2,
+        "total": t3 - t0,
+    }
+    return timing, block_hash, sum(1 for r in result.tx_results if not r.ok)
+
+
+def _run_blocks(
+    app: Application,
+    signed: list[bytes],
+    block_txs: int,
+    total_blocks: int,
+    profile: bool,
+    row: dict[str, Any],
+) -> tuple[list[dict[str, float]], float, int]:
+    """Every block (the first WARMUP_BLOCKS untimed): the timed blocks' timings, the seconds
+    of check_tx over them, and the failed transactions of all."""
+    app.tree.__class__ = _TimedTree
+    prev_hash = bytes(32)
+    timings: list[dict[str, float]] = []
+    check_seconds = 0.0
+    failed = 0
+    block_profile = cProfile.Profile() if profile else None
+    collector = GcTimer()
+    for block in range(total_blocks):
+        if block == WARMUP_BLOCKS:
+            collector.start()
+        txs = signed[block * block_txs : (block + 1) * block_txs]
+        app.mark_verified(tx_hash(raw) for raw in txs)
+        started = time.perf_counter()
+        refused = [r for r in map(app.check_tx, txs) if not r.ok]
+        check_seconds += time.perf_counter() - started if block >= WARMUP_BLOCKS else 0.0
+        if refused:
+            raise RuntimeError(f"check_tx refused {len(refused)}: {refused[0].log}")
+        if block_profile is not None and block >= WARMUP_BLOCKS:
+            block_profile.enable()
+        timing, prev_hash, block_failed = _finalize_and_commit(app, txs, prev_hash)
+        if block_profile is not None:
+            block_profile.disable()
+        failed += block_failed
+        if block >= WARMUP_BLOCKS:
+            timings.append(timing)
+    collector.stop()
+    row["gc_timed_blocks"] = collector.as_json()
+    row["gc_ms_per_block"] = 1000 * sum(collector.seconds) / (total_blocks - WARMUP_BLOCKS)
+    if block_profile is not None:
+        row["block_profile"] = _profile_top(block_profile, 15)
+    return timings, check_seconds, failed
+
+
+def _reopen_seconds(db_file: Path) -> float:
+    """How long a node takes to open the chain again (after a restart)."""
+    started = time.perf_counter()
+    reopened = Application(BlockStore(db_file))
+    seconds = time.perf_counter() - started
+    reopened.store.close()
+    del reopened
+    gc.collect()
+    return seconds
+
+
+def _block_figures(
+    timings: list[dict[str, float]], check_seconds: float, blocks: int, block_txs: int
+) -> dict[str, float]:
+    """Median per-block figures (ms) of the timed blocks, by part."""
+
+    def median_ms(part: str) -> float:
+        return 1000 * statistics.median(t[part] for t in timings)
+
+    ms_per_block = median_ms("total")
+    return {
+        "ms_per_block": ms_per_block,
+        "us_per_tx": 1000 * ms_per_block / block_txs,
+        "execute_ms": median_ms("finalize") - median_ms("merkle"),
+        "merkle_ms": median_ms("merkle"),
+        "header_ms": median_ms("header"),
+        "store_ms": median_ms("commit"),
+        "block_ms_min": 1000 * min(t["total"] for t in timings),
+        "block_ms_max": 1000 * max(t["total"] for t in timings),
+        "check_tx_us_per_tx": 1e6 * check_seconds / (blocks * block_txs),
+    }
+
+
 def run_size(
     accounts: int,
     *,
@@ -119,20 +255,9 @@ def run_size(
     senders = min(accounts, block_txs)
     total_blocks = WARMUP_BLOCKS + blocks
     row: dict[str, Any] = {"accounts": accounts, "block_txs": block_txs, "blocks": blocks}
-
-    started = time.perf_counter()
-    addresses = account_addresses(accounts, senders, processes)
-    genesis = make_genesis(genesis_balances(addresses, processes=processes))
-    row["genesis_build_s"] = time.perf_counter() - started
-    row["genesis_bytes"] = len(genesis.raw)
-    say(f"  {accounts:>9,} accounts: genesis built ({len(genesis.raw) / 1e6:.1f} MB)")
-    signed = sign_transfers(
-        total_blocks * block_txs,
-        accounts=accounts,
-        sender_addresses=addresses[:senders],
-        processes=processes,
+    genesis, signed = _build_inputs(
+        accounts, senders, total_blocks * block_txs, processes, row, say
     )
-    del addresses
     load_profile = cProfile.Profile() if profile else None
 
     with tempfile.TemporaryDirectory(prefix="citychain-commit-scaling-") as tmp:
@@ -154,95 +279,16 @@ def run_size(
             row["load_profile"] = _profile_top(load_profile, 15)
         del parsed
         say(f"  {accounts:>9,} accounts: loaded in {row['init_chain_s']:.1f} s")
-        app.tree.__class__ = _TimedTree
-        prev_hash = bytes(32)
-        timings: list[dict[str, float]] = []
-        check_seconds = 0.0
-        failed = 0
-        block_profile = cProfile.Profile() if profile else None
-        collector = GcTimer()
-        for block in range(total_blocks):
-            if block == WARMUP_BLOCKS:
-                collector.start()
-            txs = signed[block * block_txs : (block + 1) * block_txs]
-            app.mark_verified(tx_hash(raw) for raw in txs)
-            started = time.perf_counter()
-            refused = [r for r in map(app.check_tx, txs) if not r.ok]
-            check_seconds += time.perf_counter() - started if block >= WARMUP_BLOCKS else 0.0
-            if refused:
-                raise RuntimeError(f"check_tx refused {len(refused)}: {refused[0].log}")
-            height = app.height + 1
-            time_ms = FIRST_BLOCK_TIME_MS + 1000 * height
-            if block_profile is not None and block >= WARMUP_BLOCKS:
-                block_profile.enable()
-            _TimedTree.seconds = 0.0
-            t0 = time.perf_counter()
-            result = app.finalize_block(height, time_ms, txs)
-            t1 = time.perf_counter()
-            header = Header(
-                chain_id=app.chain_id,
-                height=height,
-                time_ms=time_ms,
-                prev_hash=prev_hash,
-                txs_hash=list_hash(result.tx_hashes),
-                results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
-                app_hash=result.app_hash,
-                proposer=VALIDATOR.public_key,
-            )
-            prev_hash = header_hash(header)
-            record = BlockRecord(
-                height=height,
-                hash=prev_hash,
-                time_ms=time_ms,
-                header=encode(header),
-                signature=sign_header(VALIDATOR, header),
-                app_hash=result.app_hash,
-                num_txs=len(txs),
-            )
-            t2 = time.perf_counter()
-            app.commit(record)
-            t3 = time.perf_counter()
-            if block_profile is not None:
-                block_profile.disable()
-            failed += sum(1 for r in result.tx_results if not r.ok)
-            if block >= WARMUP_BLOCKS:
-                timings.append(
-                    {
-                        "finalize": t1 - t0,
-                        "merkle": _TimedTree.seconds,
-                        "header": t2 - t1,
-                        "commit": t3 - t2,
-                        "total": t3 - t0,
-                    }
-                )
-        collector.stop()
-        row["gc_timed_blocks"] = collector.as_json()
-        row["gc_ms_per_block"] = 1000 * sum(collector.seconds) / blocks
-        if block_profile is not None:
-            row["block_profile"] = _profile_top(block_profile, 15)
+        timings, check_seconds, failed = _run_blocks(
+            app, signed, block_txs, total_blocks, profile, row
+        )
         store.close()
         del app, store
         gc.collect()
-        started = time.perf_counter()
-        reopened = Application(BlockStore(db_file))
-        row["reopen_s"] = time.perf_counter() - started
-        reopened.store.close()
-        del reopened
-        gc.collect()
-
-    def median_ms(part: str) -> float:
-        return 1000 * statistics.median(t[part] for t in timings)
+        row["reopen_s"] = _reopen_seconds(db_file)
 
     row["failed_txs"] = failed
-    row["ms_per_block"] = median_ms("total")
-    row["us_per_tx"] = 1000 * row["ms_per_block"] / block_txs
-    row["execute_ms"] = median_ms("finalize") - median_ms("merkle")
-    row["merkle_ms"] = median_ms("merkle")
-    row["header_ms"] = median_ms("header")
-    row["store_ms"] = median_ms("commit")
-    row["block_ms_min"] = 1000 * min(t["total"] for t in timings)
-    row["block_ms_max"] = 1000 * max(t["total"] for t in timings)
-    row["check_tx_us_per_tx"] = 1e6 * check_seconds / (blocks * block_txs)
+    row.update(_block_figures(timings, check_seconds, blocks, block_txs))
     return row
 
 

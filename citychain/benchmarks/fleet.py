@@ -27,7 +27,7 @@ from typing import Any
 from citychain.client import Wallet
 from citychain.crypto.keystore import Keystore
 from citychain.init_home import init_home
-from citychain.modules.battery.state import DAY_MS
+from citychain.modules.battery import DAY_MS
 from citychain.oracle.service import Oracle
 from citychain.sim.devices import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.fleet import Fleet, publish_day, register_fleet

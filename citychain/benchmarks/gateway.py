@@ -274,7 +274,7 @@ def _drain(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--reports", type=int, default=1000, help="reports per device")
@@ -291,7 +291,28 @@ def main(argv: list[str] | None = None) -> int:
         help="only compare paho's MQTT receive path with the gateway's (no node, no gateway)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _print_results(results: list[dict[str, Any]], baseline: float, loadavg: Any) -> None:
+    header = f"{'shards':>6} {'mode':<8} {'load':>5} {'reports':>8} {'seconds':>8}"
+    header += f" {'reports/s':>10} {'ratio':>6} {'gw cpu ms/1k':>12} {'rest ms/1k':>10}"
+    header += f" {'2-core est/s':>12}"
+    print(f"{header} {'batches':>8} {'anchor txs':>10} {'ok':>3}")
+    for r in results:
+        print(
+            f"{r['shards']:>6} {r['mode']:<8} {r['load_before']:>5} {r['reports']:>8} "
+            f"{r['seconds']:>8} {r['reports_per_s']:>10} {r['reports_per_s'] / baseline:>6.2f} "
+            f"{r['gateway_cpu_ms_per_1000']:>12} {r['others_cpu_ms_per_1000']:>10} "
+            f"{r['estimate_2_cores_per_s']:>12} {r['batches']:>8} {r['anchor_txs']:>10} "
+            f"{'yes' if r['ok'] else 'NO':>3}"
+        )
+    print(f"baseline: {round(baseline)} raw Ed25519 verifications/s on one thread; "
+          f"load {loadavg}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.receive_only:
         for row in receive_path():
             print(
@@ -345,20 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "raw_ed25519_verify_per_s_one_thread": round(baseline),
         "phases": results,
     }
-    header = f"{'shards':>6} {'mode':<8} {'load':>5} {'reports':>8} {'seconds':>8}"
-    header += f" {'reports/s':>10} {'ratio':>6} {'gw cpu ms/1k':>12} {'rest ms/1k':>10}"
-    header += f" {'2-core est/s':>12}"
-    print(f"{header} {'batches':>8} {'anchor txs':>10} {'ok':>3}")
-    for r in results:
-        print(
-            f"{r['shards']:>6} {r['mode']:<8} {r['load_before']:>5} {r['reports']:>8} "
-            f"{r['seconds']:>8} {r['reports_per_s']:>10} {r['reports_per_s'] / baseline:>6.2f} "
-            f"{r['gateway_cpu_ms_per_1000']:>12} {r['others_cpu_ms_per_1000']:>10} "
-            f"{r['estimate_2_cores_per_s']:>12} {r['batches']:>8} {r['anchor_txs']:>10} "
-            f"{'yes' if r['ok'] else 'NO':>3}"
-        )
-    print(f"baseline: {round(baseline)} raw Ed25519 verifications/s on one thread; "
-          f"load {report['machine']['loadavg']}")  # fmt: skip
+    _print_results(results, baseline, report["machine"]["loadavg"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if not args.keep:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -217,7 +218,7 @@ def _post_and_wait(
             batch.error = f"{type(exc).__name__}: {exc}"
             break
         batch.status = response.status_code
-        if response.status_code != 200:
+        if response.status_code != HTTPStatus.OK:
             batch.error = response.text[:300]
             break
         answers = msgspec.json.decode(response.content)
@@ -230,7 +231,7 @@ def _post_and_wait(
             results.append(_result(tx_hash, by_id.get(i)))
     if len(results) < len(batch.hashes):
         batch.received = time.perf_counter()
-        batch.status = batch.status if batch.status != 200 else 0
+        batch.status = batch.status if batch.status != HTTPStatus.OK else 0
         batch.results = []
         return
     batch.results = results

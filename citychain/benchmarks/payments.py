@@ -59,7 +59,7 @@ from citychain.benchmarks.node_metrics import (
 )
 from citychain.benchmarks.node_profile import ProfiledNode, profiled_node_main, read_profile
 from citychain.benchmarks.report import format_report
-from citychain.benchmarks.submission import encode_batches, submit_all, tally
+from citychain.benchmarks.submission import Batch, encode_batches, submit_all, tally
 from citychain.init_home import init_home
 from citychain.sim.localnode import LocalNode
 
@@ -70,6 +70,8 @@ DEFAULT_ACCOUNTS = 100_000
 MAX_DEFAULT_SENDERS = 20_000
 DEFAULT_BATCH = 500
 DEFAULT_CONCURRENCY = 8  # a wallet server keeps several batches in flight; 4 gives smaller blocks
+MAX_BATCH = 10_000  # transactions in one POST /txs/batch: the API's limit
+MAX_NETWORK_VALIDATORS = 10  # --network N: the consortium's ports are a block of 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,95 @@ def prepare(options: Options, log: Any = None) -> Workload:
     return Workload(balances, signed, setup)
 
 
+def _write_home(home_dir: Path, work: Workload, owned: bool, setup: dict[str, Any]) -> None:
+    """A fresh home whose genesis funds the workload's accounts (timed)."""
+    started = time.perf_counter()
+    home, _, _ = init_home(
+        home_dir,
+        password="bench",
+        chain_id=CHAIN_ID,
+        extra_balances=work.balances,
+        kdf_limits=(1, 8192),
+        genesis_time="2024-01-01T00:00:00+00:00",
+    )
+    if owned:
+        work.balances.clear()  # up to a million dicts; nothing else needs them
+    setup["genesis_write_s"] = time.perf_counter() - started
+    setup["genesis_bytes"] = home.genesis_file.stat().st_size
+
+
+def _node(options: Options, home_dir: Path) -> LocalNode:
+    """The node to measure, under cProfile with ``--profile-node``."""
+    # a node loads its genesis before it answers: a second for every thousand accounts
+    startup_timeout = 120.0 + options.accounts / 1000
+    if options.profile_node is not None:
+        options.profile_node.unlink(missing_ok=True)
+        return ProfiledNode(
+            home_dir,
+            options.profile_node,
+            verifier_workers=options.verifier_workers,
+            startup_timeout=startup_timeout,
+        )
+    return LocalNode(
+        home_dir, verifier_workers=options.verifier_workers, startup_timeout=startup_timeout
+    )
+
+
+def _submit_measured(node: LocalNode, batches: list[Batch], concurrency: int) -> dict[str, Any]:
+    """Post every batch to the running node; what the node did meanwhile: blocks, CPU
+    seconds, and afterwards the tally of the answers and the node's metrics."""
+    height_before = int(node.client.status()["height"])
+    assert node.process is not None
+    node_pid = node.process.pid
+    cpu_before = cpu_seconds(node_pid), children_cpu_seconds(node_pid), own_cpu_seconds()
+    if isinstance(node, ProfiledNode):
+        node.signal(signal.SIGUSR1)
+    submit_all(node.url, batches, concurrency)
+    cpu_after = cpu_seconds(node_pid), children_cpu_seconds(node_pid), own_cpu_seconds()
+    if isinstance(node, ProfiledNode):
+        node.signal(signal.SIGUSR2)
+        node.wait_for_profile()
+    height_after = int(node.client.status()["height"])
+    return {
+        "blocks": height_after - height_before,
+        "tallied": tally(batches, node.client),
+        "metrics": node_metrics(node.client),
+        "cpu_s": {
+            name: after - before
+            for name, before, after in zip(
+                ("node", "node_workers", "client"), cpu_before, cpu_after, strict=True
+            )
+        },
+    }
+
+
+def _figures(
+    batches: list[Batch], measured: dict[str, Any], raw_verify: float, n: int
+) -> dict[str, Any]:
+    """Throughput, latency and their ratio to the baseline, from the batches' clocks."""
+    sent = [b.sent for b in batches if b.sent]
+    received = [b.received for b in batches if b.received]
+    wall = max(received) - min(sent) if sent and received else 0.0
+    tallied = measured["tallied"]
+    latencies = tallied.pop("latencies")
+    committed = tallied["committed"]
+    tps = committed / wall if wall else 0.0
+    blocks = measured["blocks"]
+    return dict(
+        committed_tps=tps,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        max_ms=latencies[-1] if latencies else 0.0,
+        raw_verify_per_s=raw_verify,
+        ratio=tps / raw_verify if raw_verify else 0.0,
+        wall_s=wall,
+        blocks=blocks,
+        mean_txs_per_block=committed / blocks if blocks else 0.0,
+        all_committed=committed == n,
+        **tallied,
+    )
+
+
 def run(options: Options, log: Any = None, workload: Workload | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     n, m, s = options.txs, options.accounts, options.sender_count
@@ -135,92 +226,26 @@ def run(options: Options, log: Any = None, workload: Workload | None = None) -> 
     setup: dict[str, Any] = dict(work.setup)
     with tempfile.TemporaryDirectory(prefix="citychain-bench-") as tmp:
         home_dir = Path(tmp) / "home"
-        started = time.perf_counter()
-        home, _, _ = init_home(
-            home_dir,
-            password="bench",
-            chain_id=CHAIN_ID,
-            extra_balances=work.balances,
-            kdf_limits=(1, 8192),
-            genesis_time="2024-01-01T00:00:00+00:00",
-        )
-        if owned:
-            work.balances.clear()  # up to a million dicts; nothing else needs them
-        setup["genesis_write_s"] = time.perf_counter() - started
-        setup["genesis_bytes"] = home.genesis_file.stat().st_size
+        _write_home(home_dir, work, owned, setup)
         say(f"genesis: {m:,} accounts, {setup['genesis_bytes'] / 1e6:.1f} MB")
-        signed = work.signed
-        batches = encode_batches(signed, options.batch)
-
-        raw_verify = raw_verify_rate(signed, options.verify_seconds)
-        del signed
+        batches = encode_batches(work.signed, options.batch)
+        raw_verify = raw_verify_rate(work.signed, options.verify_seconds)
         say(f"raw Ed25519 verify: {raw_verify:,.0f}/s on one core")
-
-        node: LocalNode
-        startup_timeout = 120.0 + m / 1000
-        if options.profile_node is not None:
-            options.profile_node.unlink(missing_ok=True)
-            node = ProfiledNode(
-                home_dir,
-                options.profile_node,
-                verifier_workers=options.verifier_workers,
-                startup_timeout=startup_timeout,
-            )
-        else:
-            node = LocalNode(
-                home_dir,
-                verifier_workers=options.verifier_workers,
-                startup_timeout=startup_timeout,
-            )
+        node = _node(options, home_dir)
         started = time.perf_counter()
         node.start()
         try:
             setup["node_start_s"] = time.perf_counter() - started
             say(f"node started in {setup['node_start_s']:.1f} s; submitting")
-            height_before = int(node.client.status()["height"])
-            assert node.process is not None
-            node_pid = node.process.pid
-            cpu_before = cpu_seconds(node_pid), children_cpu_seconds(node_pid), own_cpu_seconds()
-            if isinstance(node, ProfiledNode):
-                node.signal(signal.SIGUSR1)
-            submit_all(node.url, batches, options.concurrency)
-            cpu_after = cpu_seconds(node_pid), children_cpu_seconds(node_pid), own_cpu_seconds()
-            if isinstance(node, ProfiledNode):
-                node.signal(signal.SIGUSR2)
-                node.wait_for_profile()
-            height_after = int(node.client.status()["height"])
-            tallied = tally(batches, node.client)
-            metrics = node_metrics(node.client)
+            measured = _submit_measured(node, batches, options.concurrency)
         finally:
             node.stop()
 
-    sent = [b.sent for b in batches if b.sent]
-    received = [b.received for b in batches if b.received]
-    wall = max(received) - min(sent) if sent and received else 0.0
-    latencies = tallied.pop("latencies")
-    committed = tallied["committed"]
-    tps = committed / wall if wall else 0.0
-    blocks = height_after - height_before
     report.update(
-        committed_tps=tps,
-        p50_ms=percentile(latencies, 0.50),
-        p99_ms=percentile(latencies, 0.99),
-        max_ms=latencies[-1] if latencies else 0.0,
-        raw_verify_per_s=raw_verify,
-        ratio=tps / raw_verify if raw_verify else 0.0,
-        wall_s=wall,
-        blocks=blocks,
-        mean_txs_per_block=committed / blocks if blocks else 0.0,
-        all_committed=committed == n,
-        **tallied,
-        node=metrics,
+        **_figures(batches, measured, raw_verify, n),
+        node=measured["metrics"],
         setup=setup,
-        cpu_s={
-            name: after - before
-            for name, before, after in zip(
-                ("node", "node_workers", "client"), cpu_before, cpu_after, strict=True
-            )
-        },
+        cpu_s=measured["cpu_s"],
         loadavg_after=machine_info()["loadavg"],
     )
     if options.profile_node is not None:
@@ -320,7 +345,7 @@ def _main_network(options: Options, nodes: int, as_json: bool, log: Any) -> int:
     from citychain.net.layout import NetError
 
     problem = ordering_problem(options.sender_count, nodes, options.batch, options.concurrency)
-    if not 1 <= nodes <= 10:
+    if not 1 <= nodes <= MAX_NETWORK_VALIDATORS:
         problem = "--network takes 1 to 10 validators (a block of 100 ports)"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -349,7 +374,7 @@ def _check(o: Options) -> str:
         return "--txs, --accounts, --batch and --concurrency must be at least 1"
     if not 1 <= o.sender_count <= o.accounts:
         return "--senders must be between 1 and --accounts"
-    if o.batch > 10_000:
+    if o.batch > MAX_BATCH:
         return "--batch is at most 10,000 (the API's limit)"
     if o.verify_seconds <= 0 or o.verifier_workers < 0:
         return "--verify-seconds must be positive and --verifier-workers not negative"

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -69,7 +70,7 @@ def submit_all(url: str, batches: list[Batch], concurrency: int) -> None:
                     continue
                 batch.received = time.perf_counter()
                 batch.status = response.status_code
-                if response.status_code == 200:
+                if response.status_code == HTTPStatus.OK:
                     batch.results = msgspec.json.decode(response.content)["results"]
                 else:
                     batch.error = response.text[:300]
@@ -89,7 +90,7 @@ def tally(batches: list[Batch], client: Client) -> dict[str, Any]:
     samples: dict[str, str] = {}
     unknown: list[str] = []  # answered without a height, or in a batch that failed
     for batch in batches:
-        if batch.status != 200:
+        if batch.status != HTTPStatus.OK:
             failures[f"http {batch.status or 'error'}"] += len(batch.hashes)
             samples.setdefault(f"http {batch.status or 'error'}", batch.error)
             unknown.extend(batch.hashes)

@@ -25,15 +25,14 @@ import argparse
 import datetime
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from citychain.cli import battery_passport_reads as reads
 from citychain.cli.common import (
     UsageError,
     client_for,
-    fail,
     positive,
     print_json,
     read_json_object,
@@ -43,21 +42,19 @@ from citychain.cli.common import (
 )
 from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
-from citychain.client.battery import battery_id_from, fleet_read_request, read_request
-from citychain.client.battery import read_request_file as build_read_request_file
+from citychain.client.battery import battery_id_from
 from citychain.client.errors import ApiError
 from citychain.crypto.address import address_to_bytes
-from citychain.modules.battery.access import HEALTH, RESTRICTED_PARTS
-from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import (
-    HealthValues,
+from citychain.modules.battery import (
+    MAX_PAGE,
+    RESTRICTED_PARTS,
+    STATUS_NAMES,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
     Passport,
+    battery_id_of,
 )
-from citychain.modules.battery.queries import MAX_PAGE
-from citychain.modules.battery.state import STATUS_NAMES, battery_id_of
 from citychain.passport.restricted import seal_part
 
 __all__ = ["PASSPORTS_DIR", "register"]
@@ -66,6 +63,8 @@ PASSPORTS_DIR = "battery-passports"  # HOME/battery-passports/<id>.json: the mak
 MAX_DATA_BYTES = 64_000
 DATA_KEYS = {"passport", "owner", "bms_device_id", "composition", "test_reports"}
 _EPOCH = datetime.date(1970, 1, 1)
+ID_HEX_CHARS = 64  # a battery id in hex; a longer ID argument is neither id nor identifier
+DEVICE_ID_BYTES = 32
 
 
 def _battery_command(commands: Any) -> Any:
@@ -83,7 +82,7 @@ def _battery_command(commands: Any) -> Any:
 
 def _battery_id(text: str) -> str:
     """ID argument: 64 hex characters, or an identifier as printed (hashed to the id)."""
-    if not 1 <= len(text) <= 64:
+    if not 1 <= len(text) <= ID_HEX_CHARS:
         raise argparse.ArgumentTypeError(f"expected a battery id or identifier, got {text!r}")
     return battery_id_from(text).hex()
 
@@ -94,7 +93,14 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     node = [parents["home"], parents["node"], parents["json"]]
     signed = [_tx_parent(), *node, parents["password"]]
     reader = [_reader_parent(), *node, parents["password"]]
+    # in this order: the order of `citychain battery --help`
+    _add_register(sub, signed)
+    _add_reads(sub, node, reader)
+    _add_owner_writes(sub, signed)
+    _add_read_request(sub, reader)
 
+
+def _add_register(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "register",
         parents=signed,
@@ -110,9 +116,13 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     p.set_defaults(func=_register)
 
+
+def _add_reads(
+    sub: Any, node: list[argparse.ArgumentParser], reader: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser("show", parents=node, help="a battery's public passport (anyone)")
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
-    p.set_defaults(func=_show)
+    p.set_defaults(func=reads.show)
 
     p = sub.add_parser(
         "history",
@@ -120,13 +130,13 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         help="status, owner and history (owner, lessee or manufacturer)",
     )
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
-    p.set_defaults(func=_history)
+    p.set_defaults(func=reads.history)
 
     p = sub.add_parser(
         "health", parents=reader, help="latest health and prediction (owner, lessee, maker)"
     )
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
-    p.set_defaults(func=_health)
+    p.set_defaults(func=reads.health)
 
     p = sub.add_parser(
         "part",
@@ -139,7 +149,7 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     )
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
     p.add_argument("part", choices=list(RESTRICTED_PARTS), help="the part to read")
-    p.set_defaults(func=_read_part)
+    p.set_defaults(func=reads.read_part)
 
     p = sub.add_parser(
         "fleet",
@@ -149,8 +159,10 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument(
         "--limit", type=_limit, default=MAX_PAGE, help=f"at most N (1..{MAX_PAGE}, default all)"
     )
-    p.set_defaults(func=_fleet)
+    p.set_defaults(func=reads.fleet)
 
+
+def _add_owner_writes(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("transfer", parents=signed, help="hand a battery to a new owner (owner)")
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
     p.add_argument("--to", required=True, metavar="ADDRESS", help="address or key name")
@@ -165,6 +177,8 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("--status", required=True, choices=list(STATUS_NAMES), help="the new status")
     p.set_defaults(func=_set_status)
 
+
+def _add_read_request(sub: Any, reader: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "read-request",
         parents=reader,
@@ -176,7 +190,7 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("battery_id", metavar="ID", nargs="?", type=_battery_id)
     p.add_argument("--fleet", action="store_true", help="a fleet request instead of one battery")
     p.add_argument("--out", required=True, metavar="FILE", help="the request file to write")
-    p.set_defaults(func=_read_request)
+    p.set_defaults(func=reads.write_read_request)
 
 
 def _limit(text: str) -> int:
@@ -249,23 +263,12 @@ def _part(doc: dict[str, Any], name: str, source: str) -> dict[str, Any]:
     return fields
 
 
-def _print_fields(doc: dict[str, Any], indent: str = "") -> None:
-    for name, value in doc.items():
-        if isinstance(value, dict):
-            print(f"{indent}{name}")
-            _print_fields(value, indent + "  ")
-        elif isinstance(value, list):
-            print(f"{indent}{name:<30}{', '.join(map(str, value)) or '-'}")
-        else:
-            print(f"{indent}{name:<30}{'-' if value is None else value}")
-
-
 def _result(args: argparse.Namespace, result: dict[str, Any], summary: dict[str, Any]) -> int:
     out = {"hash": result.get("hash"), "height": result.get("height"), **summary}
     if args.json:
         print_json(out)
     else:
-        _print_fields(out)
+        reads.print_fields(out)
     sys.stdout.flush()
     return 0
 
@@ -273,18 +276,37 @@ def _result(args: argparse.Namespace, result: dict[str, Any], summary: dict[str,
 # --- writes -----------------------------------------------------------------------------------
 
 
-def _register(args: argparse.Namespace) -> int:
-    doc = _read_data(args.data)
-    passport = _passport(doc, args.data)
-    composition = _part(doc, "composition", args.data)
-    test_reports = _part(doc, "test_reports", args.data)
+def _bms_device_id(doc: dict[str, Any], source: str) -> bytes | None:
+    """The data's BMS device id: 64 hex characters, or null (none)."""
     bms = doc.get("bms_device_id")
     try:
         bms_id = bytes.fromhex(bms) if bms is not None else None
     except (TypeError, ValueError):
         bms_id = None
-    if bms is not None and (bms_id is None or len(bms_id) != 32):
-        raise UsageError(f"{args.data}: bms_device_id must be 64 hex characters or null")
+    if bms is not None and (bms_id is None or len(bms_id) != DEVICE_ID_BYTES):
+        raise UsageError(f"{source}: bms_device_id must be 64 hex characters or null")
+    return bms_id
+
+
+def _deliver_openings(
+    client: Client, battery_id: bytes, parts: dict[str, tuple[dict[str, Any], bytes]]
+) -> bool | str:
+    """Once committed, the node may serve points 2 and 3 to the readers the regulation names:
+    give it the openings (it checks them against the ledger's commitments)."""
+    try:
+        for part, (fields, salt) in parts.items():
+            client.deliver_opening(battery_id.hex(), part, fields, salt)
+    except ApiError as exc:
+        return f"not delivered: {exc}"
+    return True
+
+
+def _register(args: argparse.Namespace) -> int:
+    doc = _read_data(args.data)
+    passport = _passport(doc, args.data)
+    composition = _part(doc, "composition", args.data)
+    test_reports = _part(doc, "test_reports", args.data)
+    bms_id = _bms_device_id(doc, args.data)
     try:
         composition_commitment, composition_salt = seal_part("composition", composition)
         tests_commitment, tests_salt = seal_part("test_reports", test_reports)
@@ -318,18 +340,13 @@ def _register(args: argparse.Namespace) -> int:
                 "test_reports": {"fields": test_reports, "salt": tests_salt.hex()},
             },
         )
-        # Once committed, the node may serve points 2 and 3 to the readers the regulation
-        # names: give it the openings (it checks them against the ledger's commitments).
         delivered: bool | str = False
         if not args.no_wait:
-            try:
-                client.deliver_opening(
-                    battery_id.hex(), "composition", composition, composition_salt
-                )
-                client.deliver_opening(battery_id.hex(), "test_reports", test_reports, tests_salt)
-                delivered = True
-            except ApiError as exc:
-                delivered = f"not delivered: {exc}"
+            parts = {
+                "composition": (composition, composition_salt),
+                "test_reports": (test_reports, tests_salt),
+            }
+            delivered = _deliver_openings(client, battery_id, parts)
     summary = {
         "battery_id": battery_id.hex(),
         "identifier": passport.identifier,
@@ -355,160 +372,3 @@ def _set_status(args: argparse.Namespace) -> int:
         message = MsgSetStatus(bytes.fromhex(args.battery_id), args.status)
         result = wallet.submit([message], wait=not args.no_wait)
     return _result(args, result, {"battery_id": args.battery_id, "status": args.status})
-
-
-# --- reads ------------------------------------------------------------------------------------
-
-
-def _show(args: argparse.Namespace) -> int:
-    with client_for(args) as client:
-        view = client.battery_passport(args.battery_id)
-    if args.json:
-        print_json(view)
-    else:
-        _print_fields(view)
-    return 0
-
-
-def _signed_reader(args: argparse.Namespace, client: Client) -> tuple[Any, str]:
-    key = signing_key(args)
-    return key, str(client.status()["chain_id"])
-
-
-def _history(args: argparse.Namespace) -> int:
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
-        status = client.battery_status(args.battery_id, header)
-        history = client.battery_history(args.battery_id, header)["history"]
-    if args.json:
-        print_json({**status, "history": history})
-        return 0
-    _print_fields({k: v for k, v in status.items() if k != "height"})
-    print("history")
-    for change in history:
-        party = change.get("party") or ""
-        print(f"  {change['height']:>8}  {change['action']:<15} {change['status']:<15} {party}")
-    return 0
-
-
-def _health(args: argparse.Namespace) -> int:
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
-        health = client.battery_health(args.battery_id, header)
-        prediction = client.battery_prediction(args.battery_id, header)
-    latest = health["health"]
-    if latest is not None and latest.get("opened"):
-        # The values are off the ledger: check that they open the ledger's commitment, so a
-        # node cannot show other numbers than the oracle committed to.
-        values = {name: latest[name] for name in HealthValues.__struct_fields__}
-        _check_opens(
-            f"health values for {args.battery_id}", HEALTH, values, latest["salt"],
-            latest["commitment"],
-        )  # fmt: skip
-    doc = {
-        "id": args.battery_id,
-        "health": latest,
-        "updates": latest["updates"] if latest is not None else 0,
-        "prediction": prediction["prediction"],
-    }
-    if args.json:
-        print_json({**doc, "series": health["series"]})
-    else:
-        _print_fields(doc)
-    return 0
-
-
-def _check_opens(
-    what: str, part: str, fields: dict[str, Any], salt_hex: str, expected: str | None
-) -> None:
-    """Exit 1 unless the node's ``fields`` and salt open the ledger's commitment ``expected``:
-    a node must not be able to show other values than were committed."""
-    try:
-        opened = commit_part(part, fields, bytes.fromhex(salt_hex)).hex()
-    except ValueError as exc:
-        fail(f"the node served malformed {what}: {exc}")
-    if opened != expected:
-        fail(f"the node's {what} do not open the ledger's commitment: do not trust them")
-
-
-def _read_part(args: argparse.Namespace) -> int:
-    raw = bytes.fromhex(args.battery_id)
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        served = client.battery_part(
-            args.battery_id, args.part, read_request(key, chain_id, raw, part=args.part)
-        )
-        # The commitment comes from the ledger's own view, not from the answer being checked.
-        if args.part == HEALTH:
-            latest = client.battery_health(args.battery_id, read_request(key, chain_id, raw))
-            expected = latest["health"]["commitment"] if latest["health"] else None
-        else:
-            expected = client.battery_passport(args.battery_id)["commitments"][args.part]
-    _check_opens(
-        f"{args.part} of {args.battery_id}", args.part, served["fields"], served["salt"], expected
-    )
-    doc = {
-        "id": args.battery_id,
-        "part": args.part,
-        "verified": True,
-        "commitment": expected,
-        "fields": served["fields"],
-    }
-    if args.json:
-        print_json({**doc, "salt": served["salt"]})
-    else:
-        print(f"{args.part} of {args.battery_id}: opens the ledger's commitment {expected}")
-        _print_fields(served["fields"], "  ")
-    return 0
-
-
-def _fleet(args: argparse.Namespace) -> int:
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        batteries: list[dict[str, Any]] = []
-        after = None
-        while len(batteries) < args.limit:
-            page = client.battery_fleet(
-                fleet_read_request(key, chain_id),
-                limit=min(MAX_PAGE, args.limit - len(batteries)),
-                after=after,
-            )
-            batteries.extend(page["batteries"])
-            after = page["next"]
-            if after is None:
-                break
-    if args.json:
-        print_json({"batteries": batteries, "horizon_days": page["horizon_days"]})
-        return 0
-    if not batteries:
-        print("no battery with a prediction that this key may read")
-        return 0
-    print(f"{'predicted end':<14}{'days':>6}  {'':<4}{'status':<16}identifier")
-    for b in batteries:
-        days = "-" if b["days_left"] is None else str(b["days_left"])
-        due = "DUE" if b["due"] else ""
-        print(f"{b['eol_date']:<14}{days:>6}  {due:<4}{b['status']:<16}{b['identifier']}")
-    return 0
-
-
-def _read_request(args: argparse.Namespace) -> int:
-    if args.fleet == (args.battery_id is not None):
-        raise UsageError("give a battery ID or --fleet (one of them)")
-    out = Path(args.out)
-    if out.exists():
-        raise UsageError(f"{out} exists; give another --out")
-    if not out.absolute().parent.is_dir():
-        raise UsageError(f"the folder of {out} does not exist")
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-    battery_id = None if args.fleet else bytes.fromhex(args.battery_id)
-    doc = build_read_request_file(key, chain_id, battery_id)
-    write_private_json(out, doc)
-    expires = datetime.datetime.fromtimestamp(doc["expires_at_ms"] / 1000, datetime.UTC)
-    if args.json:
-        print_json({**doc, "file": str(out)})
-    else:
-        print(f"wrote {out}: valid until {expires.isoformat(timespec='seconds')}")
-    return 0

@@ -24,6 +24,10 @@ __all__ = ["BENCH_DELEGATED", "cmd_predict", "register", "register_bench"]
 BENCH_DELEGATED: dict[tuple[str, ...], str] = {
     ("bench", "battery"): "citychain.benchmarks.battery",
 }
+# Plausible inputs: outside them a value is a typo or in the wrong unit (mAh for Ah).
+THRESHOLD_RANGE = (0.05, 0.99)  # end-of-life capacity, a fraction of nominal
+NOMINAL_AH_RANGE = (0.001, 1000.0)  # Ah, a coin cell to a traction module
+CYCLES_PER_DAY_RANGE = (0.001, 100.0)
 
 
 def _fraction(text: str) -> float:
@@ -31,7 +35,7 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.05 <= value <= 0.99:
+    if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
         raise argparse.ArgumentTypeError(f"threshold {text} must be a fraction in [0.05, 0.99]")
     return value
 
@@ -41,7 +45,7 @@ def _ah(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.001 <= value <= 1000:
+    if not NOMINAL_AH_RANGE[0] <= value <= NOMINAL_AH_RANGE[1]:
         raise argparse.ArgumentTypeError(
             f"nominal capacity {text} Ah is not plausible (expected 0.001..1000 Ah; mAh?)"
         )
@@ -53,7 +57,7 @@ def _rate(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.001 <= value <= 100:
+    if not CYCLES_PER_DAY_RANGE[0] <= value <= CYCLES_PER_DAY_RANGE[1]:
         raise argparse.ArgumentTypeError(f"cycles per day {text} must be in 0.001..100")
     return value
 

@@ -50,6 +50,7 @@ EXIT_USAGE = 2
 PASSWORD_ENV = "CITYCHAIN_PASSWORD"
 HOME_ENV = "CITYCHAIN_HOME"
 
+MAX_PORT = 65_535  # TCP
 U64_MAX = 2**64 - 1
 """Amounts are unsigned 64-bit integers on the ledger (docs/encoding.md)."""
 
@@ -115,7 +116,7 @@ def denom(text: str) -> str:
 
 
 def host_port(text: str) -> str:
-    if not _HOST_PORT.fullmatch(text) or int(text.rpartition(":")[2]) > 65535:
+    if not _HOST_PORT.fullmatch(text) or int(text.rpartition(":")[2]) > MAX_PORT:
         raise argparse.ArgumentTypeError(
             f"expected HOST:PORT (port 0 picks a free one), got {text!r}"
         )

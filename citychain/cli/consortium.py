@@ -33,7 +33,8 @@ from citychain.cli.common import (
 from citychain.cli.tx import TX_MEMO_BYTES, signing_key, signing_options
 from citychain.client import ApiError, Client, Wallet
 from citychain.crypto.address import address_to_bytes
-from citychain.modules.consortium.messages import (
+from citychain.modules.consortium import (
+    ALL_ROLES,
     Action,
     AdmitMember,
     GrantRole,
@@ -42,17 +43,17 @@ from citychain.modules.consortium.messages import (
     RemoveMember,
     RevokeRole,
 )
-from citychain.modules.consortium.roles import ALL_ROLES
 
 __all__ = ["register"]
 
 MAX_LIMIT = 200  # the API's page limit
 _MEMBER_NAME = re.compile(r"[!-~]+( [!-~]+)*")  # messages.MemberName
+MEMBER_NAME_CHARS = 64  # messages.MemberName's limit
 validator_key = hex_string(32, "validator key")
 
 
 def _member_name(text: str) -> str:
-    if len(text) > 64 or not _MEMBER_NAME.fullmatch(text):
+    if len(text) > MEMBER_NAME_CHARS or not _MEMBER_NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(
             "member name must be 1..64 printable ASCII characters, words separated by single "
             f"spaces, got {text!r}"

@@ -50,14 +50,17 @@ from citychain.client import ApiError, Client, Wallet
 from citychain.codec import decode
 from citychain.crypto.address import address_from_bytes, address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.devices import Device, device_id_of, device_key
-from citychain.modules.devices.messages import (
+from citychain.modules.devices import (
+    KINDS,
+    STATUS_NAMES,
+    Device,
     MsgDecommission,
     MsgRegisterDevice,
     MsgRotateKey,
+    device_id_of,
+    device_key,
     possession_statement,
 )
-from citychain.modules.devices.state import KINDS, STATUS_NAMES
 from citychain.telemetry.gateway import Gateway, GatewayConfig, GatewayStore
 from citychain.telemetry.gateway.prove import NoGatewayStore, NotProvable, prove_report
 from citychain.telemetry.gateway.service import BUCKETS, Anchorer
@@ -77,7 +80,13 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     sub = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
     node_parents = [parents["home"], parents["node"], parents["json"]]
     signed = [_signing_parent(), *node_parents, parents["password"]]
+    _add_device_commands(sub, signed, node_parents)
+    _add_gateway(commands, [parents["home"], parents["node"], parents["password"]])
 
+
+def _add_device_commands(
+    sub: Any, signed: list[argparse.ArgumentParser], node_parents: list[argparse.ArgumentParser]
+) -> None:
     p = sub.add_parser("register", parents=signed, help="register a device you own")
     p.add_argument("--kind", required=True, choices=KINDS)
     _key_options(p, "the device's key file (seed hex)")
@@ -116,9 +125,11 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("--out", metavar="FILE", help="write the bundle here (default: stdout)")
     p.set_defaults(func=_prove)
 
+
+def _add_gateway(commands: Any, gateway_parents: list[argparse.ArgumentParser]) -> None:
     g = commands.add_parser(
         "gateway",
-        parents=[parents["home"], parents["node"], parents["password"]],
+        parents=gateway_parents,
         help="run the MQTT telemetry gateway",
         description="Subscribe to signed device reports (QoS 1, persistent session), verify, "
         "store and anchor them in batches. Runs until SIGINT or SIGTERM.",
@@ -389,7 +400,7 @@ def _run_shards(args: argparse.Namespace, client: Client, wallet: Wallet, gatewa
         common += ["--node", args.node]
     shards = []
     for k in range(args.shards):
-        argv = [sys.executable, "-m", "citychain.cli.devices", "gateway", *common]
+        argv = [sys.executable, "-m", "citychain", "gateway", *common]
         argv += ["--store", str(shard_dir(root, k)), "--shard", f"{k}/{args.shards}"]
         argv += ["--no-anchor", "--exit-with-parent"]
         metrics = _metrics_address(args.metrics, 1 + k)

@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from typing import Any, cast
 
 from citychain.cli import (
@@ -113,7 +114,7 @@ def _api_error(exc: ApiError, args: argparse.Namespace) -> str:
         if not getattr(args, "node", None):
             hint = " (is it running? start it with: citychain start --home DIR)"
         return f"{exc.message}{hint}"
-    if exc.status == 404:
+    if exc.status == HTTPStatus.NOT_FOUND:
         return f"not found: {exc.message}"
     return f"the node refused the request (HTTP {exc.status}): {exc.message}"
 

@@ -14,9 +14,12 @@ from citychain.net.process import node_status, start_node, stop_node
 
 __all__ = ["register"]
 
+# a base port: above the privileged ones, and room for the ports a network counts up from it
+PORT_RANGE = (1024, 65_000)
+
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1024 <= int(text) <= 65000:
+    if not text.isdigit() or not PORT_RANGE[0] <= int(text) <= PORT_RANGE[1]:
         raise argparse.ArgumentTypeError(f"a port 1024..65000, got {text!r}")
     return int(text)
 

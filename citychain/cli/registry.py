@@ -39,7 +39,7 @@ from citychain.client.certificates import load_certificate, present_bundle, refr
 from citychain.client.registrar import IssuedCertificate, Registrar
 from citychain.credentials import DEATH, SCHEMAS, CredentialError, credential_schema
 from citychain.credentials.qr import qr_payload, write_qr
-from citychain.modules.registry.state import REVOCATION_REASONS
+from citychain.modules.registry import REVOCATION_REASONS
 
 __all__ = ["OFFICE_DIR", "register"]
 
@@ -57,7 +57,14 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     sub = registry.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
     node_parents = [parents["home"], parents["node"], parents["json"]]
     signed = [_signing_parent(), *node_parents, parents["password"]]
+    # in this order: the order of `citychain registry --help`
+    _add_registrations(sub, signed)
+    _add_show(sub, node_parents)
+    _add_present(sub, node_parents)
 
+
+def _add_registrations(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
+    """The registrar's writes: register a birth or a death, amend, revoke."""
     p = sub.add_parser(
         "register-birth",
         parents=signed,
@@ -99,6 +106,8 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("--reason", required=True, choices=list(REVOCATION_REASONS.values()), help="why")
     p.set_defaults(func=_revoke)
 
+
+def _add_show(sub: Any, node_parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "show",
         parents=node_parents,
@@ -108,6 +117,8 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     p.add_argument("--versions", action="store_true", help="every version, oldest first")
     p.set_defaults(func=_show)
 
+
+def _add_present(sub: Any, node_parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "present",
         parents=node_parents,

@@ -30,17 +30,18 @@ from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
-from citychain.modules.bank.messages import MsgCreateRequest
+from citychain.modules.bank import MsgCreateRequest
 
 __all__ = ["register"]
 
 TX_MEMO_BYTES = 256  # the envelope's limit (docs/encoding.md)
 REQUEST_MEMO_CHARS = 140  # MsgCreateRequest.memo (docs/modules/bank.md)
+MAX_TIER = 255  # an account tier is one byte
 request_id = hex_string(16, "request id")
 
 
 def _tier(text: str) -> int:
-    if not text.isdigit() or int(text) > 255:
+    if not text.isdigit() or int(text) > MAX_TIER:
         raise argparse.ArgumentTypeError(
             f"tier must be a number 0..255 (0 unverified, 1 verified, 2 institution), got {text!r}"
         )

@@ -21,10 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.battery.access import HEALTH
-from citychain.modules.battery.commitment import SALT_SIZE, commit_part
-from citychain.modules.battery.messages import MsgUpdateHealth
-from citychain.modules.battery.state import battery_id_of
+from citychain.modules.battery import HEALTH, SALT_SIZE, MsgUpdateHealth, battery_id_of, commit_part
 from citychain.passport.restricted import (
     DEFAULT_MAX_AGE_MS,
     FLEET_ID,
@@ -48,10 +45,12 @@ __all__ = [
     "submit_health",
 ]
 
+BATTERY_ID_HEX_CHARS = 64  # a 32-byte battery id in hex
+
 
 def battery_id_from(text: str) -> bytes:
     """A battery id from its 64 hex characters, else from the printed identifier."""
-    if len(text) == 64:
+    if len(text) == BATTERY_ID_HEX_CHARS:
         try:
             return bytes.fromhex(text)
         except ValueError:

@@ -24,6 +24,7 @@ from citychain.credentials import (
     present,
     verify_presentation,
 )
+from citychain.crypto.keys import PUBLIC_KEY_SIZE
 
 __all__ = ["load_certificate", "make_bundle", "present_bundle", "record_id_of", "refresh_bundle"]
 
@@ -57,7 +58,7 @@ def _issuer_key(bundle: dict[str, Any]) -> bytes:
         raw = bytes.fromhex(key) if isinstance(key, str) else b""
     except ValueError:
         raw = b""
-    if len(raw) != 32:
+    if len(raw) != PUBLIC_KEY_SIZE:
         raise CredentialError("the certificate file has no valid 'issuer_key' (64 hex characters)")
     return raw
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -34,12 +35,12 @@ class Client:
             body = response.json()
         except ValueError:
             body = None
-        if response.status_code >= 400:
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             message = response.text
             if isinstance(body, dict) and isinstance(body.get("error"), dict):
                 message = str(body["error"].get("message", message))
             raise ApiError(response.status_code, message)
-        if body is None and response.status_code != 204:
+        if body is None and response.status_code != HTTPStatus.NO_CONTENT:
             return response.text
         return body
 

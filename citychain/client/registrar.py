@@ -32,8 +32,13 @@ from citychain.credentials import (
     schema_for,
 )
 from citychain.crypto.address import address_to_bytes
-from citychain.modules.registry.messages import MAX_WALLETS, MsgAmend, MsgRegister, MsgRevoke
-from citychain.modules.registry.state import REVOCATION_REASONS
+from citychain.modules.registry import (
+    MAX_WALLETS,
+    REVOCATION_REASONS,
+    MsgAmend,
+    MsgRegister,
+    MsgRevoke,
+)
 
 __all__ = ["IssuedCertificate", "PreparedRecord", "Registrar", "revocation_code"]
 

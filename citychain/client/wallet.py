@@ -9,7 +9,7 @@ from citychain.client.errors import TxFailed
 from citychain.client.http import Client
 from citychain.crypto.address import address_from_public_key, address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.bank.messages import (
+from citychain.modules.bank import (
     MsgBurn,
     MsgCancelRequest,
     MsgCreateRequest,

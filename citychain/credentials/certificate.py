@@ -32,12 +32,14 @@ from citychain.credentials.birth import BIRTH, CITY
 from citychain.credentials.death import DEATH
 from citychain.credentials.schema import CertificateSchema, CredentialError
 from citychain.crypto.address import address_from_public_key
-from citychain.crypto.keys import PrivateKey
-from citychain.modules.registry.commitment import SALT_SIZE, commit
+from citychain.crypto.keys import PUBLIC_KEY_SIZE, PrivateKey
+from citychain.modules.registry import SALT_SIZE, commit
 
 TYP = "dc+sd-jwt"
 ALG = "EdDSA"
 RECORD_ID_SIZE = 32
+HASH_SIZE = 32  # record ids and commitments are sha256 digests (hex in the credential)
+JWS_SEGMENTS = 3  # header.payload.signature (RFC 7515 §7.1, compact serialisation)
 SCHEMAS: dict[str, CertificateSchema] = {s.kind: s for s in (BIRTH, DEATH)}
 """Every certificate type, by the registry record kind it certifies."""
 _BY_VCT = {s.vct: s for s in SCHEMAS.values()}
@@ -182,10 +184,7 @@ def credential_schema(credential: str) -> CertificateSchema:
     """The schema named by a credential's (unverified) ``vct``; CredentialError if none."""
     try:
         jwt, _ = sdjwt.split(credential)
-        segments = jwt.split(".")
-        if len(segments) != 3:
-            raise ValueError("the JWT must have three '.'-separated segments")
-        vct = sdjwt.decode_segment(segments[1]).get("vct")
+        vct = sdjwt.decode_segment(_jwt_segments(jwt)[1]).get("vct")
     except ValueError as exc:
         raise CredentialError(f"not a certificate credential: {exc}") from exc
     schema = _BY_VCT.get(vct) if isinstance(vct, str) else None
@@ -226,58 +225,86 @@ def present(credential: str, disclose: list[str]) -> str:
 
 def _hex32(payload: dict[str, Any], name: str) -> bytes:
     value = payload.get(name)
-    if not isinstance(value, str) or len(value) != 64 or value != value.lower():
+    if not isinstance(value, str) or len(value) != 2 * HASH_SIZE or value != value.lower():
         raise ValueError(f"{name} must be 64 lowercase hex characters")
     return bytes.fromhex(value)
 
 
-def verify_presentation(
-    presentation: str, registrar_public_key: bytes
-) -> VerifiedCredential | VerificationFailure:
-    """Verify a certificate presentation against the registrar's Ed25519 public key.
+class _Refused(Exception):
+    """A failed check of verify_presentation: the reason it returns."""
 
-    Returns the disclosed claims with the visible ones, or the first failed check with its
-    `Reason`. Does not consult the ledger (record status, the registrar's role): that is the
-    caller's next step, using ``record_id``, ``commitment`` and ``iss``.
-    """
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = VerificationFailure(reason, detail)
 
-    def fail(reason: Reason, detail: str) -> VerificationFailure:
-        return VerificationFailure(reason, detail)
 
+@dataclass(frozen=True, slots=True)
+class _Visible:
+    """The always-visible claims of a credential whose signature verified."""
+
+    iss: object
+    iat: int
+    schema: CertificateSchema
+    sd: list[str]
+    record_id: bytes
+    commitment: bytes
+
+
+def _jwt_segments(jwt: str) -> list[str]:
+    segments = jwt.split(".")
+    if len(segments) != JWS_SEGMENTS:
+        raise ValueError("the JWT must have three '.'-separated segments")
+    return segments
+
+
+def _parse(presentation: str) -> tuple[str, list[str], list[str], dict[str, Any]]:
+    """(JWT, disclosures, the JWT's segments, its header); MALFORMED if it is not that."""
     try:
         jwt, disclosures = sdjwt.split(presentation)
-        segments = jwt.split(".")
-        if len(segments) != 3:
-            raise ValueError("the JWT must have three '.'-separated segments")
+        segments = _jwt_segments(jwt)
         header = sdjwt.decode_segment(segments[0])
     except ValueError as exc:
-        return fail(Reason.MALFORMED, str(exc))
+        raise _Refused(Reason.MALFORMED, str(exc)) from exc
+    return jwt, disclosures, segments, header
+
+
+def _check_header(header: dict[str, Any]) -> None:
     if header.get("typ") != TYP:
-        return fail(Reason.WRONG_TYP, f"typ is {header.get('typ')!r}, expected {TYP!r}")
+        raise _Refused(Reason.WRONG_TYP, f"typ is {header.get('typ')!r}, expected {TYP!r}")
     if header.get("alg") != ALG:
-        return fail(Reason.WRONG_ALG, f"alg is {header.get('alg')!r}, expected {ALG!r}")
+        raise _Refused(Reason.WRONG_ALG, f"alg is {header.get('alg')!r}, expected {ALG!r}")
     if set(header) - {"typ", "alg", "kid"}:
-        return fail(Reason.MALFORMED, f"unexpected header parameters {sorted(set(header))}")
-    if not isinstance(registrar_public_key, bytes) or len(registrar_public_key) != 32:
-        return fail(Reason.WRONG_ISSUER_KEY, "the registrar public key must be 32 bytes")
-    expected_iss = address_from_public_key(registrar_public_key)
+        raise _Refused(Reason.MALFORMED, f"unexpected header parameters {sorted(set(header))}")
 
-    if not sdjwt.verify_jwt_signature(jwt, registrar_public_key):
-        # Tell a credential of another registrar apart from a forged or damaged one: read the
-        # (unverified) iss only to choose the reason.
-        try:
-            claimed_iss = sdjwt.decode_segment(segments[1]).get("iss")
-        except ValueError:
-            claimed_iss = None
-        if isinstance(claimed_iss, str) and claimed_iss != expected_iss:
-            return fail(
-                Reason.WRONG_ISSUER_KEY,
-                f"issued by {claimed_iss}, the given key is {expected_iss}'s",
-            )
-        return fail(Reason.BAD_SIGNATURE, "the issuer signature does not verify")
 
+def _expected_issuer(registrar_public_key: bytes) -> str:
+    if not isinstance(registrar_public_key, bytes) or len(registrar_public_key) != PUBLIC_KEY_SIZE:
+        raise _Refused(Reason.WRONG_ISSUER_KEY, "the registrar public key must be 32 bytes")
+    return address_from_public_key(registrar_public_key)
+
+
+def _check_signature(
+    jwt: str, segments: list[str], registrar_public_key: bytes, expected_iss: str
+) -> None:
+    if sdjwt.verify_jwt_signature(jwt, registrar_public_key):
+        return
+    # Tell a credential of another registrar apart from a forged or damaged one: read the
+    # (unverified) iss only to choose the reason.
     try:
-        payload = sdjwt.decode_segment(segments[1])
+        claimed_iss = sdjwt.decode_segment(segments[1]).get("iss")
+    except ValueError:
+        claimed_iss = None
+    if isinstance(claimed_iss, str) and claimed_iss != expected_iss:
+        raise _Refused(
+            Reason.WRONG_ISSUER_KEY, f"issued by {claimed_iss}, the given key is {expected_iss}'s"
+        )
+    raise _Refused(Reason.BAD_SIGNATURE, "the issuer signature does not verify")
+
+
+def _visible_claims(payload_segment: str) -> _Visible:
+    """The signed payload's claims, each of its type; INVALID_CLAIMS otherwise."""
+    try:
+        payload = sdjwt.decode_segment(payload_segment)
         iss, iat, vct = payload.get("iss"), payload.get("iat"), payload.get("vct")
         schema = _BY_VCT.get(vct) if isinstance(vct, str) else None
         if schema is None:
@@ -296,36 +323,74 @@ def verify_presentation(
         if extra:
             raise ValueError(f"unexpected claims {sorted(extra)}")
     except ValueError as exc:
-        return fail(Reason.INVALID_CLAIMS, str(exc))
-    if not isinstance(iss, str) or not hmac.compare_digest(iss, expected_iss):
-        return fail(Reason.WRONG_ISSUER_KEY, f"iss is {iss!r}, the given key is {expected_iss}'s")
+        raise _Refused(Reason.INVALID_CLAIMS, str(exc)) from exc
+    return _Visible(iss, iat, schema, sd, record_id, commitment)
 
-    digests = set(sd)
-    seen: set[str] = set()
-    claims: dict[str, Any] = {}
-    for disclosure in disclosures:
-        try:
-            _, name, value = sdjwt.parse_disclosure(disclosure)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return fail(Reason.MALFORMED_DISCLOSURE, f"{disclosure[:16]}...: {exc}")
-        digest = sdjwt.disclosure_digest(disclosure)
-        if digest in seen:
-            return fail(Reason.DUPLICATE_DISCLOSURE, f"disclosure of {name!r} given twice")
-        seen.add(digest)
-        if digest not in digests:
-            return fail(
-                Reason.DISCLOSURE_NOT_IN_CREDENTIAL,
-                f"the disclosure of {name!r} is not one this credential's issuer signed",
+
+def _disclosed_claim(
+    disclosure: str,
+    digests: set[str],
+    seen: set[str],
+    claims: dict[str, Any],
+    schema: CertificateSchema,
+) -> tuple[str, Any]:
+    """One disclosure's (name, value), checked against the credential and those before it."""
+    try:
+        _, name, value = sdjwt.parse_disclosure(disclosure)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refused(Reason.MALFORMED_DISCLOSURE, f"{disclosure[:16]}...: {exc}") from exc
+    digest = sdjwt.disclosure_digest(disclosure)
+    if digest in seen:
+        raise _Refused(Reason.DUPLICATE_DISCLOSURE, f"disclosure of {name!r} given twice")
+    seen.add(digest)
+    if digest not in digests:
+        raise _Refused(
+            Reason.DISCLOSURE_NOT_IN_CREDENTIAL,
+            f"the disclosure of {name!r} is not one this credential's issuer signed",
+        )
+    if name in claims:
+        raise _Refused(Reason.DUPLICATE_CLAIM, f"two disclosures of {name!r}")
+    if name not in schema.disclosable:
+        raise _Refused(Reason.UNKNOWN_CLAIM, f"{name!r} is not a {schema.kind}-certificate claim")
+    try:
+        schema.check_claim(name, value)
+    except CredentialError as exc:
+        raise _Refused(Reason.INVALID_CLAIM_VALUE, str(exc)) from exc
+    return name, value
+
+
+def verify_presentation(
+    presentation: str, registrar_public_key: bytes
+) -> VerifiedCredential | VerificationFailure:
+    """Verify a certificate presentation against the registrar's Ed25519 public key.
+
+    Returns the disclosed claims with the visible ones, or the first failed check with its
+    `Reason`. Does not consult the ledger (record status, the registrar's role): that is the
+    caller's next step, using ``record_id``, ``commitment`` and ``iss``.
+    """
+    try:
+        jwt, disclosures, segments, header = _parse(presentation)
+        _check_header(header)
+        expected_iss = _expected_issuer(registrar_public_key)
+        _check_signature(jwt, segments, registrar_public_key, expected_iss)
+        visible = _visible_claims(segments[1])
+        iss = visible.iss
+        if not isinstance(iss, str) or not hmac.compare_digest(iss, expected_iss):
+            raise _Refused(
+                Reason.WRONG_ISSUER_KEY, f"iss is {iss!r}, the given key is {expected_iss}'s"
             )
-        if name in claims:
-            return fail(Reason.DUPLICATE_CLAIM, f"two disclosures of {name!r}")
-        if name not in schema.disclosable:
-            return fail(Reason.UNKNOWN_CLAIM, f"{name!r} is not a {schema.kind}-certificate claim")
-        try:
-            schema.check_claim(name, value)
-        except CredentialError as exc:
-            return fail(Reason.INVALID_CLAIM_VALUE, str(exc))
-        claims[name] = value
+        digests, seen = set(visible.sd), set[str]()
+        claims: dict[str, Any] = {}
+        for disclosure in disclosures:
+            name, value = _disclosed_claim(disclosure, digests, seen, claims, visible.schema)
+            claims[name] = value
+    except _Refused as refused:
+        return refused.failure
     return VerifiedCredential(
-        iss=iss, iat=iat, vct=schema.vct, record_id=record_id, commitment=commitment, claims=claims
+        iss=iss,
+        iat=visible.iat,
+        vct=visible.schema.vct,
+        record_id=visible.record_id,
+        commitment=visible.commitment,
+        claims=claims,
     )

@@ -119,11 +119,8 @@ def qr_parts(bundle: dict[str, Any], part_bytes: int = QR_PART_BYTES) -> list[by
     return [MAGIC + bytes([i, len(chunks)]) + digest + c for i, c in enumerate(chunks)]
 
 
-def decode_qr_parts(parts: Sequence[bytes]) -> dict[str, Any]:
-    """The certificate bundle in the payloads of its QR codes (any order); CredentialError
-    saying what is wrong when they are not the complete parts of one bundle."""
-    if not parts:
-        raise CredentialError("no QR code given")
+def _stream(parts: Sequence[bytes]) -> bytes:
+    """The compressed stream the parts carry between them, checked against their checksum."""
     pieces: dict[int, bytes] = {}
     expected: tuple[int, bytes] | None = None
     for payload in parts:
@@ -147,6 +144,15 @@ def decode_qr_parts(parts: Sequence[bytes]) -> dict[str, Any]:
     stream = b"".join(pieces[i] for i in range(count))
     if hashlib.sha256(stream).digest()[:8] != digest:
         raise CredentialError("the QR codes' content does not match their checksum")
+    return stream
+
+
+def decode_qr_parts(parts: Sequence[bytes]) -> dict[str, Any]:
+    """The certificate bundle in the payloads of its QR codes (any order); CredentialError
+    saying what is wrong when they are not the complete parts of one bundle."""
+    if not parts:
+        raise CredentialError("no QR code given")
+    stream = _stream(parts)
     try:
         inflater = zlib.decompressobj()
         raw = inflater.decompress(stream, MAX_INFLATED)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_TEXT = 200
+# ASCII control characters: below the space, and DEL
+FIRST_PRINTABLE, DELETE = 0x20, 0x7F
 SEXES = ("F", "M", "X")
 
 
@@ -27,14 +29,14 @@ def check_text(name: str, value: object) -> str:
         raise CredentialError(f"{name} must be non-empty without surrounding spaces")
     if len(value) > MAX_TEXT:
         raise CredentialError(f"{name} is longer than {MAX_TEXT} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if any(ord(c) < FIRST_PRINTABLE or ord(c) == DELETE for c in value):
         raise CredentialError(f"{name} contains a control character")
     return value
 
 
 def parse_date(name: str, value: object) -> _dt.date:
     text = value if isinstance(value, str) else None
-    if text is None or len(text) != 10:
+    if text is None or len(text) != len("YYYY-MM-DD"):
         raise CredentialError(f"{name} must be a date 'YYYY-MM-DD', got {value!r}")
     try:
         return _dt.date.fromisoformat(text)

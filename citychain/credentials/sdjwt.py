@@ -28,6 +28,7 @@ from citychain.crypto.keys import PUBLIC_KEY_SIZE, PrivateKey
 
 SD_ALG = "sha-256"
 SALT_BYTES = 16
+DISCLOSURE_ITEMS = 3  # [salt, claim name, value]: the disclosure of an object property
 """Random bytes in a disclosure salt (RFC 9901 recommends at least 128 bits)."""
 
 
@@ -71,7 +72,7 @@ def parse_disclosure(disclosure: str) -> tuple[str, str, Any]:
     """Return (salt, name, value); raises ValueError unless it is a 3-element JSON array of
     two strings and a value."""
     item = json.loads(b64url_decode(disclosure).decode("utf-8"))
-    if not isinstance(item, list) or len(item) != 3:
+    if not isinstance(item, list) or len(item) != DISCLOSURE_ITEMS:
         raise ValueError("a disclosure must be a JSON array [salt, name, value]")
     salt, name, value = item
     if not isinstance(salt, str) or not isinstance(name, str):

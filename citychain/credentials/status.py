@@ -44,10 +44,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from citychain.codec import DecodeError, decode
-from citychain.credentials.certificate import VerificationFailure, verify_presentation
+from citychain.credentials.certificate import (
+    VerificationFailure,
+    VerifiedCredential,
+    verify_presentation,
+)
 from citychain.crypto.address import address_from_bytes
 from citychain.light.verify import verify_bundle
-from citychain.modules.registry.state import (
+from citychain.modules.registry import (
     KIND_NAMES,
     REVOCATION_REASONS,
     STATUS_NAMES,
@@ -141,101 +145,86 @@ def _parse_bundle(bundle: Any) -> tuple[str, dict[str, Any], bytes | None] | str
         return f"the certificate bundle's 'issuer_key' is not hex: {exc}"
 
 
-def verify_certificate(
-    bundle: Any,
-    registrar_public_key: bytes | None,
-    trusted_validators: Iterable[tuple[bytes, int]] | None,
-) -> CertificateResult:
-    """Verify a certificate bundle (a dict, or its JSON text) offline.
+class _Failed(Exception):
+    """A failed check of verify_certificate, after the presentation verified."""
 
-    ``registrar_public_key`` is the issuing registrar's Ed25519 key, or None to take the
-    bundle's ``issuer_key``; ``trusted_validators`` the (public key, power) pairs of a genesis
-    the verifier trusts, or None to trust the validators the proof bundle carries (which then
-    proves only self-consistency).
-    """
-    parsed = _parse_bundle(bundle)
-    if isinstance(parsed, str):
-        return CertificateResult(False, None, parsed, Check.MALFORMED_BUNDLE)
-    presentation, proof, bundled_key = parsed
-    if registrar_public_key is None:
-        if bundled_key is None:
-            return CertificateResult(
-                False,
-                None,
-                "no registrar key: the bundle has no 'issuer_key' and none was given",
-                Check.MALFORMED_BUNDLE,
-            )
-        registrar_public_key = bundled_key
+    def __init__(self, check: Check, reason: str) -> None:
+        super().__init__(reason)
+        self.check = check
+        self.reason = reason
 
-    credential = verify_presentation(presentation, registrar_public_key)
-    if isinstance(credential, VerificationFailure):
-        return CertificateResult(
-            False,
-            None,
-            f"the presentation does not verify ({credential.reason}): {credential.detail}",
-            Check.PRESENTATION,
-        )
-    claims, record_id, kind = credential.claims, credential.record_id, credential.kind
-    time: str | None = None
 
-    def fail(check: Check, reason: str, height: int | None = None) -> CertificateResult:
-        return CertificateResult(
-            False, None, reason, check, claims, record_id, height, kind=kind, time=time
-        )
-
+def _proven_at(
+    proof: dict[str, Any], trusted_validators: Iterable[tuple[bytes, int]] | None
+) -> tuple[int | None, str | None]:
+    """The height and time of the state the record proof verifies against (check 2)."""
     try:
         verdict = verify_bundle(proof, trusted_validators)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        return fail(Check.RECORD_PROOF, f"the record proof does not verify: malformed: {exc}")
+        raise _Failed(
+            Check.RECORD_PROOF, f"the record proof does not verify: malformed: {exc}"
+        ) from exc
     if not verdict.valid:
-        return fail(Check.RECORD_PROOF, f"the record proof does not verify: {verdict.reason}")
+        raise _Failed(Check.RECORD_PROOF, f"the record proof does not verify: {verdict.reason}")
     height_value, time_value = verdict.details.get("height"), verdict.details.get("time")
     height = height_value if isinstance(height_value, int) else None
     time = time_value if isinstance(time_value, str) else None
+    return height, time
 
+
+def _proven_record(
+    proof: dict[str, Any], record_id: bytes, kind: str | None, height: int | None
+) -> Record:
+    """The proven record of the credential, of its kind (checks 3 and 4)."""
     expected_key = record_key(record_id)
     proven_key = proof.get("key")
     if proven_key != expected_key.hex():
-        return fail(
+        raise _Failed(
             Check.WRONG_RECORD_KEY,
             f"the proof is of key {proven_key}, not of the credential's record "
             f"reg/r/{record_id.hex()}",
-            height,
         )
     value_hex = proof.get("value")
     if value_hex is None:
-        return fail(
+        raise _Failed(
             Check.NO_RECORD,
             f"no such record on the ledger: reg/r/{record_id.hex()} is absent at height {height}",
-            height,
         )
     try:
         record = decode(bytes.fromhex(str(value_hex)), Record)
     except (ValueError, DecodeError) as exc:
-        return fail(Check.MALFORMED_RECORD, f"the proven value is not a record: {exc}", height)
+        raise _Failed(Check.MALFORMED_RECORD, f"the proven value is not a record: {exc}") from exc
     record_kind = KIND_NAMES[record.kind] if record.kind < len(KIND_NAMES) else str(record.kind)
     if record_kind != kind:
-        return fail(
+        raise _Failed(
             Check.MALFORMED_RECORD,
             f"the record is a {record_kind} record, the credential a {kind} certificate",
-            height,
         )
+    return record
+
+
+def _check_signed_by_issuer(record: Record, credential: VerifiedCredential) -> None:
+    """The record is the credential's, written by the credential's issuer (checks 5 and 6)."""
     if record.commitment != credential.commitment:
-        return fail(
+        raise _Failed(
             Check.COMMITMENT_MISMATCH,
             f"the record's commitment {record.commitment.hex()} is not the credential's "
             f"{credential.commitment.hex()}",
-            height,
         )
     signer = address_from_bytes(record.registrar)
     if signer != credential.iss:
-        return fail(
+        raise _Failed(
             Check.WRONG_OFFICE,
             f"this version of the record was written by registrar {signer}, the credential is "
             f"issued by {credential.iss}",
-            height,
         )
 
+
+def _by_status(
+    record: Record, credential: VerifiedCredential, height: int | None, time: str | None
+) -> CertificateResult:
+    """The verdict of the record's status (check 7)."""
+    claims, record_id, kind = credential.claims, credential.record_id, credential.kind
     status = STATUS_NAMES[record.status] if record.status < len(STATUS_NAMES) else None
     if record.status == STATUS_VALID:
         return CertificateResult(
@@ -278,4 +267,67 @@ def verify_certificate(
             kind=kind,
             time=time,
         )
-    return fail(Check.UNKNOWN_STATUS, f"the record has unknown status {record.status}", height)
+    return CertificateResult(
+        False,
+        None,
+        f"the record has unknown status {record.status}",
+        Check.UNKNOWN_STATUS,
+        claims,
+        record_id,
+        height,
+        kind=kind,
+        time=time,
+    )
+
+
+def verify_certificate(
+    bundle: Any,
+    registrar_public_key: bytes | None,
+    trusted_validators: Iterable[tuple[bytes, int]] | None,
+) -> CertificateResult:
+    """Verify a certificate bundle (a dict, or its JSON text) offline.
+
+    ``registrar_public_key`` is the issuing registrar's Ed25519 key, or None to take the
+    bundle's ``issuer_key``; ``trusted_validators`` the (public key, power) pairs of a genesis
+    the verifier trusts, or None to trust the validators the proof bundle carries (which then
+    proves only self-consistency).
+    """
+    parsed = _parse_bundle(bundle)
+    if isinstance(parsed, str):
+        return CertificateResult(False, None, parsed, Check.MALFORMED_BUNDLE)
+    presentation, proof, bundled_key = parsed
+    key = registrar_public_key if registrar_public_key is not None else bundled_key
+    if key is None:
+        return CertificateResult(
+            False,
+            None,
+            "no registrar key: the bundle has no 'issuer_key' and none was given",
+            Check.MALFORMED_BUNDLE,
+        )
+    credential = verify_presentation(presentation, key)
+    if isinstance(credential, VerificationFailure):
+        return CertificateResult(
+            False,
+            None,
+            f"the presentation does not verify ({credential.reason}): {credential.detail}",
+            Check.PRESENTATION,
+        )
+    height: int | None = None
+    time: str | None = None
+    try:
+        height, time = _proven_at(proof, trusted_validators)
+        record = _proven_record(proof, credential.record_id, credential.kind, height)
+        _check_signed_by_issuer(record, credential)
+    except _Failed as failed:
+        return CertificateResult(
+            False,
+            None,
+            failed.reason,
+            failed.check,
+            credential.claims,
+            credential.record_id,
+            height,
+            kind=credential.kind,
+            time=time,
+        )
+    return _by_status(record, credential, height, time)

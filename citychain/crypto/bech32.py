@@ -31,6 +31,12 @@ MAX_LENGTH = 90
 
 CHECKSUM_LENGTH = 6
 SEPARATOR = "1"
+MAX_HRP_LENGTH = 83
+# the characters a bech32 string may hold: US-ASCII 33-126 (BIP-173)
+FIRST_CHAR, LAST_CHAR = 33, 126
+WORD_BITS = 5
+WORD_MAX = (1 << WORD_BITS) - 1
+BYTE_BITS = 8
 
 _CHAR_TO_WORD = {char: value for value, char in enumerate(CHARSET)}
 _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -67,10 +73,10 @@ def _create_checksum(hrp: str, words: Sequence[int]) -> list[int]:
 
 
 def _check_hrp(hrp: str) -> None:
-    if not 1 <= len(hrp) <= 83:
+    if not 1 <= len(hrp) <= MAX_HRP_LENGTH:
         raise AddressError(f"human-readable part must be 1 to 83 characters, got {len(hrp)}")
     for position, char in enumerate(hrp):
-        if not 33 <= ord(char) <= 126:
+        if not FIRST_CHAR <= ord(char) <= LAST_CHAR:
             raise AddressError(
                 f"human-readable part has character {char!r} at position {position}, "
                 "outside US-ASCII 33-126"
@@ -87,13 +93,35 @@ def bech32_encode_words(hrp: str, words: Sequence[int]) -> str:
     """
     _check_hrp(hrp)
     for position, word in enumerate(words):
-        if not 0 <= word <= 31:
+        if not 0 <= word <= WORD_MAX:
             raise AddressError(f"word {position} is {word}, outside 0-31")
     length = len(hrp) + 1 + len(words) + CHECKSUM_LENGTH
     if length > MAX_LENGTH:
         raise AddressError(f"bech32 string would be {length} characters, over {MAX_LENGTH}")
     checksum = _create_checksum(hrp, words)
     return hrp + SEPARATOR + "".join(CHARSET[w] for w in [*words, *checksum])
+
+
+def _check_characters(bech: str) -> None:
+    first, last = FIRST_CHAR, LAST_CHAR  # locals: a genesis decodes millions of addresses
+    for position, char in enumerate(bech):
+        if not first <= ord(char) <= last:
+            raise AddressError(
+                f"character {char!r} at position {position} is outside US-ASCII 33-126"
+            )
+
+
+def _data_words(data_part: str, start: int) -> list[int]:
+    """The words of the data part, which starts at position ``start`` of the string."""
+    words = []
+    for offset, char in enumerate(data_part):
+        word = _CHAR_TO_WORD.get(char)
+        if word is None:
+            raise AddressError(
+                f"character {char!r} at position {start + offset} is not in the bech32 alphabet"
+            )
+        words.append(word)
+    return words
 
 
 def bech32_decode_words(bech: str) -> tuple[str, list[int]]:
@@ -108,11 +136,7 @@ def bech32_decode_words(bech: str) -> tuple[str, list[int]]:
         raise AddressError(f"bech32 string must be str, got {type(bech).__name__}")
     if len(bech) > MAX_LENGTH:
         raise AddressError(f"bech32 string is {len(bech)} characters, over {MAX_LENGTH}")
-    for position, char in enumerate(bech):
-        if not 33 <= ord(char) <= 126:
-            raise AddressError(
-                f"character {char!r} at position {position} is outside US-ASCII 33-126"
-            )
+    _check_characters(bech)
     lowered = bech.lower()
     if lowered != bech and bech.upper() != bech:
         raise AddressError("bech32 string mixes upper and lower case")
@@ -127,15 +151,7 @@ def bech32_decode_words(bech: str) -> tuple[str, list[int]]:
             f"data part is {len(data_part)} characters, shorter than the "
             f"{CHECKSUM_LENGTH}-character checksum"
         )
-    words = []
-    for offset, char in enumerate(data_part):
-        word = _CHAR_TO_WORD.get(char)
-        if word is None:
-            raise AddressError(
-                f"character {char!r} at position {separator + 1 + offset} is not in the "
-                "bech32 alphabet"
-            )
-        words.append(word)
+    words = _data_words(data_part, separator + 1)
     residue = _polymod(_hrp_expand(hrp) + words)
     if residue == _BECH32M_CONSTANT:
         raise AddressError("checksum is bech32m (BIP-350); expected bech32 (BIP-173)")
@@ -147,29 +163,31 @@ def bech32_decode_words(bech: str) -> tuple[str, list[int]]:
 def bytes_to_words(data: bytes) -> list[int]:
     """Regroup bytes into 5-bit words, padding the last word with zero bits (BIP-173)."""
     accumulator, bits, words = 0, 0, []
+    word_bits, word_max, byte_bits = WORD_BITS, WORD_MAX, BYTE_BITS  # locals: every address
     for byte in data:
-        accumulator = (accumulator << 8) | byte
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            words.append((accumulator >> bits) & 31)
+        accumulator = (accumulator << byte_bits) | byte
+        bits += byte_bits
+        while bits >= word_bits:
+            bits -= word_bits
+            words.append((accumulator >> bits) & word_max)
     if bits:
-        words.append((accumulator << (5 - bits)) & 31)
+        words.append((accumulator << (word_bits - bits)) & word_max)
     return words
 
 
 def words_to_bytes(words: Sequence[int]) -> bytes:
     """Regroup 5-bit words into bytes; the leftover must be at most 4 zero bits (BIP-173)."""
     accumulator, bits, out = 0, 0, bytearray()
+    word_bits, word_max, byte_bits = WORD_BITS, WORD_MAX, BYTE_BITS  # locals: every address
     for position, word in enumerate(words):
-        if not 0 <= word <= 31:
+        if not 0 <= word <= word_max:
             raise AddressError(f"word {position} is {word}, outside 0-31")
-        accumulator = ((accumulator << 5) | word) & 0xFFF
-        bits += 5
-        if bits >= 8:
-            bits -= 8
+        accumulator = ((accumulator << word_bits) | word) & 0xFFF
+        bits += word_bits
+        if bits >= byte_bits:
+            bits -= byte_bits
             out.append((accumulator >> bits) & 0xFF)
-    if bits >= 5:
+    if bits >= word_bits:
         raise AddressError(f"data has {bits} bits of padding; at most 4 are allowed")
     if accumulator & ((1 << bits) - 1):
         raise AddressError("data padding bits are not zero")

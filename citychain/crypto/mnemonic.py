@@ -30,6 +30,9 @@ from citychain.crypto.keys import PrivateKey
 HARDENED = 0x8000_0000
 """Child indices at or above 2^31 are hardened (BIP-32)."""
 
+MAX_INDEX = 0xFFFF_FFFF
+"""A child index is a 32-bit number (BIP-32 ser32)."""
+
 PURPOSE = 44
 """BIP-44 purpose level."""
 
@@ -124,7 +127,7 @@ def slip10_ed25519_child(key: bytes, chain_code: bytes, index: int) -> tuple[byt
 
     Raises ValueError for a non-hardened index: SLIP-0010 defines none for ed25519.
     """
-    if not HARDENED <= index <= 0xFFFF_FFFF:
+    if not HARDENED <= index <= MAX_INDEX:
         raise ValueError(
             f"ed25519 derivation is hardened only: index {index} is not in 2^31..2^32-1"
         )

@@ -27,7 +27,7 @@ from citychain.light.claims import VerifyResult, check_claim, hex_field, utc_tex
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
-from citychain.light.types import LightBlock, ValidatorSet, make_validator_set
+from citychain.light.types import Header, LightBlock, ValidatorSet, make_validator_set
 from citychain.light.verifier import DEFAULT_TRUST_LEVEL, verify_chain
 from citychain.state import Proof, ProofFormatError, verify_proof
 
@@ -64,6 +64,100 @@ def _hop_label(hops: list[LightBlock], index: int | None) -> str:
     return "signed_header" if index == len(hops) - 1 else f"trust_chain[{index}]"
 
 
+class _Invalid(Exception):
+    """A failed step of verify_cometbft_bundle: its reason and details."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.result = _fail(reason, **details)
+
+
+def _envelope(bundle: Any) -> tuple[str, int]:
+    """The bundle's chain id and state height, once its version and engine are this module's."""
+    if not isinstance(bundle, dict):
+        raise _Invalid("malformed bundle: expected a JSON object")
+    if bundle.get("version") != BUNDLE_VERSION or isinstance(bundle.get("version"), bool):
+        raise _Invalid(f"malformed bundle: version must be {BUNDLE_VERSION}")
+    if bundle.get("engine") != BUNDLE_ENGINE:
+        raise _Invalid(f"malformed bundle: engine must be {BUNDLE_ENGINE!r}")
+    chain_id, height = bundle.get("chain_id"), bundle.get("height")
+    if not isinstance(chain_id, str):
+        raise _Invalid("malformed bundle: chain_id must be a string")
+    if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+        raise _Invalid("malformed bundle: height must be a non-negative integer")
+    return chain_id, height
+
+
+def _contents(bundle: dict[str, Any]) -> tuple[bytes, bytes | None, Proof, list[LightBlock]]:
+    """(key, value, Merkle proof, hops) of a bundle (step 1)."""
+    try:
+        key = hex_field(bundle, "key")
+        value = hex_field(bundle, "value", optional=True)
+        proof = Proof.from_json(bundle.get("proof"))
+        hops = _hops(bundle)
+    except (ValueError, ProofFormatError) as exc:
+        raise _Invalid(f"malformed bundle: {exc}") from exc
+    except LightClientError as exc:
+        raise _Invalid(f"malformed bundle: {exc.message}", check=exc.check.value) from exc
+    assert key is not None
+    return key, value, proof, hops
+
+
+def _trusted(
+    genesis_validators: Iterable[tuple[bytes, int]] | ValidatorSet | None,
+    hops: list[LightBlock],
+) -> tuple[str, ValidatorSet]:
+    """Where the trusted validators come from ("genesis" or "bundle"), and the set."""
+    if genesis_validators is None:
+        return "bundle", hops[0].validators
+    try:
+        trusted = (
+            genesis_validators
+            if isinstance(genesis_validators, ValidatorSet)
+            else make_validator_set(genesis_validators)
+        )
+    except (LightClientError, TypeError, ValueError) as exc:
+        raise _Invalid(f"genesis validators are malformed: {exc}") from exc
+    return "genesis", trusted
+
+
+def _check_target(target: Header, chain_id: str, height: int) -> None:
+    """The target header is of the bundle's chain, at height H + 1 (step 2)."""
+    if target.chain_id != chain_id:
+        raise _Invalid(
+            f"header is for chain {target.chain_id!r}, bundle says {chain_id!r}",
+            check=Check.CHAIN_ID.value,
+        )
+    if target.height != height + 1:
+        raise _Invalid(
+            f"header is at height {target.height}; the app hash of state height {height} is in "
+            f"the header at {height + 1}",
+            check="height",
+        )
+
+
+def _check_chain(
+    chain_id: str,
+    trusted: ValidatorSet,
+    hops: list[LightBlock],
+    trust_level: Fraction,
+    source: str,
+) -> None:
+    """Every hop verifies from the trusted validators (step 3)."""
+    try:
+        verify_chain(chain_id, trusted, hops, trust_level)
+    except LightClientError as exc:
+        label = _hop_label(hops, exc.hop)
+        where = f"{label} (height {exc.height})" if exc.height is not None else label
+        raise _Invalid(
+            f"{where}: {exc.check.value}: {exc.message}",
+            check=exc.check.value,
+            hop=exc.hop,
+            height=exc.height,
+            validators_from=source,
+        ) from exc
+
+
 def verify_cometbft_bundle(
     bundle: Any,
     genesis_validators: Iterable[tuple[bytes, int]] | ValidatorSet | None = None,
@@ -76,66 +170,15 @@ def verify_cometbft_bundle(
     trusted and the result's details say `validators_from="bundle"`: the bundle then proves
     only that its headers are consistent and signed by the set it carries.
     """
-    if not isinstance(bundle, dict):
-        return _fail("malformed bundle: expected a JSON object")
-    if bundle.get("version") != BUNDLE_VERSION or isinstance(bundle.get("version"), bool):
-        return _fail(f"malformed bundle: version must be {BUNDLE_VERSION}")
-    if bundle.get("engine") != BUNDLE_ENGINE:
-        return _fail(f"malformed bundle: engine must be {BUNDLE_ENGINE!r}")
-    chain_id, height = bundle.get("chain_id"), bundle.get("height")
-    if not isinstance(chain_id, str):
-        return _fail("malformed bundle: chain_id must be a string")
-    if not isinstance(height, int) or isinstance(height, bool) or height < 0:
-        return _fail("malformed bundle: height must be a non-negative integer")
     try:
-        key = hex_field(bundle, "key")
-        value = hex_field(bundle, "value", optional=True)
-        proof = Proof.from_json(bundle.get("proof"))
-        hops = _hops(bundle)
-    except (ValueError, ProofFormatError) as exc:
-        return _fail(f"malformed bundle: {exc}")
-    except LightClientError as exc:
-        return _fail(f"malformed bundle: {exc.message}", check=exc.check.value)
-    assert key is not None
-
-    if genesis_validators is None:
-        source, trusted = "bundle", hops[0].validators
-    else:
-        source = "genesis"
-        try:
-            trusted = (
-                genesis_validators
-                if isinstance(genesis_validators, ValidatorSet)
-                else make_validator_set(genesis_validators)
-            )
-        except (LightClientError, TypeError, ValueError) as exc:
-            return _fail(f"genesis validators are malformed: {exc}")
-
-    target = hops[-1].signed_header.header
-    if target.chain_id != chain_id:
-        return _fail(
-            f"header is for chain {target.chain_id!r}, bundle says {chain_id!r}",
-            check=Check.CHAIN_ID.value,
-        )
-    if target.height != height + 1:
-        return _fail(
-            f"header is at height {target.height}; the app hash of state height {height} is in "
-            f"the header at {height + 1}",
-            check="height",
-        )
-    try:
-        verify_chain(chain_id, trusted, hops, trust_level)
-    except LightClientError as exc:
-        label = _hop_label(hops, exc.hop)
-        where = f"{label} (height {exc.height})" if exc.height is not None else label
-        return _fail(
-            f"{where}: {exc.check.value}: {exc.message}",
-            check=exc.check.value,
-            hop=exc.hop,
-            height=exc.height,
-            validators_from=source,
-        )
-
+        chain_id, height = _envelope(bundle)
+        key, value, proof, hops = _contents(bundle)
+        source, trusted = _trusted(genesis_validators, hops)
+        target = hops[-1].signed_header.header
+        _check_target(target, chain_id, height)
+        _check_chain(chain_id, trusted, hops, trust_level, source)
+    except _Invalid as invalid:
+        return invalid.result
     if not verify_proof(target.app_hash, key, value, proof):
         return _fail(f"Merkle proof does not verify against app hash {target.app_hash.hex()}")
     claim = bundle.get("claim") or {}

@@ -8,7 +8,7 @@ from typing import Any
 
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.errors import AddressError
-from citychain.modules.bank.state import balance_key
+from citychain.modules.bank import balance_key
 
 __all__ = ["VerifyResult", "check_claim", "hex_field", "utc_text"]
 

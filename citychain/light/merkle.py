@@ -26,7 +26,7 @@ INNER_PREFIX = b"\x01"
 
 def split_point(length: int) -> int:
     """Return the largest power of two strictly less than `length` (getSplitPoint); length > 1."""
-    if length < 2:
+    if length <= 1:
         raise ValueError(f"cannot split a tree of {length} items")
     return 1 << ((length - 1).bit_length() - 1)
 

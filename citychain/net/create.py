@@ -23,7 +23,7 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.init_home import ROLE_KEY_FEE_FLOAT, ROLE_KEYS
-from citychain.modules.bank.genesis import DEFAULT_SECTION
+from citychain.modules.bank import DEFAULT_SECTION
 from citychain.net.layout import (
     NetError,
     NetLayout,
@@ -37,6 +37,7 @@ __all__ = ["DEFAULT_BASE_PORT", "NetOptions", "add_node", "create_network"]
 
 DEFAULT_BASE_PORT = 27000
 VALIDATOR_POWER = 10
+MAX_VALIDATORS = 64  # the most `--validators` a network is created with
 OPERATOR_KEY = "operator"
 
 
@@ -223,7 +224,7 @@ def create_network(
     layout = NetLayout(directory)
     if layout.exists() or (directory.exists() and any(directory.iterdir())):
         raise NetError(f"{directory} is not empty; choose another --dir")
-    if not 1 <= validators <= 64:
+    if not 1 <= validators <= MAX_VALIDATORS:
         raise NetError("--validators must be 1..64")
     # CometBFT takes chain ids of at most 50 characters (types.MaxChainIDLen).
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", chain_id):

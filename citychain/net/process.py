@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ def start_node(layout: NetLayout, spec: NodeSpec) -> list[str]:
 
 def _rpc_up(spec: NodeSpec) -> bool:
     try:
-        return httpx.get(f"{spec.rpc_url}/health", timeout=1.0).status_code == 200
+        return httpx.get(f"{spec.rpc_url}/health", timeout=1.0).status_code == HTTPStatus.OK
     except httpx.HTTPError:
         return False
 

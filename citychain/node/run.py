@@ -1,4 +1,4 @@
-"""Run a node: HTTP API on uvicorn, solo engine in the same event loop."""
+"""Run a node: HTTP API on uvicorn, and the engine (solo blocks, or ABCI) in the same event loop."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from citychain.node.service import Node
 
 __all__ = ["run_node", "split_host_port"]
 
+MAX_PORT = 65535
+
 
 def split_host_port(value: str) -> tuple[str, int]:
     value = value.removeprefix("http://")
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isdigit() or not 0 <= int(port) <= MAX_PORT:
         raise ValueError(f"expected HOST:PORT, got {value!r}")
     return host or "127.0.0.1", int(port)
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import msgspec
 
-from citychain.app import Application, TxResult
+from citychain.app import Application, BlockResult, TxResult
 from citychain.block import CometHeaderInfo, Header
 from citychain.codec import DecodeError, decode
-from citychain.crypto.address import address_from_bytes
+from citychain.crypto.address import ADDRESS_SIZE, address_from_bytes
 from citychain.errors import CityError
 from citychain.modules.base import Event
 from citychain.store.sqlite import BlockRecord, TxRecord
@@ -24,7 +24,7 @@ def render_value(value: Any) -> Any:
         tag = value.__struct_config__.tag
         return {"kind": tag, **fields} if isinstance(tag, str) else fields
     if isinstance(value, bytes):
-        if len(value) == 20:
+        if len(value) == ADDRESS_SIZE:
             return address_from_bytes(value)
         return value.hex()
     if isinstance(value, tuple | list):
@@ -153,3 +153,26 @@ def block_view(record: BlockRecord, tx_hashes: list[bytes] | None = None) -> dic
     if tx_hashes is not None:
         view["txs"] = [h.hex() for h in tx_hashes]
     return view
+
+
+# A block event on /ws lists at most this many transactions, so that a full block of 5,000
+# does not hold up the stream.
+MAX_EVENT_TXS = 1000
+
+
+def block_event(record: BlockRecord, result: BlockResult) -> dict[str, Any]:
+    """What ``/ws`` sends each subscriber when a block is committed."""
+    return {
+        "type": "block",
+        "height": record.height,
+        "hash": record.hash.hex(),
+        "time_ms": record.time_ms,
+        "num_txs": record.num_txs,
+        "app_hash": record.app_hash.hex(),
+        "txs": [
+            {"hash": h.hex(), "code": r.code, "events": [event_view(e) for e in r.events]}
+            for h, r in zip(
+                result.tx_hashes[:MAX_EVENT_TXS], result.tx_results[:MAX_EVENT_TXS], strict=True
+            )
+        ],
+    }

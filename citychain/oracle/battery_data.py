@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DATA_ENV",
@@ -41,6 +42,11 @@ MAX_CYCLE = 1_000_000
 MAX_ROWS = 5_000_000
 MIN_CYCLES = 20
 MAX_CELL_ID = 64
+MAX_RESISTANCE_OHM = 10.0  # internal resistance of one cell: milliohms, never 10 ohm
+TEMPERATURE_RANGE_C = (-60.0, 150.0)  # beyond either, the sensor or the unit is wrong
+# A cell's highest capacity over its lowest: a cell at end of life still holds ~80 % of new, so
+# a larger spread is rows in mixed units (Ah and mAh) or corrupt rows.
+MAX_CAPACITY_SPREAD = 5
 
 
 class BatteryDataError(ValueError):
@@ -106,15 +112,8 @@ def _cycle(text: str, where: str) -> int:
     return value
 
 
-def parse_cycles_csv(
-    text: str, source: str = "input", min_cycles: int = MIN_CYCLES
-) -> list[CellSeries]:
-    """Parse and check per-cycle rows; cells come back in order of first appearance.
-
-    Rows of one cell must have strictly increasing cycle numbers (gaps are fine: cleaned data
-    drops outliers without renumbering). Rows of different cells may interleave.
-    """
-    reader = csv.reader(io.StringIO(text), strict=True)
+def _header(reader: Any, source: str) -> tuple[list[str], dict[str, int]]:
+    """The header's column names and the index of each; every required one present."""
     try:
         header = next(reader)
     except StopIteration:
@@ -130,9 +129,79 @@ def parse_cycles_csv(
         )
     if len(set(names)) != len(names):
         raise BatteryDataError(f"{source}: duplicate column names in the header")
-    index = {name: i for i, name in enumerate(names)}
-    optional = [c for c in OPTIONAL_COLUMNS if c in index]
+    return names, {name: i for i, name in enumerate(names)}
 
+
+def _capacity(text: str, where: str) -> float:
+    cap = _float(text, "discharge_capacity_ah", where)
+    if cap <= 0:
+        raise BatteryDataError(f"{where}: discharge_capacity_ah {cap} must be > 0")
+    if cap > MAX_CAPACITY_AH:
+        raise BatteryDataError(
+            f"{where}: discharge_capacity_ah {cap} is absurd for one cell; "
+            "is it in mAh? give Ah (divide by 1000)"
+        )
+    return cap
+
+
+def _optional(row: list[str], index: dict[str, int], where: str) -> tuple[float, float]:
+    """(internal resistance, temperature) of a row; NaN where the column is absent or empty."""
+    extra = [math.nan, math.nan]
+    for k, col in enumerate(OPTIONAL_COLUMNS):
+        if col in index and row[index[col]].strip():
+            extra[k] = _float(row[index[col]], col, where)
+    resistance, temperature = extra
+    if not math.isnan(resistance) and not 0 <= resistance < MAX_RESISTANCE_OHM:
+        raise BatteryDataError(f"{where}: internal_resistance_ohm {resistance} not in [0,10)")
+    low, high = TEMPERATURE_RANGE_C
+    if not math.isnan(temperature) and not low <= temperature <= high:
+        raise BatteryDataError(f"{where}: temperature_c {temperature} not in [-60,150]")
+    return resistance, temperature
+
+
+def _row(
+    row: list[str], names: list[str], index: dict[str, int], where: str
+) -> tuple[str, tuple[int, float, float, float]]:
+    """(cell id, (cycle, capacity, resistance, temperature)) of one data row."""
+    if len(row) != len(names):
+        raise BatteryDataError(f"{where}: {len(row)} fields, the header has {len(names)}")
+    cell_id = row[index["cell_id"]].strip()
+    if not cell_id or len(cell_id) > MAX_CELL_ID or not cell_id.isprintable():
+        raise BatteryDataError(f"{where}: cell_id must be 1..{MAX_CELL_ID} printable chars")
+    cycle = _cycle(row[index["cycle"]], where)
+    cap = _capacity(row[index["discharge_capacity_ah"]], where)
+    resistance, temperature = _optional(row, index, where)
+    return cell_id, (cycle, cap, resistance, temperature)
+
+
+def _append(
+    series: list[tuple[int, float, float, float]],
+    cell_id: str,
+    entry: tuple[int, float, float, float],
+    where: str,
+) -> None:
+    """Add a row to its cell's series, whose cycles must strictly increase."""
+    cycle = entry[0]
+    if series and cycle == series[-1][0]:
+        raise BatteryDataError(f"{where}: duplicate cycle {cycle} for cell {cell_id}")
+    if series and cycle < series[-1][0]:
+        raise BatteryDataError(
+            f"{where}: cycle {cycle} of cell {cell_id} comes after cycle "
+            f"{series[-1][0]}; cycles must increase"
+        )
+    series.append(entry)
+
+
+def parse_cycles_csv(
+    text: str, source: str = "input", min_cycles: int = MIN_CYCLES
+) -> list[CellSeries]:
+    """Parse and check per-cycle rows; cells come back in order of first appearance.
+
+    Rows of one cell must have strictly increasing cycle numbers (gaps are fine: cleaned data
+    drops outliers without renumbering). Rows of different cells may interleave.
+    """
+    reader = csv.reader(io.StringIO(text), strict=True)
+    names, index = _header(reader, source)
     rows: dict[str, list[tuple[int, float, float, float]]] = {}
     try:
         for lineno, row in enumerate(reader, start=2):
@@ -141,37 +210,8 @@ def parse_cycles_csv(
             where = f"{source} line {lineno}"
             if lineno > MAX_ROWS:
                 raise BatteryDataError(f"{source}: more than {MAX_ROWS} rows")
-            if len(row) != len(names):
-                raise BatteryDataError(f"{where}: {len(row)} fields, the header has {len(names)}")
-            cell_id = row[index["cell_id"]].strip()
-            if not cell_id or len(cell_id) > MAX_CELL_ID or not cell_id.isprintable():
-                raise BatteryDataError(f"{where}: cell_id must be 1..{MAX_CELL_ID} printable chars")
-            cycle = _cycle(row[index["cycle"]], where)
-            cap = _float(row[index["discharge_capacity_ah"]], "discharge_capacity_ah", where)
-            if cap <= 0:
-                raise BatteryDataError(f"{where}: discharge_capacity_ah {cap} must be > 0")
-            if cap > MAX_CAPACITY_AH:
-                raise BatteryDataError(
-                    f"{where}: discharge_capacity_ah {cap} is absurd for one cell; "
-                    "is it in mAh? give Ah (divide by 1000)"
-                )
-            extra = [math.nan, math.nan]
-            for k, col in enumerate(OPTIONAL_COLUMNS):
-                if col in optional and row[index[col]].strip():
-                    extra[k] = _float(row[index[col]], col, where)
-            if not math.isnan(extra[0]) and not 0 <= extra[0] < 10:
-                raise BatteryDataError(f"{where}: internal_resistance_ohm {extra[0]} not in [0,10)")
-            if not math.isnan(extra[1]) and not -60 <= extra[1] <= 150:
-                raise BatteryDataError(f"{where}: temperature_c {extra[1]} not in [-60,150]")
-            series = rows.setdefault(cell_id, [])
-            if series and cycle == series[-1][0]:
-                raise BatteryDataError(f"{where}: duplicate cycle {cycle} for cell {cell_id}")
-            if series and cycle < series[-1][0]:
-                raise BatteryDataError(
-                    f"{where}: cycle {cycle} of cell {cell_id} comes after cycle "
-                    f"{series[-1][0]}; cycles must increase"
-                )
-            series.append((cycle, cap, extra[0], extra[1]))
+            cell_id, entry = _row(row, names, index, where)
+            _append(rows.setdefault(cell_id, []), cell_id, entry, where)
     except csv.Error as exc:
         raise BatteryDataError(f"{source}: not a valid CSV: {exc}") from None
     if not rows:
@@ -190,7 +230,7 @@ def _series(
     # A whole cell whose median is ~1000x a plausible value passed the per-row bound only
     # because it is small cells in mAh: 'absurd' is judged per row above, units here.
     spread = max(caps) / min(caps)
-    if spread > 5:
+    if spread > MAX_CAPACITY_SPREAD:
         raise BatteryDataError(
             f"{source}: cell {cell_id} capacity ranges {min(caps)}..{max(caps)} Ah (x{spread:.0f});"
             " mixed units or corrupt rows?"

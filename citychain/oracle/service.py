@@ -29,7 +29,6 @@ it: the cumulative fields are equal, not lower).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -47,25 +46,15 @@ from citychain.client.errors import ApiError
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.home import Home
-from citychain.modules.battery.access import HEALTH
-from citychain.modules.battery.messages import (
-    DAY_MAX,
-    DAY_MIN,
-    MAX_EOL_CYCLE,
-    HealthValues,
-    MsgAttestPrediction,
-    MsgUpdateHealth,
-)
-from citychain.modules.battery.state import DAY_MS, Battery, battery_key
+from citychain.modules.battery import DAY_MS, HEALTH, Battery, MsgUpdateHealth, battery_key
 from citychain.modules.devices import Anchor, anchor_key
-from citychain.oracle.battery_data import CellSeries
-from citychain.oracle.eol_model import (
-    EolModel,
-    PredictionError,
-    cycle_to_days,
-    load_params,
-    model_hash,
-    predict,
+from citychain.oracle.eol_model import EolModel, load_params, model_hash
+from citychain.oracle.health import (
+    Day,
+    FleetEntry,
+    attest_prediction,
+    days_of,
+    health_values,
 )
 from citychain.passport.openings import Opening, health_fields
 from citychain.telemetry import merkle
@@ -76,12 +65,6 @@ from citychain.tx.envelope import MAX_MESSAGES, Message
 __all__ = ["Oracle", "OracleStats", "main", "run_oracle"]
 
 log = logging.getLogger("citychain.oracle")
-
-MIN_PREDICT_CYCLES = 100  # the committed model's first cut-off
-RATE_WINDOW_DAYS = 7  # recent cycles per day: over the last week of reports
-HOT_DC, COLD_DC = 450, -100  # extreme temperature: above 45 °C or below -10 °C
-DEEP_DISCHARGE_PERMILLE = 50  # a day whose lowest state of charge is under 5 %
-INPUTS_DOMAIN = b"citychain/oracle/inputs/v1\x00"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (id BLOB PRIMARY KEY);
@@ -109,14 +92,6 @@ CREATE TABLE IF NOT EXISTS health_openings (
 """
 
 
-@dataclass(frozen=True)
-class FleetEntry:
-    battery_id: bytes
-    device_id: bytes
-    rated_capacity_mah: int
-    threshold_permille: int
-
-
 @dataclass
 class OracleStats:
     batches: int = 0
@@ -126,22 +101,6 @@ class OracleStats:
     transactions: int = 0
     refused: int = 0
     undelivered: int = 0  # committed health updates whose opening the node did not take
-
-
-@dataclass(frozen=True)
-class Day:
-    """One battery's aggregate of one day's reports: counters from the last, extremes of all."""
-
-    day: int
-    counter: int
-    batch_id: bytes
-    cycle: int | None
-    capacity_mah: int | None
-    throughput_wh: int | None
-    resistance_uohm: int | None
-    max_temperature_dc: int | None
-    min_temperature_dc: int | None
-    min_soc_permille: int
 
 
 class Oracle:
@@ -209,31 +168,7 @@ class Oracle:
                 if merkle.root([merkle.leaf_hash(raw) for raw in leaves]) != batch.root:
                     log.warning("batch %s: stored reports do not match its root", batch.id.hex())
                     continue
-                rows = []
-                for raw in leaves:
-                    try:
-                        report = parse_report(raw)
-                    except ReportError:  # the gateway checked it; never expected
-                        continue
-                    body = report.body
-                    readings = body.readings
-                    if body.device_id not in self.fleet or not isinstance(readings, BmsReadings):
-                        continue
-                    rows.append(
-                        (
-                            body.device_id,
-                            body.counter,
-                            report.id,
-                            batch.id,
-                            body.time_ms // DAY_MS,
-                            readings.cycle_count,
-                            readings.discharge_capacity_mah,
-                            readings.energy_throughput_wh,
-                            readings.temperature_dc,
-                            readings.internal_resistance_uohm,
-                            readings.soc_permille,
-                        )
-                    )
+                rows = self._fleet_rows(batch.id, leaves)
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany(
                     "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
@@ -245,6 +180,35 @@ class Oracle:
         finally:
             store.close()
 
+    def _fleet_rows(self, batch_id: bytes, leaves: list[bytes]) -> list[tuple[Any, ...]]:
+        """The ``readings`` rows of a batch's reports from the fleet's BMS devices."""
+        rows = []
+        for raw in leaves:
+            try:
+                report = parse_report(raw)
+            except ReportError:  # the gateway checked it; never expected
+                continue
+            body = report.body
+            readings = body.readings
+            if body.device_id not in self.fleet or not isinstance(readings, BmsReadings):
+                continue
+            rows.append(
+                (
+                    body.device_id,
+                    body.counter,
+                    report.id,
+                    batch_id,
+                    body.time_ms // DAY_MS,
+                    readings.cycle_count,
+                    readings.discharge_capacity_mah,
+                    readings.energy_throughput_wh,
+                    readings.temperature_dc,
+                    readings.internal_resistance_uohm,
+                    readings.soc_permille,
+                )
+            )
+        return rows
+
     # --- 2. per battery: aggregate, health, prediction ------------------------------------
     def days(self, device_id: bytes) -> tuple[list[Day], list[bytes]]:
         """The device's reports aggregated per day, and their report ids in counter order."""
@@ -254,66 +218,12 @@ class Oracle:
             "ORDER BY counter",
             (device_id,),
         ).fetchall()
-        grouped: dict[int, list[Any]] = {}
-        for row in rows:
-            grouped.setdefault(row[3], []).append(row)
-        out = []
-        for day in sorted(grouped):
-            group = grouped[day]
-            last = group[-1]
-            temps = [r[7] for r in group if r[7] is not None]
-            out.append(
-                Day(
-                    day=day,
-                    counter=last[0],
-                    batch_id=bytes(last[2]),
-                    cycle=last[4],
-                    capacity_mah=last[5],
-                    throughput_wh=last[6],
-                    resistance_uohm=last[8],
-                    max_temperature_dc=max(temps) if temps else None,
-                    min_temperature_dc=min(temps) if temps else None,
-                    min_soc_permille=min(r[9] for r in group),
-                )
-            )
-        return out, [bytes(r[1]) for r in rows]
-
-    def health(self, entry: FleetEntry, days: list[Day]) -> HealthValues:
-        rated = entry.rated_capacity_mah
-        capacity = next((d.capacity_mah for d in reversed(days) if d.capacity_mah is not None), 0)
-        resistances = [d.resistance_uohm for d in days if d.resistance_uohm]
-        r_first = resistances[0] if resistances else 0
-        r_now = resistances[-1] if resistances else 0
-        extreme_days = sum(
-            1
-            for d in days
-            if (d.max_temperature_dc is not None and d.max_temperature_dc > HOT_DC)
-            or (d.min_temperature_dc is not None and d.min_temperature_dc < COLD_DC)
-        )
-        cycles = max((d.cycle for d in days if d.cycle is not None), default=0)
-        throughput = max((d.throughput_wh for d in days if d.throughput_wh is not None), default=0)
-        capacity = min(capacity, rated * 12 // 10)  # the ledger refuses over 120 % of rated
-        return HealthValues(
-            # state of certified energy approximated by capacity over rated (same voltage)
-            soh_permyriad=min(capacity * 10_000 // rated, 12_000),
-            remaining_capacity_mah=capacity,
-            capacity_fade_permille=max(0, min(1_000, 1_000 - capacity * 1_000 // rated)),
-            resistance_increase_permille=(
-                max(0, min(100_000, (r_now - r_first) * 1_000 // r_first)) if r_first else 0
-            ),
-            energy_throughput_wh=throughput,
-            equivalent_full_cycles_x100=cycles * 100,
-            # one sample a day: a day outside -10..45 °C counts as a whole day (coarse)
-            extreme_temperature_s=extreme_days * 86_400,
-            deep_discharge_events=sum(
-                1 for d in days if d.min_soc_permille < DEEP_DISCHARGE_PERMILLE
-            ),
-        )
+        return days_of(rows), [bytes(r[1]) for r in rows]
 
     def seal_health(self, entry: FleetEntry, days: list[Day]) -> tuple[MsgUpdateHealth, Opening]:
         """The health update for the ledger (a commitment only: the values are Annex XIII
         point 4 data) and its opening, kept here and delivered to the node once committed."""
-        fields = health_fields(self.health(entry, days))
+        fields = health_fields(health_values(entry, days))
         message, salt = seal_health(entry.battery_id, fields, days[-1].batch_id)
         commitment = message.commitment
         self.db.execute(
@@ -321,47 +231,6 @@ class Oracle:
             (entry.battery_id, commitment, json.dumps(fields, sort_keys=True), salt),
         )
         return message, Opening(entry.battery_id, HEALTH, commitment, 0, 0, fields, salt)
-
-    def prediction(
-        self, entry: FleetEntry, days: list[Day], report_ids: list[bytes]
-    ) -> MsgAttestPrediction | None:
-        points: dict[int, tuple[int, int]] = {}  # cycle -> (capacity mAh, day): the last wins
-        for d in days:
-            if d.cycle is not None and d.capacity_mah:
-                points[d.cycle] = (d.capacity_mah, d.day)
-        if not points or max(points) < MIN_PREDICT_CYCLES or len(points) < 3:
-            return None
-        cycles, capacity = _per_cycle(sorted(points), [points[c][0] for c in sorted(points)])
-        series = CellSeries(entry.battery_id.hex()[:16], tuple(cycles), tuple(capacity))
-        try:
-            result = predict(
-                self.model,
-                series,
-                threshold=entry.threshold_permille / 1_000,
-                nominal_ah=entry.rated_capacity_mah / 1_000,
-            )
-        except PredictionError as exc:
-            log.warning("no prediction for %s: %s", entry.battery_id.hex(), exc)
-            return None
-        last_day = days[-1].day
-        if result.observed:
-            crossing = min(c for c in points if c >= result.eol_cycle)
-            eol_day = points[crossing][1]
-        else:
-            eol_day = last_day + cycle_to_days(
-                result.eol_cycle, result.last_cycle, _rate_milli(days)
-            )
-        clamp = min(max(eol_day, DAY_MIN), DAY_MAX)
-        eol = min(result.eol_cycle, MAX_EOL_CYCLE)
-        return MsgAttestPrediction(
-            battery_id=entry.battery_id,
-            eol_cycle=eol,
-            eol_day=clamp,
-            interval_low_cycles=max(1, min(result.low, eol)),
-            interval_high_cycles=min(max(result.high, eol), MAX_EOL_CYCLE),
-            model_hash=self.model_hash,
-            inputs_ref=hashlib.sha256(INPUTS_DOMAIN + b"".join(report_ids)).digest(),
-        )
 
     def submit(self, stats: OracleStats) -> None:
         submitted = {
@@ -375,7 +244,7 @@ class Oracle:
                 continue
             update, opening = self.seal_health(entry, days)
             messages: list[Message] = [update]
-            attest = self.prediction(entry, days, report_ids)
+            attest = attest_prediction(self.model, self.model_hash, entry, days, report_ids)
             if attest is not None:
                 messages.append(attest)
             if len(groups[-1][0]) + len(messages) > MAX_MESSAGES:
@@ -438,33 +307,6 @@ class Oracle:
         self.ingest(stats)
         self.submit(stats)
         return stats
-
-
-def _per_cycle(cycles: list[int], capacity: list[int]) -> tuple[list[int], list[float]]:
-    """Daily reports give capacity every few cycles; the model wants every cycle: linear
-    interpolation between reported cycles (an assumption, documented in docs/fleet.md)."""
-    out_c: list[int] = []
-    out_q: list[float] = []
-    for i in range(len(cycles) - 1):
-        c0, c1, q0, q1 = cycles[i], cycles[i + 1], capacity[i], capacity[i + 1]
-        for c in range(c0, c1):
-            out_c.append(c)
-            out_q.append((q0 + (q1 - q0) * (c - c0) / (c1 - c0)) / 1_000)
-    out_c.append(cycles[-1])
-    out_q.append(capacity[-1] / 1_000)
-    return out_c, out_q
-
-
-def _rate_milli(days: list[Day]) -> int:
-    """Recent full cycles per day, in thousandths, over the last RATE_WINDOW_DAYS of reports."""
-    with_cycles = [d for d in days if d.cycle is not None]
-    last = with_cycles[-1]
-    window = [d for d in with_cycles if d.day >= last.day - RATE_WINDOW_DAYS]
-    first = window[0] if window[0] is not last else with_cycles[0]
-    span = last.day - first.day
-    if span <= 0 or last.cycle is None or first.cycle is None:
-        return 1_000
-    return max(1, (last.cycle - first.cycle) * 1_000 // span)
 
 
 def load_manifest(path: Path) -> list[tuple[bytes, bytes]]:

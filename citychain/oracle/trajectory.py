@@ -45,6 +45,7 @@ K_NEAREST = 7
 # time-scale factors tried, 0.2x to 5x, log-spaced (a fixed grid: deterministic, no optimiser)
 SCALES: Array = np.exp(np.linspace(math.log(0.2), math.log(5.0), 241))
 MIN_POINTS = 3
+MIN_CURVE_POINTS = 2  # a training curve of fewer points cannot be interpolated
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def query_from_curve(curve: Curve, cutoff: int) -> tuple[Array, Array]:
 def _best_scale(curve: Curve, g: Array, v: Array, cutoff: float) -> tuple[float, float] | None:
     """(distance, predicted life) of the best time-scale of ``curve`` onto the query."""
     gi, qi = curve.arrays()
-    if len(gi) < 2:
+    if len(gi) < MIN_CURVE_POINTS:
         return None
     ok = SCALES * cutoff < curve.life  # beyond the last point np.interp holds the last value
     scales = SCALES[ok]

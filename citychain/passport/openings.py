@@ -27,10 +27,17 @@ from typing import Any
 
 import msgspec
 
-from citychain.modules.battery.access import HEALTH, RESTRICTED_PARTS, commitment_of
-from citychain.modules.battery.commitment import SALT_SIZE, commit_part
-from citychain.modules.battery.messages import HealthValues
-from citychain.modules.battery.state import Battery, get_battery, get_health
+from citychain.modules.battery import (
+    HEALTH,
+    RESTRICTED_PARTS,
+    SALT_SIZE,
+    Battery,
+    HealthValues,
+    commit_part,
+    commitment_of,
+    get_battery,
+    get_health,
+)
 from citychain.passport import errors
 from citychain.passport.errors import RestrictedReadError
 from citychain.state.overlay import StateReader

@@ -9,7 +9,7 @@ and salts delivered to it. A reader asks with a request signed by its Ed25519 ke
 over the chain id, battery id, part, its own time and a random nonce, so a request cannot be
 replayed on another chain, for another battery or part, or after ``max_age_ms``. The service
 checks it against the ledger's state (who owns, leases, manufactured the battery, who holds the
-regulator role: ``citychain.modules.battery.access``) and answers with the fields and salt; the
+regulator role: ``citychain.modules.battery.may_read``) and answers with the fields and salt; the
 reader checks that they open the ledger's commitment, so a service cannot serve other data.
 """
 
@@ -24,9 +24,16 @@ import msgspec
 
 from citychain.codec import U64, Bytes32, DecodeError, Struct, decode, encode
 from citychain.crypto.keys import PrivateKey, verify
-from citychain.modules.battery.access import PARTS, RESTRICTED_PARTS, commitment_of, may_read
-from citychain.modules.battery.commitment import SALT_SIZE, commit_part
-from citychain.modules.battery.state import Battery, get_battery
+from citychain.modules.battery import (
+    PARTS,
+    RESTRICTED_PARTS,
+    SALT_SIZE,
+    Battery,
+    commit_part,
+    commitment_of,
+    get_battery,
+    may_read,
+)
 from citychain.passport import errors
 from citychain.passport.errors import RestrictedReadError
 from citychain.passport.openings import Opening, OpeningStore

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from citychain.modules.bank.messages import MAX_OUTPUTS
+from citychain.modules.bank import MAX_OUTPUTS
 from citychain.sim.model import (
     FEE,
     OK,
@@ -42,6 +43,8 @@ MERCHANT_FLOAT = 20_000  # ...keeping this much for change and refunds
 PAY_MARGIN = 3  # blocks: a request is paid only while it has this many left before expiry
 REQUEST_LIFETIME = (20, 60)  # blocks
 SHORT_LIFETIME = 3  # blocks; such a request is left unpaid to expire
+MIN_TOP_UP = 1_000  # cents; the bank does not mint a smaller top-up (the citizen is near full)
+FULL_REFUND_SHARE = 0.6  # of refunds, of the whole amount left (else a random part of it)
 
 
 def _cents(value: float, step: int = 10) -> int:
@@ -94,7 +97,7 @@ def plan_issuer(sim: CitySimulation, planned: list[Planned]) -> None:
         del sim.tick_state.low[citizen]
         room = limits[citizen.tier].max_balance - citizen.balance
         amount = min(sim.rng.randint(20, 60) * 500, room)
-        if amount >= 1_000:
+        if amount >= MIN_TOP_UP:
             ops.append(Mint(citizen, amount))
     if ops and (p := plan(sim, "issuer", sim.issuer, ops)) is not None:
         planned.append(p)
@@ -117,7 +120,9 @@ def plan_payroll(sim: CitySimulation, planned: list[Planned]) -> None:
 
 
 def plan_merchants(sim: CitySimulation, planned: list[Planned]) -> None:
-    cfg, rng, height = sim.config, sim.rng, sim.height + 1
+    """Each merchant's transaction of this tick: cash-outs, refunds, cancellations and new
+    requests, each message kept only if the ledger would take the bundle with it."""
+    height = sim.height + 1
     bundles: dict[Merchant, list[Op]] = {}
 
     def add(merchant: Merchant, op: Op) -> bool:
@@ -129,12 +134,29 @@ def plan_merchants(sim: CitySimulation, planned: list[Planned]) -> None:
         bundles[merchant] = ops
         return True
 
+    _plan_cash_outs(sim, add)
+    _plan_refunds(sim, add)
+    _plan_cancellations(sim, add)
+    _plan_requests(sim, add, len(bundles))
+    for m, ops in bundles.items():
+        if (p := plan(sim, "merchant", m.account, ops)) is None:
+            continue
+        planned.append(p)
+        _note_planned(sim, ops, height)
+
+
+def _plan_cash_outs(sim: CitySimulation, add: Callable[[Merchant, Op], bool]) -> None:
+    """Cash-outs to the bank (the issuer), which burns them."""
     limits = sim.ledger.tiers
-    for m in sim.merchants:  # cash-outs to the bank (the issuer), which burns them
+    for m in sim.merchants:
         if m.account.balance > CASH_OUT_ABOVE:
             amount = m.account.balance - MERCHANT_FLOAT - FEE
             add(m, Send(sim.issuer, min(amount, limits[m.account.tier].max_payment)))
-    refunds = _binomial(rng, sim.tick_state.paid_last_tick, cfg.refund_share)
+
+
+def _plan_refunds(sim: CitySimulation, add: Callable[[Merchant, Op], bool]) -> None:
+    rng = sim.rng
+    refunds = _binomial(rng, sim.tick_state.paid_last_tick, sim.config.refund_share)
     for _ in range(refunds):
         if not sim.tick_state.paid:
             break
@@ -142,13 +164,22 @@ def plan_merchants(sim: CitySimulation, planned: list[Planned]) -> None:
         remaining = r.amount - r.refunded
         if r.status != "paid" or remaining <= 0:
             continue
-        amount = remaining if rng.random() < 0.6 else rng.randint(1, remaining)
+        amount = remaining if rng.random() < FULL_REFUND_SHARE else rng.randint(1, remaining)
         add(r.merchant, Refund(r, amount))
-    for _ in range(_binomial(rng, len(sim.tick_state.payable), cfg.cancel_share)):
+
+
+def _plan_cancellations(sim: CitySimulation, add: Callable[[Merchant, Op], bool]) -> None:
+    rng = sim.rng
+    for _ in range(_binomial(rng, len(sim.tick_state.payable), sim.config.cancel_share)):
         r = sim.tick_state.payable.pop(rng.randrange(len(sim.tick_state.payable)))
         add(r.merchant, CancelRequest(r))
+
+
+def _plan_requests(sim: CitySimulation, add: Callable[[Merchant, Op], bool], bundled: int) -> None:
+    """New requests, enough for the citizens who will pay in the next ticks."""
+    cfg, rng = sim.config, sim.rng
     acting = round(cfg.citizens * cfg.acting_share)
-    deficit = 2 * round(acting * cfg.pay_share) + 4 - len(sim.tick_state.payable) - len(bundles)
+    deficit = 2 * round(acting * cfg.pay_share) + 4 - len(sim.tick_state.payable) - bundled
     for _ in range(max(0, deficit)):
         m = rng.choice(sim.merchants)
         kind = m.kind
@@ -157,18 +188,18 @@ def plan_merchants(sim: CitySimulation, planned: list[Planned]) -> None:
         amount = _cents(rng.randint(kind.ticket_min, kind.ticket_max))
         memo = f"{m.account.name}: {rng.choice(kind.items)}"
         add(m, CreateRequest(Request(m, amount, sim.height + lifetime, memo)))
-    for m, ops in bundles.items():
-        if (p := plan(sim, "merchant", m.account, ops)) is None:
-            continue
-        planned.append(p)
-        for op in ops:
-            if isinstance(op, CreateRequest):
-                short = op.request.expiry < height + PAY_MARGIN
-                (sim.tick_state.expiring if short else sim.tick_state.payable).append(op.request)
-            elif isinstance(op, CancelRequest):
-                sim.tick_state.cancelled.append(op.request)
-            elif isinstance(op, Send):
-                sim.tick_state.redeemed += op.amount
+
+
+def _note_planned(sim: CitySimulation, ops: list[Op], height: int) -> None:
+    """What the tick's state learns from a merchant's planned transaction."""
+    for op in ops:
+        if isinstance(op, CreateRequest):
+            short = op.request.expiry < height + PAY_MARGIN
+            (sim.tick_state.expiring if short else sim.tick_state.payable).append(op.request)
+        elif isinstance(op, CancelRequest):
+            sim.tick_state.cancelled.append(op.request)
+        elif isinstance(op, Send):
+            sim.tick_state.redeemed += op.amount
 
 
 def _binomial(rng: random.Random, n: int, p: float) -> int:

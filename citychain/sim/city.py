@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from citychain.client import Client, Wallet
 from citychain.crypto.address import address_from_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.bank.state import FEE_COLLECTOR
+from citychain.modules.bank import FEE_COLLECTOR
 from citychain.sim.audit import Audit, audit_city
 from citychain.sim.behaviour import (
     TickState,

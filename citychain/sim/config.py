@@ -7,6 +7,10 @@ from dataclasses import dataclass
 __all__ = ["MERCHANT_KINDS", "CityConfig", "MerchantKind"]
 
 
+MIN_CITIZENS = 10  # the smallest city the simulator runs
+MAX_BATCH_RANGE = (100, 5_000)  # transactions per tick: one block per tick
+
+
 @dataclass(frozen=True)
 class MerchantKind:
     name: str
@@ -50,9 +54,9 @@ class CityConfig:
     paydays_per_cycle: int = 8  # every employee is paid once in this many paydays
 
     def __post_init__(self) -> None:
-        if self.citizens < 10:
+        if self.citizens < MIN_CITIZENS:
             raise ValueError(f"a city needs at least 10 citizens, got {self.citizens}")
         if self.merchants < 1:
             raise ValueError(f"a city needs at least 1 merchant, got {self.merchants}")
-        if not 100 <= self.max_batch <= 5_000:
+        if not MAX_BATCH_RANGE[0] <= self.max_batch <= MAX_BATCH_RANGE[1]:
             raise ValueError("max_batch must be 100..5000 (one block per tick)")

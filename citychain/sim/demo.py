@@ -43,6 +43,10 @@ DEMO_CHAIN_ID = "citychain-demo"
 DEMO_PASSWORD = "demo"  # the demo's keys guard nothing; the password sits in HOME/password.txt
 MARKER = "demo.json"  # written into every demo home: only a home carrying it is ever wiped
 PROG = "citychain demo"
+MAX_FLEET = 5_000  # batteries of --fleet
+MAX_SECONDS = 86_400  # a demo runs at most a day
+MAX_NETWORK = 16  # validators of --network
+MAX_PORT = 65_535  # TCP
 
 
 class DemoError(Exception):
@@ -104,17 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         host, port = _split_api(args.api)
-        if not 0 <= args.fleet <= 5_000:
-            raise ValueError(f"--fleet must be in 0..5000, got {args.fleet}")
-        if not 0 < args.seconds <= 86_400:
-            raise ValueError(f"--seconds must be in (0, 86400], got {args.seconds}")
-        if args.seed < 0:
-            raise ValueError(f"--seed must not be negative, got {args.seed}")
-        config = CityConfig(citizens=args.citizens, merchants=args.merchants, seed=args.seed)
-        if not 0 <= args.network <= 16:
-            raise ValueError(f"--network must be 0..16, got {args.network}")
-        if args.network and args.serve:
-            raise ValueError("--serve is for the solo node; a network keeps running with net start")
+        config = _checked_config(args)
     except ValueError as exc:
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -150,9 +144,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _checked_config(args: argparse.Namespace) -> CityConfig:
+    """The city of the arguments; ValueError naming the first argument out of range."""
+    if not 0 <= args.fleet <= MAX_FLEET:
+        raise ValueError(f"--fleet must be in 0..5000, got {args.fleet}")
+    if not 0 < args.seconds <= MAX_SECONDS:
+        raise ValueError(f"--seconds must be in (0, 86400], got {args.seconds}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must not be negative, got {args.seed}")
+    config = CityConfig(citizens=args.citizens, merchants=args.merchants, seed=args.seed)
+    if not 0 <= args.network <= MAX_NETWORK:
+        raise ValueError(f"--network must be 0..16, got {args.network}")
+    if args.network and args.serve:
+        raise ValueError("--serve is for the solo node; a network keeps running with net start")
+    return config
+
+
 def _split_api(value: str) -> tuple[str, int]:
     host, sep, port = value.removeprefix("http://").rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65_535:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= MAX_PORT:
         raise ValueError(f"--api must be HOST:PORT, got {value!r}")
     return host, int(port)
 

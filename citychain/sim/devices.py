@@ -25,8 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.devices import device_id_of, possession_statement
-from citychain.modules.devices.messages import MsgRegisterDevice
+from citychain.modules.devices import MsgRegisterDevice, device_id_of, possession_statement
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.service import report_topic
 from citychain.telemetry.report import BmsReadings, ReportBody, report_id, sign_report

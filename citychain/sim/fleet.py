@@ -39,11 +39,14 @@ from typing import Any
 from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import MsgRegisterBattery, Passport
-from citychain.modules.battery.state import DAY_MS, battery_id_of
-from citychain.modules.devices import device_id_of, possession_statement
-from citychain.modules.devices.messages import MsgRegisterDevice
+from citychain.modules.battery import (
+    DAY_MS,
+    MsgRegisterBattery,
+    Passport,
+    battery_id_of,
+    commit_part,
+)
+from citychain.modules.devices import MsgRegisterDevice, device_id_of, possession_statement
 from citychain.telemetry.report import BmsReadings, ReportBody, sign_report
 from citychain.tx.envelope import MAX_MESSAGES, Message
 
@@ -254,9 +257,6 @@ class Fleet:
                 for b in self.batteries
             ],
         }
-
-    def write_manifest(self, path: Path) -> None:
-        path.write_text(json.dumps(self.manifest(), indent=1) + "\n")
 
 
 def register_fleet(

@@ -20,10 +20,7 @@ from pathlib import Path
 from citychain.client import Client, Wallet
 from citychain.client.battery import fleet_read_request, read_request
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.battery.access import HEALTH
-from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import HealthValues
-from citychain.modules.battery.state import DAY_MS
+from citychain.modules.battery import DAY_MS, HEALTH, HealthValues, commit_part
 from citychain.oracle.service import Oracle, OracleStats
 from citychain.sim.audit import Audit
 from citychain.sim.devices import GatewayProcess, Publisher, SimDevice, register_devices
@@ -78,33 +75,28 @@ def _prove_one(client: Client, store_dir: Path, out: Path) -> dict[str, object]:
     return proven.bundle
 
 
-def run_fleet_scene(
+@dataclass
+class _Month:
+    """What a month of the fleet left: reports sent, stored and anchored, oracle passes."""
+
+    sent: int
+    stored: int
+    batches: int
+    passes: list[OracleStats]
+
+
+def _run_month(
     client: Client,
     home: Path,
     work: Path,
     password: str,
-    maker_key: PrivateKey,
-    oracle_key: PrivateKey,
-    trusted: Iterable[tuple[bytes, int]],
-    audit: Audit,
-    *,
-    batteries: int = 40,
-    days: int = 30,
-    due: int = 2,
-) -> FleetScene:
-    """Run the fleet for ``days`` simulated days through ``client``'s node (``home`` holds
-    the manufacturer's key) and add the checks to ``audit``."""
-    started = time.monotonic()
-    validators = list(trusted)
-    work.mkdir(parents=True, exist_ok=True)
-    maker = Wallet(maker_key, client)
-    oracle_wallet = Wallet(oracle_key, client)
-    today = int(time.time() * 1000) // DAY_MS
-    # The simulated month ends today, so predicted dates mean the same as the block clock.
-    fleet = Fleet(
-        batteries, seed="demo", start_day=today - days, cycles_per_day=(4.0, 8.0), due=due,
-        days=days,
-    )  # fmt: skip
+    maker: Wallet,
+    oracle_wallet: Wallet,
+    fleet: Fleet,
+    days: int,
+) -> _Month:
+    """A broker, the gateway and the oracle; the fleet publishes ``days`` days of reports,
+    the oracle passing every ORACLE_EVERY days once they are anchored."""
     store_dir = work / "gateway-store"
     passes: list[OracleStats] = []
     with MosquittoBroker(work / "broker") as broker:
@@ -141,16 +133,19 @@ def run_fleet_scene(
             stored = len(store.report_ids())
         finally:
             store.close()
+    return _Month(sent, stored, batches, passes)
 
-    audit.add(
-        "fleet telemetry",
-        stored == sent == batteries * days and all(p.refused == 0 for p in passes),
-        f"{sent:,} signed BMS reports through Mosquitto, {stored:,} stored and anchored by the "
-        f"gateway in {batches} batch transactions; oracle transactions refused: "
-        f"{sum(p.refused for p in passes)}",
-    )
 
-    chain_id = maker.chain_id
+def _check_health(
+    client: Client,
+    fleet: Fleet,
+    maker_key: PrivateKey,
+    chain_id: str,
+    passes: list[OracleStats],
+    audit: Audit,
+) -> None:
+    """Each battery's health: a commitment on the ledger that the values the node serves to
+    the manufacturer open."""
     opened = 0
     for battery in fleet.batteries:
         answer = client.battery_health(
@@ -161,6 +156,7 @@ def run_fleet_scene(
         values = {name: answer[name] for name in HealthValues.__struct_fields__}
         salt = bytes.fromhex(answer["salt"])
         opened += commit_part(HEALTH, values, salt).hex() == answer["commitment"]
+    batteries = len(fleet.batteries)
     audit.add(
         "battery health off the ledger",
         opened == batteries and all(p.undelivered == 0 for p in passes),
@@ -168,6 +164,11 @@ def run_fleet_scene(
         "values to the manufacturer, and they open it",
     )
 
+
+def _check_due(
+    client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str, due: int, audit: Audit
+) -> list[str]:
+    """The batteries built to wear out are among those the fleet view flags as due."""
     page = client.battery_fleet(fleet_read_request(maker_key, chain_id), limit=100)
     flagged = [b["identifier"] for b in page["batteries"] if b["due"]]
     built_due = [b.identifier for b in fleet.batteries[:due]]
@@ -177,8 +178,49 @@ def run_fleet_scene(
         f"predicted within {page['horizon_days']} days: {', '.join(flagged) or 'none'} "
         f"(built to wear out: {', '.join(built_due)})",
     )
+    return flagged
 
-    proof = _prove_one(client, store_dir, work / "report-proof.json")
+
+def run_fleet_scene(
+    client: Client,
+    home: Path,
+    work: Path,
+    password: str,
+    maker_key: PrivateKey,
+    oracle_key: PrivateKey,
+    trusted: Iterable[tuple[bytes, int]],
+    audit: Audit,
+    *,
+    batteries: int = 40,
+    days: int = 30,
+    due: int = 2,
+) -> FleetScene:
+    """Run the fleet for ``days`` simulated days through ``client``'s node (``home`` holds
+    the manufacturer's key) and add the checks to ``audit``."""
+    started = time.monotonic()
+    validators = list(trusted)
+    work.mkdir(parents=True, exist_ok=True)
+    maker = Wallet(maker_key, client)
+    oracle_wallet = Wallet(oracle_key, client)
+    today = int(time.time() * 1000) // DAY_MS
+    # The simulated month ends today, so predicted dates mean the same as the block clock.
+    fleet = Fleet(
+        batteries, seed="demo", start_day=today - days, cycles_per_day=(4.0, 8.0), due=due,
+        days=days,
+    )  # fmt: skip
+    month = _run_month(client, home, work, password, maker, oracle_wallet, fleet, days)
+    passes = month.passes
+    audit.add(
+        "fleet telemetry",
+        month.stored == month.sent == batteries * days and all(p.refused == 0 for p in passes),
+        f"{month.sent:,} signed BMS reports through Mosquitto, {month.stored:,} stored and "
+        f"anchored by the gateway in {month.batches} batch transactions; oracle transactions "
+        f"refused: {sum(p.refused for p in passes)}",
+    )
+    chain_id = maker.chain_id
+    _check_health(client, fleet, maker_key, chain_id, passes, audit)
+    flagged = _check_due(client, fleet, maker_key, chain_id, due, audit)
+    proof = _prove_one(client, work / "gateway-store", work / "report-proof.json")
     checked = verify_report_proof(proof, validators)
     audit.add(
         "report proven offline",
@@ -190,8 +232,8 @@ def run_fleet_scene(
     return FleetScene(
         batteries=batteries,
         days=days,
-        reports=sent,
-        batches=batches,
+        reports=month.sent,
+        batches=month.batches,
         health_updates=sum(p.health_updates for p in passes),
         predictions=sum(p.predictions for p in passes),
         due=flagged,

@@ -14,8 +14,7 @@ from typing import NamedTuple
 from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.errors import ErrorCode
-from citychain.modules.bank import errors as bank_errors
-from citychain.modules.bank.genesis import DEFAULT_SECTION
+from citychain.modules import bank
 from citychain.sim.config import MerchantKind
 from citychain.tx import errors as tx_errors
 
@@ -30,17 +29,17 @@ def code_name(error: ErrorCode) -> str:
     return f"{error.codespace}/{error.code}"
 
 
-INVALID_AMOUNT = code_name(bank_errors.INVALID_AMOUNT)
-INSUFFICIENT_FUNDS = code_name(bank_errors.INSUFFICIENT_FUNDS)
-TIER_PAYMENT_LIMIT = code_name(bank_errors.TIER_PAYMENT_LIMIT)
-TIER_BALANCE_LIMIT = code_name(bank_errors.TIER_BALANCE_LIMIT)
-REQUEST_NOT_OPEN = code_name(bank_errors.REQUEST_NOT_OPEN)
-REQUEST_EXPIRED = code_name(bank_errors.REQUEST_EXPIRED)
-AMOUNT_MISMATCH = code_name(bank_errors.AMOUNT_MISMATCH)
-NOT_MERCHANT = code_name(bank_errors.NOT_MERCHANT)
-REFUND_EXCEEDS = code_name(bank_errors.REFUND_EXCEEDS)
-INVALID_EXPIRY = code_name(bank_errors.INVALID_EXPIRY)
-REQUEST_NOT_PAID = code_name(bank_errors.REQUEST_NOT_PAID)
+INVALID_AMOUNT = code_name(bank.INVALID_AMOUNT)
+INSUFFICIENT_FUNDS = code_name(bank.INSUFFICIENT_FUNDS)
+TIER_PAYMENT_LIMIT = code_name(bank.TIER_PAYMENT_LIMIT)
+TIER_BALANCE_LIMIT = code_name(bank.TIER_BALANCE_LIMIT)
+REQUEST_NOT_OPEN = code_name(bank.REQUEST_NOT_OPEN)
+REQUEST_EXPIRED = code_name(bank.REQUEST_EXPIRED)
+AMOUNT_MISMATCH = code_name(bank.AMOUNT_MISMATCH)
+NOT_MERCHANT = code_name(bank.NOT_MERCHANT)
+REFUND_EXCEEDS = code_name(bank.REFUND_EXCEEDS)
+INVALID_EXPIRY = code_name(bank.INVALID_EXPIRY)
+REQUEST_NOT_PAID = code_name(bank.REQUEST_NOT_PAID)
 FEE_UNPAYABLE = code_name(tx_errors.FEE_UNPAYABLE)
 
 
@@ -55,7 +54,7 @@ class TierLimit:
 
 DEFAULT_TIERS: tuple[TierLimit, ...] = tuple(
     TierLimit(int(tier["max_balance"]), int(tier["max_payment"]))
-    for tier in DEFAULT_SECTION["params"]["tiers"]
+    for tier in bank.DEFAULT_SECTION["params"]["tiers"]
 )
 
 
@@ -201,73 +200,94 @@ class _Branch:
             case Send(recipient, amount):
                 return self.move(sender, recipient, amount)
             case MultiSend(outputs):
-                for recipient, amount in outputs:
-                    if (outcome := self.move(sender, recipient, amount)) != OK:
-                        return outcome
-                return OK
+                return self._multi_send(sender, outputs)
             case Mint(recipient, amount):
-                new = self.balance(recipient) + amount
-                limit = self.limits[self.tiers.get(recipient, recipient.tier)].max_balance
-                if amount <= 0:
-                    return INVALID_AMOUNT
-                if not recipient.unlimited and new > limit:
-                    return TIER_BALANCE_LIMIT
-                self.balances[recipient] = new
-                self.minted += amount
-                return OK
+                return self._mint(recipient, amount)
             case Burn(amount):
-                if amount <= 0:
-                    return INVALID_AMOUNT
-                if self.balance(sender) < amount:
-                    return INSUFFICIENT_FUNDS
-                self.balances[sender] = self.balance(sender) - amount
-                self.burned += amount
-                return OK
+                return self._burn(sender, amount)
             case SetTier(account, tier):
                 self.tiers[account] = tier
                 return OK
             case CreateRequest(r):
-                if r.amount <= 0:
-                    return INVALID_AMOUNT
-                if r.expiry <= self.height:
-                    return INVALID_EXPIRY
-                self.requests[r] = _RequestState("open", None, 0)
-                return OK
+                return self._create_request(r)
             case PayRequest(r, amount):
-                state = self.request(r)
-                if state.status != "open":
-                    return REQUEST_NOT_OPEN
-                if self.height > r.expiry:
-                    return REQUEST_EXPIRED
-                if amount != r.amount:
-                    return AMOUNT_MISMATCH
-                if (outcome := self.move(sender, r.merchant.account, r.amount)) != OK:
-                    return outcome
-                self.requests[r] = _RequestState("paid", sender, 0)
-                return OK
+                return self._pay_request(sender, r, amount)
             case CancelRequest(r):
-                state = self.request(r)
-                if r.merchant.account is not sender:
-                    return NOT_MERCHANT
-                if state.status != "open":
-                    return REQUEST_NOT_OPEN
-                self.requests[r] = state._replace(status="cancelled")
-                return OK
+                return self._cancel_request(sender, r)
             case Refund(r, amount):
-                state = self.request(r)
-                if r.merchant.account is not sender:
-                    return NOT_MERCHANT
-                if state.status not in ("paid", "refunded") or state.paid_by is None:
-                    return REQUEST_NOT_PAID
-                if amount <= 0 or amount > r.amount - state.refunded:
-                    return REFUND_EXCEEDS
-                if (outcome := self.move(sender, state.paid_by, amount, payment=False)) != OK:
-                    return outcome
-                refunded = state.refunded + amount
-                status = "refunded" if refunded == r.amount else state.status
-                self.requests[r] = _RequestState(status, state.paid_by, refunded)
-                return OK
+                return self._refund(sender, r, amount)
         raise TypeError(f"unknown op {op!r}")
+
+    def _multi_send(self, sender: Account, outputs: Sequence[tuple[Account, int]]) -> str:
+        for recipient, amount in outputs:
+            if (outcome := self.move(sender, recipient, amount)) != OK:
+                return outcome
+        return OK
+
+    def _mint(self, recipient: Account, amount: int) -> str:
+        new = self.balance(recipient) + amount
+        limit = self.limits[self.tiers.get(recipient, recipient.tier)].max_balance
+        if amount <= 0:
+            return INVALID_AMOUNT
+        if not recipient.unlimited and new > limit:
+            return TIER_BALANCE_LIMIT
+        self.balances[recipient] = new
+        self.minted += amount
+        return OK
+
+    def _burn(self, sender: Account, amount: int) -> str:
+        if amount <= 0:
+            return INVALID_AMOUNT
+        if self.balance(sender) < amount:
+            return INSUFFICIENT_FUNDS
+        self.balances[sender] = self.balance(sender) - amount
+        self.burned += amount
+        return OK
+
+    def _create_request(self, r: Request) -> str:
+        if r.amount <= 0:
+            return INVALID_AMOUNT
+        if r.expiry <= self.height:
+            return INVALID_EXPIRY
+        self.requests[r] = _RequestState("open", None, 0)
+        return OK
+
+    def _pay_request(self, sender: Account, r: Request, amount: int) -> str:
+        state = self.request(r)
+        if state.status != "open":
+            return REQUEST_NOT_OPEN
+        if self.height > r.expiry:
+            return REQUEST_EXPIRED
+        if amount != r.amount:
+            return AMOUNT_MISMATCH
+        if (outcome := self.move(sender, r.merchant.account, r.amount)) != OK:
+            return outcome
+        self.requests[r] = _RequestState("paid", sender, 0)
+        return OK
+
+    def _cancel_request(self, sender: Account, r: Request) -> str:
+        state = self.request(r)
+        if r.merchant.account is not sender:
+            return NOT_MERCHANT
+        if state.status != "open":
+            return REQUEST_NOT_OPEN
+        self.requests[r] = state._replace(status="cancelled")
+        return OK
+
+    def _refund(self, sender: Account, r: Request, amount: int) -> str:
+        state = self.request(r)
+        if r.merchant.account is not sender:
+            return NOT_MERCHANT
+        if state.status not in ("paid", "refunded") or state.paid_by is None:
+            return REQUEST_NOT_PAID
+        if amount <= 0 or amount > r.amount - state.refunded:
+            return REFUND_EXCEEDS
+        if (outcome := self.move(sender, state.paid_by, amount, payment=False)) != OK:
+            return outcome
+        refunded = state.refunded + amount
+        status = "refunded" if refunded == r.amount else state.status
+        self.requests[r] = _RequestState(status, state.paid_by, refunded)
+        return OK
 
 
 class ExpectedLedger:

@@ -11,10 +11,11 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from citychain.client import ApiError
-from citychain.modules.bank.messages import (
+from citychain.modules.bank import (
     MsgBurn,
     MsgCancelRequest,
     MsgCreateRequest,
@@ -24,8 +25,8 @@ from citychain.modules.bank.messages import (
     MsgRefund,
     MsgSend,
     MsgSetTier,
+    new_request_id,
 )
-from citychain.modules.bank.state import new_request_id
 from citychain.sim.model import (
     DENOM,
     OK,
@@ -113,7 +114,7 @@ def _await_commit(sim: CitySimulation, tx_hash: str, timeout: float = 60.0) -> d
         try:
             view = sim.client.tx(tx_hash)
         except ApiError as exc:
-            if exc.status != 404:
+            if exc.status != HTTPStatus.NOT_FOUND:
                 raise
             time.sleep(0.2)
             continue
@@ -150,30 +151,36 @@ def _settle(sim: CitySimulation, p: Planned, result: dict[str, Any]) -> None:
         return
     stats.committed += 1
     for op in p.ops:
-        match op:
-            case Send(_, amount):
-                stats.transfers += p.kind == "transfer"
-                stats.volume_cents += amount
-            case MultiSend(outputs):
-                stats.wages_paid += len(outputs)
-                stats.volume_cents += sum(a for _, a in outputs)
-            case Mint(recipient, amount):
-                stats.minted += amount
-                stats.top_ups += p.kind == "issuer" and recipient is not sim.employer
-            case Burn(amount):
-                stats.burned += amount
-            case CreateRequest():
-                stats.requests_created += 1
-            case PayRequest(r):
-                stats.requests_paid += 1
-                stats.volume_cents += r.amount
-                stats.example_payment = stats.example_payment or p.hash
-            case CancelRequest():
-                stats.cancelled += 1
-            case Refund(_, amount):
-                stats.refunds += 1
-                stats.refunded_cents += amount
-                stats.volume_cents += amount
+        _count(sim, p, op)
+
+
+def _count(sim: CitySimulation, p: Planned, op: Op) -> None:
+    """Add one message of a committed transaction to the run's statistics."""
+    stats = sim.stats
+    match op:
+        case Send(_, amount):
+            stats.transfers += p.kind == "transfer"
+            stats.volume_cents += amount
+        case MultiSend(outputs):
+            stats.wages_paid += len(outputs)
+            stats.volume_cents += sum(a for _, a in outputs)
+        case Mint(recipient, amount):
+            stats.minted += amount
+            stats.top_ups += p.kind == "issuer" and recipient is not sim.employer
+        case Burn(amount):
+            stats.burned += amount
+        case CreateRequest():
+            stats.requests_created += 1
+        case PayRequest(r):
+            stats.requests_paid += 1
+            stats.volume_cents += r.amount
+            stats.example_payment = stats.example_payment or p.hash
+        case CancelRequest():
+            stats.cancelled += 1
+        case Refund(_, amount):
+            stats.refunds += 1
+            stats.refunded_cents += amount
+            stats.volume_cents += amount
 
 
 NEVER_CREATED = "never_created"

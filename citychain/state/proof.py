@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -53,6 +54,8 @@ MAX_DEPTH = 2 * HASH_SIZE
 """Nibbles in a path (64), so the most branches a path can cross."""
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
+LEAF_HASHES = 2  # a proof's leaf: (key hash, value hash)
+MAX_SHOWN = 80  # characters of a malformed value quoted in an error
 
 
 class ProofFormatError(ValueError):
@@ -109,53 +112,52 @@ class Proof:
             raise ProofFormatError(
                 f"proof: expected exactly the fields branches and leaf, got {sorted(map(str, obj))}"
             )
-        raw_branches = obj["branches"]
-        if not isinstance(raw_branches, list):
+        return cls(_parse_branches(obj["branches"]), _parse_leaf(obj["leaf"]))
+
+
+def _parse_branches(raw_branches: object) -> tuple[tuple[bytes, ...], ...]:
+    if not isinstance(raw_branches, list):
+        raise ProofFormatError(f"branches: expected an array, got {type(raw_branches).__name__}")
+    if len(raw_branches) > MAX_DEPTH:
+        raise ProofFormatError(f"branches: at most {MAX_DEPTH} branches, got {len(raw_branches)}")
+    branches: list[tuple[bytes, ...]] = []
+    for depth, raw_branch in enumerate(raw_branches):
+        if not isinstance(raw_branch, list):
             raise ProofFormatError(
-                f"branches: expected an array, got {type(raw_branches).__name__}"
+                f"branches[{depth}]: expected an array, got {type(raw_branch).__name__}"
             )
-        if len(raw_branches) > MAX_DEPTH:
+        if len(raw_branch) != RADIX:
             raise ProofFormatError(
-                f"branches: at most {MAX_DEPTH} branches, got {len(raw_branches)}"
+                f"branches[{depth}]: expected {RADIX} child hashes, got {len(raw_branch)}"
             )
-        branches: list[tuple[bytes, ...]] = []
-        for depth, raw_branch in enumerate(raw_branches):
-            if not isinstance(raw_branch, list):
-                raise ProofFormatError(
-                    f"branches[{depth}]: expected an array, got {type(raw_branch).__name__}"
-                )
-            if len(raw_branch) != RADIX:
-                raise ProofFormatError(
-                    f"branches[{depth}]: expected {RADIX} child hashes, got {len(raw_branch)}"
-                )
-            branches.append(
-                tuple(
-                    _parse_hash(child, f"branches[{depth}][{slot}]")
-                    for slot, child in enumerate(raw_branch)
-                )
+        branches.append(
+            tuple(
+                _parse_hash(child, f"branches[{depth}][{slot}]")
+                for slot, child in enumerate(raw_branch)
             )
-        raw_leaf = obj["leaf"]
-        leaf: tuple[bytes, bytes] | None = None
-        if raw_leaf is not None:
-            if not isinstance(raw_leaf, dict):
-                raise ProofFormatError(
-                    f"leaf: expected an object or null, got {type(raw_leaf).__name__}"
-                )
-            if set(raw_leaf) != {"key_hash", "value_hash"}:
-                raise ProofFormatError(
-                    "leaf: expected exactly the fields key_hash and value_hash, "
-                    f"got {sorted(map(str, raw_leaf))}"
-                )
-            leaf = (
-                _parse_hash(raw_leaf["key_hash"], "leaf.key_hash"),
-                _parse_hash(raw_leaf["value_hash"], "leaf.value_hash"),
-            )
-        return cls(tuple(branches), leaf)
+        )
+    return tuple(branches)
+
+
+def _parse_leaf(raw_leaf: object) -> tuple[bytes, bytes] | None:
+    if raw_leaf is None:
+        return None
+    if not isinstance(raw_leaf, dict):
+        raise ProofFormatError(f"leaf: expected an object or null, got {type(raw_leaf).__name__}")
+    if set(raw_leaf) != {"key_hash", "value_hash"}:
+        raise ProofFormatError(
+            "leaf: expected exactly the fields key_hash and value_hash, "
+            f"got {sorted(map(str, raw_leaf))}"
+        )
+    return (
+        _parse_hash(raw_leaf["key_hash"], "leaf.key_hash"),
+        _parse_hash(raw_leaf["value_hash"], "leaf.value_hash"),
+    )
 
 
 def _parse_hash(raw: object, where: str) -> bytes:
     if not isinstance(raw, str) or _HEX_HASH.fullmatch(raw) is None:
-        shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
+        shown = repr(raw) if len(repr(raw)) <= MAX_SHOWN else repr(raw)[: MAX_SHOWN - 3] + "..."
         raise ProofFormatError(f"{where}: expected 64 lowercase hex characters, got {shown}")
     return bytes.fromhex(raw)
 
@@ -178,7 +180,7 @@ def _well_formed(proof: object) -> bool:
             return False
     if leaf is None:
         return True
-    return type(leaf) is tuple and len(leaf) == 2 and _is_hash(leaf[0]) and _is_hash(leaf[1])
+    return type(leaf) is tuple and len(leaf) == LEAF_HASHES and all(_is_hash(h) for h in leaf)
 
 
 def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> bool:
@@ -191,35 +193,42 @@ def verify_proof(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> 
         return False
     key_hash = hashlib.sha256(key).digest()
     path = key_path(key_hash)
+    terminal = _terminal_hash(proof, key_hash, path, value)
+    return terminal is not None and _climb(proof, path, terminal) == root
+
+
+def _terminal_hash(
+    proof: Proof, key_hash: bytes, path: Sequence[int], value: bytes | None
+) -> bytes | None:
+    """What sits in the slot at the end of the path; None if it cannot show key -> value."""
     depth = len(proof.branches)
-
-    # The terminal: what sits in the slot at the end of the path.
     if proof.leaf is None:
-        if value is not None:
-            return False
-        node_hash = EMPTY_HASH
-    else:
-        found_key_hash, found_value_hash = proof.leaf
-        if value is None:
-            # Absence by a different leaf: it must be able to sit where it was found, so its
-            # path shares the `depth` nibbles consumed to reach this slot.
-            if found_key_hash == key_hash or key_path(found_key_hash)[:depth] != path[:depth]:
-                return False
-        elif found_key_hash != key_hash or found_value_hash != hashlib.sha256(value).digest():
-            return False
-        node_hash = leaf_hash(found_key_hash, found_value_hash)
+        return EMPTY_HASH if value is None else None
+    found_key_hash, found_value_hash = proof.leaf
+    if value is None:
+        # Absence by a different leaf: it must be able to sit where it was found, so its
+        # path shares the `depth` nibbles consumed to reach this slot.
+        if found_key_hash == key_hash or key_path(found_key_hash)[:depth] != path[:depth]:
+            return None
+    elif found_key_hash != key_hash or found_value_hash != hashlib.sha256(value).digest():
+        return None
+    return leaf_hash(found_key_hash, found_value_hash)
 
-    # Climb back to the root, checking each branch holds the level below at the path nibble.
+
+def _climb(proof: Proof, path: Sequence[int], node_hash: bytes) -> bytes | None:
+    """Climb back to the root, checking each branch holds the level below at the path nibble;
+    the root reached, or None."""
+    depth = len(proof.branches)
     for level in range(depth - 1, -1, -1):
         children = proof.branches[level]
         if children[path[level]] != node_hash:
-            return False
+            return None
         # Canonical form: no branch is empty, and a leaf is never the only child of a branch
         # (deletion would have collapsed it into the parent's slot). Above the last branch the
         # path child is a branch hash, so only the last branch needs the count.
         if level == depth - 1:
             occupied = RADIX - children.count(EMPTY_HASH)
-            if occupied == 0 or (proof.leaf is not None and occupied < 2):
-                return False
+            if occupied == 0 or (proof.leaf is not None and occupied == 1):
+                return None
         node_hash = branch_hash(children)
-    return node_hash == root
+    return node_hash

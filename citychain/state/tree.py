@@ -159,7 +159,7 @@ class MerkleTree:
         key_hashes = sorted(value_hash_of)  # sorting bare bytes is faster than pairs
         tree = cls()
         tree._count = count = len(key_hashes)
-        if count < 2:
+        if count <= 1:
             if count == 1:
                 key_hash = key_hashes[0]
                 tree._holder[_ROOT_SLOT] = _make_leaf(key_hash, value_hash_of[key_hash])
@@ -319,6 +319,10 @@ class MerkleTree:
                 break
             index -= 1
             _put(path[index], path_slots[index], lone)
+        self._mark_dirty(path, path_slots, index)
+
+    def _mark_dirty(self, path: list[_Branch], path_slots: bytes, index: int) -> None:
+        """Mark the branches path[index], path[index - 1], ... up to the root for rehashing."""
         dirty = self._dirty
         while index > 0:
             branch = path[index]

@@ -20,7 +20,7 @@ from typing import Annotated
 import msgspec
 
 from citychain.codec import U64, Bytes32, DecodeError, Struct, decode, encode
-from citychain.crypto.keys import PrivateKey, verify
+from citychain.crypto.keys import SIGNATURE_SIZE, PrivateKey, verify
 
 __all__ = [
     "MAX_REPORT_BYTES",
@@ -161,7 +161,7 @@ def parse_report(raw: bytes) -> Report:
         raise ReportError(MALFORMED, str(exc)) from None
     if not outer.signature:
         raise ReportError(UNSIGNED, f"report {body.counter} of {body.device_id.hex()} unsigned")
-    if len(outer.signature) != 64:
+    if len(outer.signature) != SIGNATURE_SIZE:
         raise ReportError(MALFORMED, f"signature of {len(outer.signature)} bytes, not 64")
     return Report(raw, report_id(raw), outer.body, body, outer.signature)
 

@@ -32,29 +32,54 @@ export function facts(rows, className = "facts") {
   );
 }
 
-/** The JSON body of a same-origin GET. ``header``, if given, is sent as the signed read request;
- * with ``nullOn404`` a 404 answers null. Otherwise a failure throws an Error carrying the node's
- * message and the HTTP ``status``. */
-export async function getJson(path, { header = null, nullOn404 = false } = {}) {
+/** JSON.parse that keeps integers beyond 2^53 exact (as BigInt): balances are u64. */
+export function parseExactJson(text) {
+  return JSON.parse(text, (_key, value, context) => {
+    if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source) {
+      if (/^-?\d+$/.test(context.source)) return BigInt(context.source);
+    }
+    return value;
+  });
+}
+
+/** The text of a same-origin GET's body, byte for byte (null for a 404 with ``nullOn404``).
+ * A failure throws an Error with the node's message and the HTTP ``status`` (0: no answer). */
+export async function getText(path, { header = null, nullOn404 = false } = {}) {
   const headers = { accept: "application/json" };
   if (header) headers["X-Citychain-Read-Request"] = header;
   let response;
   try {
     response = await fetch(path, { headers, cache: "no-store", credentials: "same-origin", referrerPolicy: "no-referrer" });
   } catch {
-    throw new Error("The node did not answer. Check that it is running, then try again.");
+    const error = new Error("The node did not answer. Check that it is running, then try again.");
+    error.status = 0;
+    throw error;
   }
   if (nullOn404 && response.status === 404) return null;
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // handled below
-  }
+  const text = await response.text();
   if (!response.ok) {
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the status line
+    }
     const error = new Error(body?.error?.message ?? `The node answered ${response.status}.`);
     error.status = response.status;
     throw error;
   }
-  return body;
+  return text;
+}
+
+/** The JSON body of a same-origin GET. ``header``, if given, is sent as the signed read request;
+ * with ``nullOn404`` a 404 answers null; with ``exact`` integers beyond 2^53 come as BigInt.
+ * Otherwise a failure throws an Error carrying the node's message and the HTTP ``status``. */
+export async function getJson(path, { header = null, nullOn404 = false, exact = false } = {}) {
+  const text = await getText(path, { header, nullOn404 });
+  if (text === null) return null;
+  try {
+    return exact ? parseExactJson(text) : JSON.parse(text);
+  } catch {
+    return null; // an empty or non-JSON success body
+  }
 }

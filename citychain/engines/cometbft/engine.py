@@ -12,17 +12,22 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from citychain.app import Application, CheckResult
 from citychain.engines.cometbft.handler import AbciHandler, FinalizedBlock
+from citychain.engines.cometbft.proofs import cometbft_proof_bundle, cometbft_validator_key
 from citychain.engines.cometbft.server import AbciServer
+from citychain.engines.interface import Admission, CommitListener
+from citychain.engines.verifier import Verifier, refusal, screen
+from citychain.home import Home
 
-__all__ = ["CheckOutcome", "CometEngine"]
+__all__ = ["CheckOutcome", "CometEngine", "open_comet"]
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +45,31 @@ class CheckOutcome:
 
 
 class CometEngine:
+    """The ``Engine`` (engines/interface.py) of a CometBFT validator or full node."""
+
+    name = "cometbft"
+
     def __init__(
         self,
         app: Application,
         *,
         abci_address: str,
         rpc_url: str,
-        verify: Callable[[list[bytes]], Awaitable[list[bool]]] | None = None,
+        verifier: Verifier | None = None,
+        cometbft_home: Path | None = None,
     ) -> None:
         self.app = app
         self.rpc_url = rpc_url.rstrip("/")
+        self.cometbft_home = cometbft_home
+        # The workers verify this node's ingress and, when given, the transactions other nodes
+        # gossip (AbciHandler.prepare); without them both verify in this process.
+        self.verifier = verifier if verifier is not None else Verifier(0)
         self.handler = AbciHandler(
             app,
             on_check=self._on_check,
             on_block=self._on_block,
             on_failure=self._on_failure,
-            verify=verify,
+            verify=verifier.verify if verifier is not None else None,
         )
         self.server = AbciServer(abci_address, self.handler.handle, self.handler.prepare)
         self.listeners: list[Callable[[FinalizedBlock], None]] = []
@@ -63,16 +77,23 @@ class CometEngine:
         self._checks: dict[bytes, list[asyncio.Future[CheckOutcome]]] = {}
         self._http: httpx.AsyncClient | None = None
         self._stopped = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def write_wait_seconds(self) -> float:
         return self.handler.write_wait_seconds
 
-    def notify(self) -> None:
-        """CometBFT's mempool drives block production; nothing to wake."""
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self, on_exit: Callable[[], None]) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+        self._task.add_done_callback(lambda _: on_exit())
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stopped.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.verifier.close()
 
     async def run(self) -> None:
         await self.server.start()
@@ -101,7 +122,40 @@ class CometEngine:
         if self.failure is not None:
             raise RuntimeError(self.failure)
 
-    # --- submission -----------------------------------------------------------------------
+    # --- ingress --------------------------------------------------------------------------
+    async def submit(self, raws: Sequence[bytes], hashes: Sequence[bytes]) -> list[Admission]:
+        """Verify in the workers, then hand the valid transactions to CometBFT; each one's
+        Admission is this process's CheckTx of it, or CometBFT's refusal."""
+        valid = await screen(self.app, self.verifier, raws, hashes)
+        good = [i for i, ok in enumerate(valid) if ok]
+        outcomes = iter(await self.broadcast([raws[i] for i in good], [hashes[i] for i in good]))
+        admitted: list[Admission] = []
+        for raw, tx_hash, ok in zip(raws, hashes, valid, strict=True):
+            if not ok:
+                admitted.append(refusal(raw, tx_hash))
+                continue
+            outcome = next(outcomes)
+            admitted.append(Admission(tx_hash, outcome.code, outcome.codespace, outcome.log))
+        return admitted
+
+    def mempool_size(self) -> int:
+        """CometBFT holds the mempool, not this process."""
+        return 0
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self.listeners.append(listener)
+
+    # --- proofs ---------------------------------------------------------------------------
+    def validator_public_key(self) -> bytes:
+        if self.cometbft_home is None:
+            raise RuntimeError("this engine was made without a CometBFT home")
+        return cometbft_validator_key(self.cometbft_home)
+
+    async def prove(self, key: bytes, claim: dict[str, Any]) -> dict[str, Any]:
+        """A version-2 bundle: CometBFT's signed header of the next height."""
+        return await cometbft_proof_bundle(self.app, self.rpc_url, self.http(), key, claim)
+
+    # --- submission to CometBFT -----------------------------------------------------------
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=60.0)
@@ -134,30 +188,26 @@ class CometEngine:
                     raws[start : start + RPC_BATCH], futures[start : start + RPC_BATCH]
                 )
         except (httpx.HTTPError, ValueError) as exc:
-            outcome = CheckOutcome(
-                MEMPOOL_REFUSED, MEMPOOL_CODESPACE, f"CometBFT RPC unreachable: {exc}"
-            )
-            for future in futures:
-                if not future.done():
-                    future.set_result(outcome)
+            _refuse(futures, f"CometBFT RPC unreachable: {exc}")
         pending = [f for f in futures if not f.done()]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
-        out: list[CheckOutcome] = []
-        for tx_hash, future in zip(hashes, futures, strict=True):
-            if not future.done():
-                future.cancel()
-                out.append(
-                    CheckOutcome(MEMPOOL_REFUSED, MEMPOOL_CODESPACE, "no CheckTx answer in time")
-                )
-            else:
-                out.append(future.result())
-            waiting = self._checks.get(tx_hash)
-            if waiting is not None and future in waiting:
-                waiting.remove(future)
-                if not waiting:
-                    del self._checks[tx_hash]
-        return out
+        return [self._collect(h, f) for h, f in zip(hashes, futures, strict=True)]
+
+    def _collect(self, tx_hash: bytes, future: asyncio.Future[CheckOutcome]) -> CheckOutcome:
+        """The outcome ``future`` holds, or a refusal if CheckTx did not answer in time; it is
+        no longer waited for either way."""
+        if future.done():
+            outcome = future.result()
+        else:
+            future.cancel()
+            outcome = CheckOutcome(MEMPOOL_REFUSED, MEMPOOL_CODESPACE, "no CheckTx answer in time")
+        waiting = self._checks.get(tx_hash)
+        if waiting is not None and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._checks[tx_hash]
+        return outcome
 
     async def _broadcast_batch(
         self, raws: Sequence[bytes], futures: Sequence[asyncio.Future[CheckOutcome]]
@@ -180,11 +230,7 @@ class CometEngine:
             # transaction in it is refused, at once rather than after the CheckTx timeout.
             error = answers.get("error", {}) if isinstance(answers, dict) else {}
             message = str(error.get("data") or error.get("message") or answers)
-            for future in futures:
-                if not future.done():
-                    future.set_result(
-                        CheckOutcome(MEMPOOL_REFUSED, MEMPOOL_CODESPACE, f"CometBFT: {message}")
-                    )
+            _refuse(futures, f"CometBFT: {message}")
             return
         for answer in answers:
             error = answer.get("error")
@@ -213,3 +259,24 @@ class CometEngine:
             self.failure = reason
             log.error("engine stopped: %s", reason)
         self.server.fail(reason)
+
+
+def _refuse(futures: Sequence[asyncio.Future[CheckOutcome]], reason: str) -> None:
+    """Refuse every transaction still waiting for its CheckTx, for ``reason``."""
+    outcome = CheckOutcome(MEMPOOL_REFUSED, MEMPOOL_CODESPACE, reason)
+    for future in futures:
+        if not future.done():
+            future.set_result(outcome)
+
+
+def open_comet(
+    app: Application, home: Home, config: dict[str, Any], verifier: Verifier
+) -> CometEngine:
+    """The CometBFT engine of the node at ``home``: its ABCI address, CometBFT's RPC and home."""
+    return CometEngine(
+        app,
+        abci_address=str(config["abci"]),
+        rpc_url=str(config["cometbft_rpc"]),
+        verifier=verifier,
+        cometbft_home=Path(str(config.get("cometbft_home", home.path / "cometbft"))),
+    )

@@ -69,6 +69,23 @@ class AbciHandler:
         self.requests = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
         self._finalized: tuple[abci.RequestFinalizeBlock, BlockResult, float] | None = None
+        # Every request but Commit (the one that awaits a block write), by its oneof name.
+        self._answers: dict[str, Callable[[abci.Request], abci.Response]] = {
+            "check_tx": lambda r: abci.Response(check_tx=self.check_tx(r.check_tx)),
+            "finalize_block": lambda r: abci.Response(
+                finalize_block=self.finalize_block(r.finalize_block)
+            ),
+            "prepare_proposal": lambda r: abci.Response(
+                prepare_proposal=self.prepare_proposal(r.prepare_proposal)
+            ),
+            "process_proposal": lambda r: abci.Response(
+                process_proposal=self.process_proposal(r.process_proposal)
+            ),
+            "info": lambda _: abci.Response(info=self.info()),
+            "query": lambda r: abci.Response(query=self.query(r.query)),
+            "init_chain": lambda r: abci.Response(init_chain=self.init_chain(r.init_chain)),
+            **STATELESS_ANSWERS,
+        }
         # CometBFT runs with its mempool recheck off (citychain net writes recheck = false);
         # the check state is rebased here after each commit instead.
         app.track_pending = True
@@ -101,52 +118,12 @@ class AbciHandler:
         self.requests += 1
         kind = request.WhichOneof("value")
         try:
-            if kind == "check_tx":
-                return abci.Response(check_tx=self.check_tx(request.check_tx))
-            if kind == "flush":
-                return abci.Response(flush=abci.ResponseFlush())
-            if kind == "finalize_block":
-                return abci.Response(finalize_block=self.finalize_block(request.finalize_block))
             if kind == "commit":
                 return abci.Response(commit=await self.commit())
-            if kind == "prepare_proposal":
-                return abci.Response(
-                    prepare_proposal=self.prepare_proposal(request.prepare_proposal)
-                )
-            if kind == "process_proposal":
-                return abci.Response(
-                    process_proposal=self.process_proposal(request.process_proposal)
-                )
-            if kind == "info":
-                return abci.Response(info=self.info())
-            if kind == "query":
-                return abci.Response(query=self.query(request.query))
-            if kind == "init_chain":
-                return abci.Response(init_chain=self.init_chain(request.init_chain))
-            if kind == "echo":
-                return abci.Response(echo=abci.ResponseEcho(message=request.echo.message))
-            if kind == "extend_vote":
-                return abci.Response(extend_vote=abci.ResponseExtendVote())
-            if kind == "verify_vote_extension":
-                status = abci.ResponseVerifyVoteExtension.ACCEPT
-                return abci.Response(
-                    verify_vote_extension=abci.ResponseVerifyVoteExtension(status=status)
-                )
-            # State sync: this node offers no snapshots and accepts none, so a new member
-            # syncs by replaying blocks (blocksync), which re-executes and re-checks them all.
-            if kind == "list_snapshots":
-                return abci.Response(list_snapshots=abci.ResponseListSnapshots())
-            if kind == "offer_snapshot":
-                reject = abci.ResponseOfferSnapshot.REJECT
-                return abci.Response(offer_snapshot=abci.ResponseOfferSnapshot(result=reject))
-            if kind == "load_snapshot_chunk":
-                return abci.Response(load_snapshot_chunk=abci.ResponseLoadSnapshotChunk())
-            if kind == "apply_snapshot_chunk":
-                abort = abci.ResponseApplySnapshotChunk.ABORT
-                return abci.Response(
-                    apply_snapshot_chunk=abci.ResponseApplySnapshotChunk(result=abort)
-                )
-            return _exception(f"unsupported ABCI request {kind!r}")
+            answer = self._answers.get(kind) if kind is not None else None
+            if answer is None:
+                return _exception(f"unsupported ABCI request {kind!r}")
+            return answer(request)
         except (GenesisError, StateCorruptedError) as exc:
             self._fail(str(exc))
             return _exception(str(exc))
@@ -367,3 +344,30 @@ class AbciHandler:
 
 def _exception(message: str) -> abci.Response:
     return abci.Response(exception=abci.ResponseException(error=message))
+
+
+# Requests whose answer does not depend on the state. State sync: this node offers no snapshots
+# and accepts none, so a new member syncs by replaying blocks (blocksync), which re-executes and
+# re-checks them all. Vote extensions are not used.
+STATELESS_ANSWERS: dict[str, Callable[[abci.Request], abci.Response]] = {
+    "flush": lambda _: abci.Response(flush=abci.ResponseFlush()),
+    "echo": lambda r: abci.Response(echo=abci.ResponseEcho(message=r.echo.message)),
+    "extend_vote": lambda _: abci.Response(extend_vote=abci.ResponseExtendVote()),
+    "verify_vote_extension": lambda _: abci.Response(
+        verify_vote_extension=abci.ResponseVerifyVoteExtension(
+            status=abci.ResponseVerifyVoteExtension.ACCEPT
+        )
+    ),
+    "list_snapshots": lambda _: abci.Response(list_snapshots=abci.ResponseListSnapshots()),
+    "offer_snapshot": lambda _: abci.Response(
+        offer_snapshot=abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+    ),
+    "load_snapshot_chunk": lambda _: abci.Response(
+        load_snapshot_chunk=abci.ResponseLoadSnapshotChunk()
+    ),
+    "apply_snapshot_chunk": lambda _: abci.Response(
+        apply_snapshot_chunk=abci.ResponseApplySnapshotChunk(
+            result=abci.ResponseApplySnapshotChunk.ABORT
+        )
+    ),
+}

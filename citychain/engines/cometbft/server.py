@@ -88,26 +88,7 @@ class AbciServer:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     break
-                out = bytearray()
-                requests: list[abci.Request | str] = []
-                for raw in decoder.feed(data):
-                    parsed = abci.Request()
-                    try:
-                        parsed.ParseFromString(raw)
-                    except DecodeError as exc:
-                        requests.append(f"request does not decode: {exc}")
-                        continue
-                    requests.append(parsed)
-                if self.prepare is not None:
-                    await self.prepare([r for r in requests if not isinstance(r, str)])
-                for item in requests:
-                    if isinstance(item, str):
-                        out += frame(_exception(item))
-                        continue
-                    response = await self.handle(item)
-                    out += frame(response.SerializeToString())
-                    if self.failure is not None:
-                        break
+                out = await self._answer(_parse(decoder.feed(data)))
                 if out:
                     writer.write(out)
                     await writer.drain()
@@ -120,6 +101,36 @@ class AbciServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _answer(self, requests: list[abci.Request | str]) -> bytearray:
+        """The framed responses to one read's requests, in order; a request that did not
+        decode (its error, as a string) is answered with an exception."""
+        if self.prepare is not None:
+            await self.prepare([r for r in requests if not isinstance(r, str)])
+        out = bytearray()
+        for item in requests:
+            if isinstance(item, str):
+                out += frame(_exception(item))
+                continue
+            response = await self.handle(item)
+            out += frame(response.SerializeToString())
+            if self.failure is not None:
+                break
+        return out
+
+
+def _parse(messages: list[bytes]) -> list[abci.Request | str]:
+    """Each message as a Request, or why it does not decode."""
+    requests: list[abci.Request | str] = []
+    for raw in messages:
+        parsed = abci.Request()
+        try:
+            parsed.ParseFromString(raw)
+        except DecodeError as exc:
+            requests.append(f"request does not decode: {exc}")
+            continue
+        requests.append(parsed)
+    return requests
 
 
 def _exception(message: str) -> bytes:

@@ -11,6 +11,10 @@ __all__ = ["MAX_MESSAGE_BYTES", "FrameDecoder", "FrameError", "frame"]
 # CometBFT allows up to 2 GiB; a block is at most 100 MiB (types.MaxBlockSizeBytes), so anything
 # larger is a broken peer, not a request we could serve.
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+# A varint carries 7 bits a byte, low groups first; the high bit says another byte follows.
+MORE = 0x80
+LOW_BITS = 0x7F
+MAX_SHIFT = 63  # a uint64 fits in 10 bytes: shifts 0, 7, ..., 63
 
 
 class FrameError(ValueError):
@@ -19,8 +23,8 @@ class FrameError(ValueError):
 
 def uvarint(value: int) -> bytes:
     out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
+    while value >= MORE:
+        out.append((value & LOW_BITS) | MORE)
         value >>= 7
     out.append(value)
     return bytes(out)
@@ -53,11 +57,11 @@ class FrameDecoder:
                     break
                 byte = buffer[cursor]
                 cursor += 1
-                length |= (byte & 0x7F) << shift
-                if not byte & 0x80:
+                length |= (byte & LOW_BITS) << shift
+                if not byte & MORE:
                     break
                 shift += 7
-                if shift > 63:
+                if shift > MAX_SHIFT:
                     raise FrameError("length prefix is longer than 10 bytes")
             if length < 0:
                 break

@@ -12,18 +12,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from citychain.app import Application, BlockResult
 from citychain.block import Header, header_hash, list_hash, sign_header
 from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
+from citychain.engines.interface import Admission, CommitListener
 from citychain.engines.solo.mempool import Mempool
+from citychain.engines.solo.proofs import proof_bundle
+from citychain.engines.verifier import Verifier, refusal, screen
+from citychain.genesis import Genesis
+from citychain.home import Home
 from citychain.store.sqlite import BlockRecord
 
-__all__ = ["CommittedBlock", "SoloEngine"]
+__all__ = ["CommittedBlock", "SoloEngine", "open_solo"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,10 @@ class CommittedBlock:
 
 
 class SoloEngine:
+    """The ``Engine`` (engines/interface.py) of a single node: its own mempool, its own blocks."""
+
+    name = "solo"
+
     def __init__(
         self,
         app: Application,
@@ -48,10 +58,13 @@ class SoloEngine:
         max_block_txs: int = 5000,
         max_block_bytes: int = 4 * 1024 * 1024,
         max_interval: float = 0.05,
+        verifier: Verifier | None = None,
     ) -> None:
         self.app = app
         self.mempool = mempool
         self.key = validator_key
+        # Without worker processes, ingress verifies in this process.
+        self.verifier = verifier if verifier is not None else Verifier(0)
         self.max_block_txs = max_block_txs
         self.max_block_bytes = max_block_bytes
         self.max_interval = max_interval
@@ -62,19 +75,52 @@ class SoloEngine:
         self.write_wait_seconds = 0.0  # time block production waited for block writes
         self._writing: asyncio.Future[None] | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
+        self._task: asyncio.Task[None] | None = None
         last = app.last_block
         self._last_time_ms = last.time_ms if last else 0
         genesis = app.genesis
         self._prev_hash = last.hash if last else (genesis.hash if genesis else bytes(32))
 
-    def notify(self) -> None:
-        """Called after transactions enter the mempool."""
-        self._wake.set()
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self, on_exit: Callable[[], None]) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run())
+        self._task.add_done_callback(lambda _: on_exit())
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.verifier.close()
 
+    # --- ingress --------------------------------------------------------------------------
+    async def submit(self, raws: Sequence[bytes], hashes: Sequence[bytes]) -> list[Admission]:
+        """Verify in the workers, then admit each valid transaction to the mempool through
+        ``check_tx``; wake block production."""
+        valid = await screen(self.app, self.verifier, raws, hashes)
+        admitted: list[Admission] = [
+            self.mempool.add(raw, tx_hash) if ok else refusal(raw, tx_hash)
+            for raw, tx_hash, ok in zip(raws, hashes, valid, strict=True)
+        ]
+        self._wake.set()
+        return admitted
+
+    def mempool_size(self) -> int:
+        return self.mempool.size()
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self.listeners.append(listener)
+
+    # --- proofs ---------------------------------------------------------------------------
+    def validator_public_key(self) -> bytes:
+        return self.key.public_key
+
+    async def prove(self, key: bytes, claim: dict[str, Any]) -> dict[str, Any]:
+        """A version-1 bundle: the last block's header as this node signed it."""
+        return proof_bundle(self.app, key, claim)
+
+    # --- blocks ---------------------------------------------------------------------------
     async def run(self) -> None:
         """Make blocks while transactions wait.
 
@@ -186,3 +232,29 @@ class SoloEngine:
         self.mempool.update(result.tx_hashes)
         committed = CommittedBlock(header, record, result, time.perf_counter() - started)
         return committed, store_write
+
+
+def open_solo(
+    app: Application,
+    home: Home,
+    config: dict[str, Any],
+    verifier: Verifier,
+    *,
+    max_block_txs: int | None = None,
+    max_interval: float | None = None,
+) -> SoloEngine:
+    """The solo engine of the node at ``home``; a fresh chain starts from the home's genesis
+    (under CometBFT the genesis arrives in InitChain instead)."""
+    if app.height < 0:
+        app.init_chain(Genesis.load(home.genesis_file))
+    mempool = Mempool(app, max_txs=int(config.get("mempool_max_txs", 100_000)))
+    return SoloEngine(
+        app,
+        mempool,
+        home.validator_key(),
+        max_block_txs=max_block_txs or int(config.get("max_block_txs", 5000)),
+        max_interval=max_interval
+        if max_interval is not None
+        else float(config.get("max_block_interval", 0.05)),
+        verifier=verifier,
+    )

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from citychain.app import Application
+from citychain.engines.interface import Admission
 from citychain.tx import errors as tx_errors
 from citychain.tx.envelope import DecodedTx
 
@@ -21,16 +22,10 @@ __all__ = ["AddResult", "Mempool"]
 
 
 @dataclass(frozen=True, slots=True)
-class AddResult:
-    hash: bytes
-    code: int
-    codespace: str
-    log: str
-    queued: bool = False
+class AddResult(Admission):
+    """The engine's Admission of one transaction, and whether it waits for a nonce gap."""
 
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
+    queued: bool = False
 
 
 class Mempool:

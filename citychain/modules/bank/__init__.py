@@ -1,9 +1,45 @@
-"""Bank module: the city currency (docs/modules/bank.md)."""
+"""Bank module: the city currency (docs/modules/bank.md).
+
+The names below are the bank's whole public surface (docs/modules/README.md): other modules, the
+node, clients and proofs import them from here, never from a file inside the package.
+"""
 
 from citychain.modules.bank import handlers, invariants
-from citychain.modules.bank.genesis import init_genesis
-from citychain.modules.bank.keeper import freeze_account, pay_fee, transfer, unfreeze_account
+from citychain.modules.bank.errors import (
+    ACCOUNT_FROZEN,
+    AMOUNT_MISMATCH,
+    BALANCE_OVERFLOW,
+    INSUFFICIENT_FUNDS,
+    INVALID_AMOUNT,
+    INVALID_EXPIRY,
+    INVALID_TIER,
+    NOT_MERCHANT,
+    PAYER_NOT_ALLOWED,
+    REFUND_EXCEEDS,
+    REQUEST_EXPIRED,
+    REQUEST_NOT_FOUND,
+    REQUEST_NOT_OPEN,
+    REQUEST_NOT_PAID,
+    SUPPLY_OVERFLOW,
+    TIER_BALANCE_LIMIT,
+    TIER_PAYMENT_LIMIT,
+    TOO_MANY_OUTPUTS,
+    UNKNOWN_DENOM,
+    BankError,
+)
+from citychain.modules.bank.genesis import DEFAULT_SECTION, init_genesis
+from citychain.modules.bank.keeper import (
+    freeze_account,
+    get_balance,
+    is_frozen,
+    list_denoms,
+    min_fee,
+    pay_fee,
+    transfer,
+    unfreeze_account,
+)
 from citychain.modules.bank.messages import (
+    MAX_OUTPUTS,
     MsgBurn,
     MsgCancelRequest,
     MsgCreateRequest,
@@ -14,8 +50,10 @@ from citychain.modules.bank.messages import (
     MsgSend,
     MsgSetTier,
 )
+from citychain.modules.bank.queries import account_view, request_view, supply_view
+from citychain.modules.bank.state import FEE_COLLECTOR, balance_key, new_request_id
 from citychain.modules.base import MessageRoute, Module
-from citychain.modules.consortium.roles import ISSUER, KYC_VERIFIER
+from citychain.modules.consortium import ISSUER, KYC_VERIFIER
 
 MODULE = Module(
     name="bank",
@@ -35,4 +73,51 @@ MODULE = Module(
     genesis_order=20,
 )
 
-__all__ = ["MODULE", "freeze_account", "pay_fee", "transfer", "unfreeze_account"]
+__all__ = [
+    "ACCOUNT_FROZEN",
+    "AMOUNT_MISMATCH",
+    "BALANCE_OVERFLOW",
+    "DEFAULT_SECTION",
+    "FEE_COLLECTOR",
+    "INSUFFICIENT_FUNDS",
+    "INVALID_AMOUNT",
+    "INVALID_EXPIRY",
+    "INVALID_TIER",
+    "MAX_OUTPUTS",
+    "MODULE",
+    "NOT_MERCHANT",
+    "PAYER_NOT_ALLOWED",
+    "REFUND_EXCEEDS",
+    "REQUEST_EXPIRED",
+    "REQUEST_NOT_FOUND",
+    "REQUEST_NOT_OPEN",
+    "REQUEST_NOT_PAID",
+    "SUPPLY_OVERFLOW",
+    "TIER_BALANCE_LIMIT",
+    "TIER_PAYMENT_LIMIT",
+    "TOO_MANY_OUTPUTS",
+    "UNKNOWN_DENOM",
+    "BankError",
+    "MsgBurn",
+    "MsgCancelRequest",
+    "MsgCreateRequest",
+    "MsgMint",
+    "MsgMultiSend",
+    "MsgPayRequest",
+    "MsgRefund",
+    "MsgSend",
+    "MsgSetTier",
+    "account_view",
+    "balance_key",
+    "freeze_account",
+    "get_balance",
+    "is_frozen",
+    "list_denoms",
+    "min_fee",
+    "new_request_id",
+    "pay_fee",
+    "request_view",
+    "supply_view",
+    "transfer",
+    "unfreeze_account",
+]

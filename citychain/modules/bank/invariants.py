@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from citychain.codec import decode
-from citychain.modules.bank.state import BALANCE_PREFIX, split_balance_key
+from citychain.modules.bank.state import (
+    BALANCE_PREFIX,
+    DENOMS_KEY,
+    SUPPLY_PREFIX,
+    decode_denoms,
+    split_balance_key,
+    split_supply_key,
+)
 from citychain.modules.base import PrefixScan
 
 
@@ -15,10 +21,8 @@ def total_supply(scan: PrefixScan) -> list[str]:
     for key, value in scan(BALANCE_PREFIX):
         _, denom = split_balance_key(key)
         sums[denom] += int.from_bytes(value, "big")
-    supplies = {
-        key[len(b"bank/s/") :].decode(): int.from_bytes(v, "big") for key, v in scan(b"bank/s/")
-    }
-    denoms = decode(dict(scan(b"bank/denoms")).get(b"bank/denoms", b"\x90"), tuple[str, ...])
+    supplies = {split_supply_key(key): int.from_bytes(v, "big") for key, v in scan(SUPPLY_PREFIX)}
+    denoms = decode_denoms(dict(scan(DENOMS_KEY)).get(DENOMS_KEY))
     broken = []
     for denom in sorted(set(denoms) | set(sums) | set(supplies)):
         if sums.get(denom, 0) != supplies.get(denom, 0):

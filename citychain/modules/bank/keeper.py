@@ -1,6 +1,8 @@
 """The bank's public functions: the only way another module or the ante step moves money.
 
 Each function validates everything before its first write, so a raise leaves state unchanged.
+The reads others need (``get_balance``, ``is_frozen``, ``list_denoms``, ``min_fee``) are here
+too, so that nothing outside the bank imports its state.py (docs/modules/README.md).
 """
 
 from __future__ import annotations
@@ -17,11 +19,28 @@ from citychain.modules.bank.state import (
     get_supply,
     get_tier,
     is_frozen,
+    list_denoms,
     set_balance,
     set_frozen,
     set_supply,
 )
 from citychain.state.overlay import Overlay, StateReader
+
+__all__ = [
+    "burn",
+    "check_balance_limit",
+    "check_payment_limit",
+    "freeze_account",
+    "get_balance",
+    "is_frozen",
+    "list_denoms",
+    "min_fee",
+    "mint",
+    "pay_fee",
+    "require_denom",
+    "transfer",
+    "unfreeze_account",
+]
 
 
 def require_denom(state: StateReader, denom: str) -> DenomInfo:
@@ -112,6 +131,11 @@ def burn(state: Overlay, holder: bytes, denom: str, amount: int) -> None:
         raise BankError(errors.INSUFFICIENT_FUNDS, f"{balance} < {amount} {denom}")
     set_balance(state, holder, denom, balance - amount)
     set_supply(state, denom, get_supply(state, denom) - amount)
+
+
+def min_fee(state: StateReader) -> int:
+    """The least fee a transaction must offer, in minor units of the fee denomination."""
+    return get_params(state).min_fee
 
 
 def pay_fee(state: Overlay, payer: bytes, amount: int) -> None:

@@ -21,9 +21,9 @@ from citychain.state.overlay import Overlay, StateReader
 
 PREFIX = b"bank/"
 BALANCE_PREFIX = b"bank/b/"
-_SUPPLY = b"bank/s/"
+SUPPLY_PREFIX = b"bank/s/"
 _DENOM = b"bank/d/"
-_DENOMS = b"bank/denoms"
+DENOMS_KEY = b"bank/denoms"
 _PARAMS = b"bank/p"
 _TIER = b"bank/t/"
 _FROZEN = b"bank/f/"
@@ -91,13 +91,18 @@ def set_balance(state: Overlay, address: bytes, denom: str, amount: int) -> None
         state.delete(key)
 
 
+def split_supply_key(key: bytes) -> str:
+    """The denomination a ``bank/s/`` key holds the supply of."""
+    return key[len(SUPPLY_PREFIX) :].decode()
+
+
 def get_supply(state: StateReader, denom: str) -> int:
-    raw = state.get(_SUPPLY + denom.encode())
+    raw = state.get(SUPPLY_PREFIX + denom.encode())
     return int.from_bytes(raw, "big") if raw is not None else 0
 
 
 def set_supply(state: Overlay, denom: str, amount: int) -> None:
-    key = _SUPPLY + denom.encode()
+    key = SUPPLY_PREFIX + denom.encode()
     if amount:
         state.set(key, amount.to_bytes(8, "big"))
     else:
@@ -106,8 +111,12 @@ def set_supply(state: Overlay, denom: str, amount: int) -> None:
 
 # Parameters and denominations are read by every transaction and change rarely; decoded values
 # are remembered by their exact bytes, so a cache hit is the same answer a decode would give.
+# The caches are bounded (entries) so that a chain whose parameters keep changing cannot grow
+# them without limit; a chain has a handful of denominations and one parameter set at a time.
 _decoded_params: dict[bytes, BankParams] = {}
 _decoded_denoms: dict[bytes, DenomInfo] = {}
+_MAX_DECODED_PARAMS = 64
+_MAX_DECODED_DENOMS = 1024
 
 
 def get_denom(state: StateReader, denom: str) -> DenomInfo | None:
@@ -116,7 +125,7 @@ def get_denom(state: StateReader, denom: str) -> DenomInfo | None:
         return None
     info = _decoded_denoms.get(raw)
     if info is None:
-        if len(_decoded_denoms) > 1024:
+        if len(_decoded_denoms) > _MAX_DECODED_DENOMS:
             _decoded_denoms.clear()
         info = _decoded_denoms[raw] = decode(raw, DenomInfo)
     return info
@@ -126,11 +135,15 @@ def set_denom(state: Overlay, denom: str, info: DenomInfo) -> None:
     state.set(_DENOM + denom.encode(), encode(info))
     denoms = set(list_denoms(state))
     denoms.add(denom)
-    state.set(_DENOMS, encode(tuple(sorted(denoms))))
+    state.set(DENOMS_KEY, encode(tuple(sorted(denoms))))
 
 
 def list_denoms(state: StateReader) -> tuple[str, ...]:
-    raw = state.get(_DENOMS)
+    return decode_denoms(state.get(DENOMS_KEY))
+
+
+def decode_denoms(raw: bytes | None) -> tuple[str, ...]:
+    """The value stored under ``DENOMS_KEY`` (None: no denomination yet)."""
     return decode(raw, tuple[str, ...]) if raw is not None else ()
 
 
@@ -140,7 +153,7 @@ def get_params(state: StateReader) -> BankParams:
         raise LookupError("bank params missing: the chain has no bank genesis")
     params = _decoded_params.get(raw)
     if params is None:
-        if len(_decoded_params) > 64:
+        if len(_decoded_params) > _MAX_DECODED_PARAMS:
             _decoded_params.clear()
         params = _decoded_params[raw] = decode(raw, BankParams)
     return params
@@ -171,10 +184,6 @@ def set_frozen(state: Overlay, address: bytes, frozen: bool) -> None:
         state.set(_FROZEN + address, b"\x01")
     else:
         state.delete(_FROZEN + address)
-
-
-def request_key(request_id: bytes) -> bytes:
-    return _REQUEST + request_id
 
 
 def get_request(state: StateReader, request_id: bytes) -> PaymentRequest | None:

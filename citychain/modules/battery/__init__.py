@@ -1,23 +1,63 @@
 """Battery module: the EU battery passport (Regulation (EU) 2023/1542, Annex XIII) on the
 ledger: public passport fields, lifecycle, ownership and leases, telemetry-derived health and
 attested end-of-life predictions; restricted parts stay off the ledger as commitments
-(docs/modules/battery.md)."""
+(docs/modules/battery.md). The names below are its public surface (docs/modules/README.md).
+"""
 
 from citychain.modules.base import MessageRoute, Module
 from citychain.modules.battery import handlers, invariants
-from citychain.modules.battery.access import may_read
-from citychain.modules.battery.commitment import commit, commit_part
+from citychain.modules.battery.access import (
+    COMPOSITION,
+    HEALTH,
+    PARTS,
+    PUBLIC,
+    RESTRICTED_PARTS,
+    TEST_REPORTS,
+)
+from citychain.modules.battery.commitment import SALT_SIZE, commit, commit_part
+from citychain.modules.battery.errors import NOT_AUTHORISED, BatteryError
 from citychain.modules.battery.genesis import init_genesis
+from citychain.modules.battery.keeper import (
+    commitment_of,
+    get_battery,
+    get_health,
+    get_params,
+    get_prediction,
+    lease_active,
+    may_read,
+)
 from citychain.modules.battery.messages import (
+    DAY_MAX,
+    DAY_MIN,
+    MAX_EOL_CYCLE,
+    HealthValues,
     MsgAttestPrediction,
     MsgLease,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
     MsgUpdateHealth,
+    Passport,
 )
-from citychain.modules.battery.state import battery_id_of, get_battery
-from citychain.modules.consortium.roles import MANUFACTURER, ORACLE
+from citychain.modules.battery.queries import (
+    MAX_PAGE,
+    fleet_view,
+    health_view,
+    history_view,
+    passport_view,
+    prediction_view,
+    status_view,
+)
+from citychain.modules.battery.state import (
+    DAY_MS,
+    STATUS_NAMES,
+    Battery,
+    battery_id_of,
+    battery_key,
+    health_key,
+    prediction_key,
+)
+from citychain.modules.consortium import MANUFACTURER, ORACLE
 
 MODULE = Module(
     name="battery",
@@ -35,4 +75,49 @@ MODULE = Module(
     genesis_order=60,
 )
 
-__all__ = ["MODULE", "battery_id_of", "commit", "commit_part", "get_battery", "may_read"]
+__all__ = [
+    "COMPOSITION",
+    "DAY_MAX",
+    "DAY_MIN",
+    "DAY_MS",
+    "HEALTH",
+    "MAX_EOL_CYCLE",
+    "MAX_PAGE",
+    "MODULE",
+    "NOT_AUTHORISED",
+    "PARTS",
+    "PUBLIC",
+    "RESTRICTED_PARTS",
+    "SALT_SIZE",
+    "STATUS_NAMES",
+    "TEST_REPORTS",
+    "Battery",
+    "BatteryError",
+    "HealthValues",
+    "MsgAttestPrediction",
+    "MsgLease",
+    "MsgRegisterBattery",
+    "MsgSetStatus",
+    "MsgTransfer",
+    "MsgUpdateHealth",
+    "Passport",
+    "battery_id_of",
+    "battery_key",
+    "commit",
+    "commit_part",
+    "commitment_of",
+    "fleet_view",
+    "get_battery",
+    "get_health",
+    "get_params",
+    "get_prediction",
+    "health_key",
+    "health_view",
+    "history_view",
+    "lease_active",
+    "may_read",
+    "passport_view",
+    "prediction_key",
+    "prediction_view",
+    "status_view",
+]

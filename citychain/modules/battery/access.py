@@ -19,8 +19,7 @@ Of these the ledger holds the measured health only as a commitment (``RESTRICTED
 from __future__ import annotations
 
 from citychain.modules.battery.state import Battery, get_health, lease_active
-from citychain.modules.consortium.roles import REGULATOR
-from citychain.modules.consortium.state import has_role
+from citychain.modules.consortium import REGULATOR, has_role
 from citychain.state.overlay import StateReader
 
 PUBLIC = "public"

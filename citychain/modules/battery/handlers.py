@@ -45,9 +45,8 @@ from citychain.modules.battery.state import (
     set_health,
     set_prediction,
 )
-from citychain.modules.consortium.roles import MANUFACTURER
-from citychain.modules.consortium.state import has_role
-from citychain.modules.devices.state import get_anchor
+from citychain.modules.consortium import MANUFACTURER, has_role
+from citychain.modules.devices import is_anchored
 
 # Rated energy must equal capacity x nominal voltage within this many per mille: a pack's
 # declared figures differ by rounding and cell-level vs pack-level voltage, never by 10 %, while
@@ -253,7 +252,7 @@ def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
     """
     battery = _existing(ctx, msg.battery_id)
     _alive(msg.battery_id, battery)
-    if get_anchor(ctx.state, msg.telemetry_batch) is None:
+    if not is_anchored(ctx.state, msg.telemetry_batch):
         # Health comes from telemetry on the ledger: the batch it names must be anchored, so
         # an auditor can prove the reports behind every update.
         raise BatteryError(

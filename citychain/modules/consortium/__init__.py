@@ -1,12 +1,39 @@
 """Consortium module: the member organisations, their governance votes, and the roles they grant
-(docs/modules/consortium.md)."""
+(docs/modules/consortium.md). The names below are its public surface (docs/modules/README.md).
+"""
 
 from citychain.modules.base import MessageRoute, Module
 from citychain.modules.consortium import handlers, invariants
 from citychain.modules.consortium.end_block import end_block
+from citychain.modules.consortium.errors import ConsortiumError
 from citychain.modules.consortium.genesis import check_genesis, genesis_validators, init_genesis
-from citychain.modules.consortium.messages import MsgPropose, MsgVote
-from citychain.modules.consortium.state import grant_role, has_role, revoke_role
+from citychain.modules.consortium.keeper import has_role, role_holders
+from citychain.modules.consortium.messages import (
+    Action,
+    AdmitMember,
+    GrantRole,
+    MsgPropose,
+    MsgVote,
+    RemoveMember,
+    RevokeRole,
+)
+from citychain.modules.consortium.queries import (
+    members_view,
+    proposal_view,
+    proposals_view,
+    roles_view,
+)
+from citychain.modules.consortium.roles import (
+    ALL_ROLES,
+    ELECTION_AUTHORITY,
+    ISSUER,
+    KYC_VERIFIER,
+    MANUFACTURER,
+    ORACLE,
+    REGISTRAR,
+    REGULATOR,
+    is_role,
+)
 
 MODULE = Module(
     name="consortium",
@@ -29,4 +56,30 @@ MODULE = Module(
     check_genesis=check_genesis,
 )
 
-__all__ = ["MODULE", "genesis_validators", "grant_role", "has_role", "revoke_role"]
+__all__ = [
+    "ALL_ROLES",
+    "ELECTION_AUTHORITY",
+    "ISSUER",
+    "KYC_VERIFIER",
+    "MANUFACTURER",
+    "MODULE",
+    "ORACLE",
+    "REGISTRAR",
+    "REGULATOR",
+    "Action",
+    "AdmitMember",
+    "ConsortiumError",
+    "GrantRole",
+    "MsgPropose",
+    "MsgVote",
+    "RemoveMember",
+    "RevokeRole",
+    "genesis_validators",
+    "has_role",
+    "is_role",
+    "members_view",
+    "proposal_view",
+    "proposals_view",
+    "role_holders",
+    "roles_view",
+]

@@ -22,6 +22,7 @@ from typing import Any
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.errors import AddressError
 from citychain.modules.consortium.actions import MAX_TOTAL_POWER
+from citychain.modules.consortium.messages import MAX_MEMBER_NAME_LENGTH
 from citychain.modules.consortium.roles import ALL_ROLES
 from citychain.modules.consortium.state import (
     DEFAULT_VOTING_PERIOD_BLOCKS,
@@ -58,10 +59,10 @@ def _parse_member(entry: Any, index: int) -> Member:
             f"{where} must have exactly the fields {', '.join(sorted(_MEMBER_FIELDS))}"
         )
     name = entry["name"]
-    if not isinstance(name, str) or len(name) > 64 or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or len(name) > MAX_MEMBER_NAME_LENGTH or not _NAME.fullmatch(name):
         raise ValueError(
-            f"{where}.name must be 1..64 printable ASCII characters, words separated by single "
-            f"spaces, got {name!r}"
+            f"{where}.name must be 1..{MAX_MEMBER_NAME_LENGTH} printable ASCII characters, "
+            f"words separated by single spaces, got {name!r}"
         )
     try:
         operator = address_to_bytes(str(entry["operator"]))

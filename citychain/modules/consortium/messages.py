@@ -16,8 +16,10 @@ from citychain.tx.envelope import Message
 
 # Printable ASCII words separated by single spaces ("City Hall"): one spelling per name, no
 # look-alike Unicode, no leading or trailing blanks. \Z, not $ (see bank/messages.py).
+MAX_MEMBER_NAME_LENGTH = 64  # characters (= bytes: ASCII only)
 MemberName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern="^[!-~]+( [!-~]+)*\\Z")
+    str,
+    msgspec.Meta(min_length=1, max_length=MAX_MEMBER_NAME_LENGTH, pattern="^[!-~]+( [!-~]+)*\\Z"),
 ]
 # Any short string: the handler checks it against ALL_ROLES so that the error can list them.
 RoleName = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]

@@ -73,10 +73,6 @@ def set_device(state: Overlay, device_id: bytes, device: Device) -> None:
     state.set(DEVICE_PREFIX + device_id, encode(device))
 
 
-def key_binding_key(public_key: bytes) -> bytes:
-    return KEY_PREFIX + public_key
-
-
 def get_key_binding(state: StateReader, public_key: bytes) -> bytes | None:
     """The id of the device ``public_key`` is or was bound to, if any."""
     return state.get(KEY_PREFIX + public_key)

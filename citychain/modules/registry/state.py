@@ -84,10 +84,6 @@ def set_record(state: Overlay, record_id: bytes, record: Record) -> None:
     state.set(RECORD_PREFIX + record_id, encode(record))
 
 
-def wallet_key(address: bytes) -> bytes:
-    return WALLET_PREFIX + address
-
-
 def get_wallet_claim(state: StateReader, address: bytes) -> bytes | None:
     """The id of the valid death record that froze ``address``, if any."""
     return state.get(WALLET_PREFIX + address)

@@ -28,33 +28,38 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from citychain.client import ApiError, Client, Wallet
-from citychain.codec import decode
-from citychain.modules.devices import Anchor, Device, anchor_key
-from citychain.modules.devices.messages import MsgAnchorBatch
-from citychain.modules.devices.state import STATUS_ACTIVE
+from citychain.client import Client, Wallet
+from citychain.modules.devices import STATUS_ACTIVE, Device
 from citychain.telemetry import report as rep
+from citychain.telemetry.gateway.anchorer import Anchorer
 from citychain.telemetry.gateway.devices import DeviceCache
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.store import Batch, GatewayStore
+from citychain.telemetry.gateway.topics import (
+    BUCKETED_TOPIC,
+    BUCKETS,
+    bucket_of,
+    report_topic,
+    shard_buckets,
+    shard_of,
+    subscriptions,
+)
 
 __all__ = [
     "BUCKETED_TOPIC",
     "BUCKETS",
-    "TOPIC",
     "Anchorer",
     "Gateway",
     "GatewayConfig",
     "bucket_of",
-    "legacy_report_topic",
     "report_topic",
     "shard_buckets",
     "shard_of",
@@ -63,54 +68,8 @@ __all__ = [
 
 log = logging.getLogger("citychain.telemetry.gateway")
 
-# Devices publish to citychain/devices/<bucket>/<device id hex>/reports, the bucket being the
-# id's first hex digit. The level exists so that a gateway shard can subscribe to a fixed set
-# of devices with MQTT wildcards: all of one device's reports then reach the same shard, whose
-# store holds its replay counter. (An MQTT shared subscription would spread one device's
-# reports over the shards and so split its counter.)
-BUCKETS = 16
-BUCKETED_TOPIC = "citychain/devices/+/+/reports"
-TOPIC = "citychain/devices/+/reports"  # the first format, still taken by an unsharded gateway
 COUNTER_LIMIT = 2**63 - 1  # SQLite's INTEGER; a device never counts that far
-BATCH_EXISTS = ("devices", 8)
-MAX_TXS_PER_REQUEST = 64
 MIN_CHUNK = 32  # signatures per verifier thread below which a thread is not worth it
-
-
-def bucket_of(device_id: bytes) -> int:
-    """The topic bucket of a device: its id's first hex digit."""
-    return device_id[0] >> 4
-
-
-def report_topic(device_id: bytes) -> str:
-    """Where a device publishes its reports."""
-    hex_id = device_id.hex()
-    return f"citychain/devices/{hex_id[0]}/{hex_id}/reports"
-
-
-def legacy_report_topic(device_id: bytes) -> str:
-    """The first topic format, without the bucket (accepted by an unsharded gateway only)."""
-    return f"citychain/devices/{device_id.hex()}/reports"
-
-
-def shard_buckets(shard: int, shards: int) -> list[int]:
-    """The buckets shard ``shard`` of ``shards`` takes: every bucket b with b % shards == shard."""
-    if not 1 <= shards <= BUCKETS or not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} of {shards}: need 0 <= shard < shards <= {BUCKETS}")
-    return [b for b in range(BUCKETS) if b % shards == shard]
-
-
-def shard_of(device_id: bytes, shards: int) -> int:
-    return bucket_of(device_id) % shards
-
-
-def subscriptions(shard: int = 0, shards: int = 1) -> list[str]:
-    """The topic filters of one shard. Alone, a gateway also takes the bucketless topic: with
-    no other shard, a device's reports meet one counter whichever format they come in. A
-    shard must not, or a report copied onto the other format would be counted by two shards."""
-    if shards == 1:
-        return [TOPIC, BUCKETED_TOPIC]
-    return [f"citychain/devices/{b:x}/+/reports" for b in shard_buckets(shard, shards)]
 
 
 @dataclass
@@ -161,138 +120,6 @@ class _Incoming:
     generation: int
 
 
-class Anchorer:
-    """Submits the pending batches of one or more gateway stores, one ``devices/anchor``
-    transaction per batch, up to MAX_TXS_PER_REQUEST in one ``POST /txs/batch``, and marks each
-    anchored in its store with the committed height. One Anchorer per signing key: two
-    processes signing with one key would take each other's nonces.
-
-    A batch that may already be on the ledger (pending at start-up, or after an error with an
-    unknown outcome) is looked up (``dev/b/<id>``) before it is sent again; the ledger refuses a
-    second anchor of one id anyway (``devices/8``)."""
-
-    def __init__(
-        self,
-        stores: Sequence[GatewayStore],
-        wallet: Wallet,
-        client: Client,
-        gateway_device: bytes,
-        registry: CollectorRegistry | None = None,
-        on_anchored: Callable[[Batch], None] | None = None,
-    ) -> None:
-        self.stores = list(stores)
-        self.wallet = wallet
-        self.client = client
-        self.gateway_device = gateway_device
-        self.on_anchored = on_anchored
-        self.anchored = 0
-        self._lookup_first: set[bytes] = set()
-        self.recheck()
-        self._m_anchored: Counter | None = None
-        self._m_pending: Gauge | None = None
-        if registry is not None:
-            self._m_anchored = Counter(
-                "citychain_gateway_batches_anchored", "batches anchored", registry=registry
-            )
-            self._m_pending = Gauge(
-                "citychain_gateway_batches_pending", "batches awaiting anchor", registry=registry
-            )
-
-    def recheck(self) -> None:
-        """Look every pending batch up on the ledger before sending it (after an error)."""
-        self._lookup_first.update(b.id for s in self.stores for b in s.pending_batches())
-
-    def pending_count(self) -> int:
-        return sum(store.pending_count() for store in self.stores)
-
-    def _ledger_anchor(self, batch: Batch) -> Anchor | None:
-        value = self.client.state(anchor_key(batch.id))["value"]
-        return decode(bytes.fromhex(value), Anchor) if value else None
-
-    def _anchored(self, store: GatewayStore, batch: Batch, height: int, tx_hash: str) -> None:
-        store.mark_anchored(batch.id, height, tx_hash)
-        self._lookup_first.discard(batch.id)
-        self.anchored += 1
-        if self._m_anchored is not None:
-            self._m_anchored.inc()
-        if self.on_anchored is not None:
-            self.on_anchored(batch)
-
-    def run_once(self) -> None:
-        """Anchor every batch pending now; raise on an error (the caller waits and retries)."""
-        try:
-            while self._round():
-                pass
-        finally:
-            if self._m_pending is not None:
-                self._m_pending.set(self.pending_count())
-
-    def _round(self) -> bool:
-        """One request's worth of pending batches; False when none was pending."""
-        pending: list[tuple[GatewayStore, Batch]] = []
-        for store in self.stores:
-            room = MAX_TXS_PER_REQUEST - len(pending)
-            if room > 0:
-                pending.extend((store, b) for b in store.pending_batches(room))
-        if not pending:
-            return False
-        to_submit = []
-        for store, batch in pending:
-            if batch.id in self._lookup_first:
-                found = self._ledger_anchor(batch)
-                if found is not None:
-                    if found.root != batch.root or found.count != batch.count:
-                        raise RuntimeError(f"batch {batch.id.hex()} anchored differently")
-                    self._anchored(store, batch, found.height, "")
-                    continue
-                self._lookup_first.discard(batch.id)
-            to_submit.append((store, batch))
-        if not to_submit:
-            return True
-        raws = [
-            self.wallet.sign([MsgAnchorBatch(b.id, b.root, b.count, self.gateway_device)])
-            for _, b in to_submit
-        ]
-        try:
-            results = self.client.broadcast_batch(raws, wait=True)
-        except ApiError:
-            # Unknown outcome: some may have committed. Look every one up before resending.
-            self._lookup_first.update(b.id for _, b in to_submit)
-            raise
-        failed = False
-        for (store, batch), result in zip(to_submit, results, strict=True):
-            code = (result.get("codespace"), result.get("code"))
-            if result.get("code") == 0 and result.get("height") is not None:
-                self._anchored(store, batch, int(result["height"]), str(result["hash"]))
-            elif code == BATCH_EXISTS:
-                self._lookup_first.add(batch.id)
-            else:
-                failed = True
-                self._lookup_first.add(batch.id)
-                log.warning("anchor of batch %s refused: %s", batch.id.hex(), result)
-        if failed:
-            self.wallet.resync()
-            raise RuntimeError("an anchor transaction was refused")
-        return True
-
-    def loop(self, stop: threading.Event, wake: threading.Event, poll_s: float = 1.0) -> None:
-        """Anchor on every wake (or every ``poll_s``) until ``stop``; one last pass then."""
-        while True:
-            wake.wait(timeout=poll_s)
-            wake.clear()
-            stopping = stop.is_set()
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("anchoring failed; retrying")
-                self.wallet.resync()
-                self.recheck()
-                if not stopping:
-                    stop.wait(1.0)
-            if stopping:
-                return
-
-
 class Gateway:
     def __init__(
         self, config: GatewayConfig, store: GatewayStore, wallet: Wallet | None, client: Client
@@ -318,7 +145,6 @@ class Gateway:
         self._unbatched = store.unbatched_count()
         if self._unbatched:
             self._first_unbatched = time.monotonic()
-        self._legacy_topic = config.shards == 1
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max(1, config.verify_threads), "gateway-verify")
         self.registry = CollectorRegistry()
@@ -451,24 +277,25 @@ class Gateway:
         rows: list[tuple[bytes, bytes, int, bytes]] = []
         seen: set[bytes] = set()
         pending_counters: dict[bytes, int] = {}
-        prepared: list[tuple[_Incoming, rep.Report, Device] | tuple[_Incoming, rep.ReportError]]
-        prepared = []
+        prepared: list[tuple[_Incoming, tuple[rep.Report, Device] | rep.ReportError]] = []
         for item in group:
             try:
-                prepared.append((item, *self._prepare(item)))
+                prepared.append((item, self._prepare(item)))
             except rep.ReportError as exc:
                 prepared.append((item, exc))
-        signatures = iter(self._verify_signatures([(p[1], p[2]) for p in prepared if len(p) == 3]))
-        for entry in prepared:
+        signatures = iter(
+            self._verify_signatures([found for _, found in prepared if isinstance(found, tuple)])
+        )
+        for item, found in prepared:
             try:
-                if len(entry) == 2:
-                    raise entry[1]
-                item, report, device = entry
+                if isinstance(found, rep.ReportError):
+                    raise found
+                report, device = found
                 accepted = self._check(report, device, next(signatures), pending_counters, seen)
             except rep.ReportError as exc:
                 self.stats.rejected[exc.reason] += 1
                 self._m_rejected.labels(exc.reason).inc()
-                log.warning("rejected report on %s: %s", entry[0].topic, exc)
+                log.warning("rejected report on %s: %s", item.topic, exc)
                 continue
             if accepted is None:
                 continue
@@ -495,9 +322,7 @@ class Gateway:
         """Decode the payload and find its device (ReportError: malformed, unsigned, unknown)."""
         report = rep.parse_report(item.payload)
         device_id = report.body.device_id
-        if item.topic != report_topic(device_id) and not (
-            self._legacy_topic and item.topic == legacy_report_topic(device_id)
-        ):
+        if item.topic != report_topic(device_id):
             raise rep.ReportError(rep.MALFORMED, f"device {device_id.hex()} on {item.topic}")
         device = self.devices.get(device_id)
         if device is None:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from citychain.modules.devices.state import BATCH_DOMAIN, batch_id_of
+from citychain.modules.devices import BATCH_DOMAIN, batch_id_of
 from citychain.telemetry import merkle
 
 __all__ = [
@@ -220,15 +220,6 @@ class GatewayStore:
         return int(row[0])
 
     # --- batches --------------------------------------------------------------------------
-    def all_anchored(self, at_least: int) -> bool:
-        """Whether the store holds ``at_least`` reports, each in a batch, and no batch waits
-        for its anchor: what a publisher that sent that many reports waits for."""
-        return (
-            self.report_count() >= at_least
-            and self.unbatched_count() == 0
-            and not self.pending_batches(1)
-        )
-
     def cut_batch(self, gateway: bytes, max_size: int) -> Batch | None:
         """Group the oldest unbatched reports (at most ``max_size``) into a pending batch."""
         with self._write() as db:

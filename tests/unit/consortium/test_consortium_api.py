@@ -1,4 +1,4 @@
-"""The consortium's HTTP routes (citychain/node/api_consortium.py) mounted on the node's API,
+"""The consortium's HTTP routes (citychain/node/routes/consortium.py) mounted on the node's API,
 over an Application driven in process: the views, and bad input answered with the API's JSON
 error shape and a 4xx, never a stack trace."""
 
@@ -24,7 +24,7 @@ from helpers import CAROL, Chain, addr
 from citychain.crypto.address import address_from_bytes
 from citychain.modules.consortium.messages import GrantRole, MsgPropose
 from citychain.node.api import create_api
-from citychain.node.api_consortium import consortium_router
+from citychain.node.routes.consortium import router as consortium_router
 from citychain.tx.envelope import tx_hash
 
 
@@ -43,7 +43,7 @@ def client(chain: Chain) -> TestClient:
     # engine) does not run because the client is not entered as a context manager.
     node: Any = SimpleNamespace(app=chain.app, engine=SimpleNamespace(settled=_settled))
     api = create_api(node)
-    api.include_router(consortium_router(node))
+    api.include_router(consortium_router)
     return TestClient(api, raise_server_exceptions=False)
 
 

@@ -25,9 +25,9 @@ from citychain.credentials import (
 from citychain.crypto.keys import PrivateKey
 from citychain.engines.solo.engine import SoloEngine
 from citychain.engines.solo.mempool import Mempool
+from citychain.engines.solo.proofs import proof_bundle
 from citychain.modules.registry.messages import MsgAmend, MsgRegister, MsgRevoke
 from citychain.modules.registry.state import record_key
-from citychain.node.proofs import proof_bundle
 from citychain.tx.envelope import Message
 
 NORTH = key("certificate/registrar/north")

@@ -28,9 +28,9 @@ from citychain.credentials import (
     present,
     verify_presentation,
 )
+from citychain.engines.solo.proofs import proof_bundle
 from citychain.modules.registry.messages import MsgRegister
 from citychain.modules.registry.state import record_key
-from citychain.node.proofs import proof_bundle
 
 DEATH_CONTENT = {
     "given_name": "Charles",

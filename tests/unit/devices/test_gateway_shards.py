@@ -14,7 +14,6 @@ from citychain.telemetry.gateway.service import (
     BUCKETS,
     GatewayConfig,
     bucket_of,
-    legacy_report_topic,
     report_topic,
     shard_buckets,
     shard_of,
@@ -31,14 +30,13 @@ def test_buckets_partition_every_device_into_exactly_one_shard() -> None:
         assert sorted(owned) == list(range(BUCKETS))
     device = hashlib.sha256(b"d").digest()
     assert report_topic(device) == f"citychain/devices/{device.hex()[0]}/{device.hex()}/reports"
-    assert legacy_report_topic(device) == f"citychain/devices/{device.hex()}/reports"
     assert bucket_of(device) == int(device.hex()[0], 16)
     topic_filter = f"citychain/devices/{bucket_of(device):x}/+/reports"
     mine = shard_of(device, 3)
     assert topic_filter in subscriptions(mine, 3)
     assert all(topic_filter not in subscriptions(k, 3) for k in range(3) if k != mine)
-    # Alone, a gateway takes both formats; a shard never the bucketless one.
-    assert subscriptions() == ["citychain/devices/+/reports", "citychain/devices/+/+/reports"]
+    # Alone, a gateway takes every bucket with one filter.
+    assert subscriptions() == ["citychain/devices/+/+/reports"]
     with pytest.raises(ValueError):
         shard_buckets(2, 2)
     with pytest.raises(ValueError):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from battery_fixtures import synthetic_csv, write
 
+from citychain.cli import battery_predict as cli_battery
 from citychain.cli import delegate
 from citychain.cli import main as cli_main
 from citychain.cli.common import Parser
-from citychain.cli import battery_predict as cli_battery
 from citychain.oracle.eol_model import load_params, model_hash
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from battery_fixtures import dataset
 
-from citychain.benchmarks.battery import MAIN, Fold, check_no_leakage, run_benchmark
 from citychain.benchmarks import battery as bench_battery
+from citychain.benchmarks import battery_splits
+from citychain.benchmarks.battery import MAIN, Fold, check_no_leakage, run_benchmark
 from citychain.oracle.battery_data import CellMeta, CellSeries
 
 
@@ -93,7 +94,7 @@ def test_pooled_reference_folds_are_disjoint() -> None:
 
 def test_within_life_blocks_stay_inside_a_batch_and_are_contiguous() -> None:
     cells, meta = _subset(10)
-    splits = bench_battery._splits(cells, meta, "within-life")
+    splits = battery_splits.splits(cells, meta, "within-life")
     assert len(splits) == 10
     for _, pool, test in splits:
         assert len({meta[c].batch for c in pool + test}) == 1

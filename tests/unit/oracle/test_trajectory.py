@@ -6,14 +6,13 @@ import math
 
 import numpy as np
 
+from citychain.oracle.eol_conformal import conformal_offsets, life_blocks
 from citychain.oracle.eol_model import (
     ALL_FEATURES,
     PARAMS_PATH,
     FitOptions,
     LibraryCell,
     TrainingRows,
-    _conformal,
-    _life_blocks,
     fit_cutoff,
     load_params,
     matched_log,
@@ -83,7 +82,7 @@ def test_life_blocks_hold_out_contiguous_lives() -> None:
     ids = [f"c{i}" for i in range(10)]
     lives = np.array([900, 100, 800, 200, 700, 300, 600, 400, 500, 1000], dtype=np.float64)
     rows = TrainingRows(np.zeros((10, 1)), lives, np.full(10, 50.0), ["p"] * 10, ids)
-    blocks = _life_blocks(rows, np.ones(10, dtype=bool))
+    blocks = life_blocks(rows, np.ones(10, dtype=bool))
     by_life = sorted(ids, key=lambda c: lives[ids.index(c)])
     assert [blocks[c] for c in by_life] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
@@ -117,12 +116,12 @@ def test_fit_with_library_sees_only_the_given_cells() -> None:
 def test_finite_sample_conformal_is_wider_and_wider_for_few_residuals() -> None:
     """ceil((n + 1) 0.9) / n: with 9 residuals the 90 % level becomes the largest one."""
     res = np.arange(1.0, 10.0)  # 1..9
-    plain = _conformal(res, False)
-    lo, hi = _conformal(res, True)
+    plain = conformal_offsets(res, False)
+    lo, hi = conformal_offsets(res, True)
     assert lo <= plain[0] and hi >= plain[1]
     assert (lo, hi) == (1.0, 9.0)
     many = np.linspace(-1.0, 1.0, 999)
-    assert _conformal(many, True)[1] - _conformal(many, False)[1] < 0.01
+    assert conformal_offsets(many, True)[1] - conformal_offsets(many, False)[1] < 0.01
 
 
 def test_committed_parameters_carry_a_compact_library() -> None:

@@ -1,7 +1,9 @@
 """Signature checks in worker processes, so ingress verifies on the other core.
 
-Workers decode and verify; the node records the hashes that passed (``Application.mark_verified``)
-so that ``check_tx`` and ``finalize_block`` do not verify them again.
+Workers decode and verify; the engine records the hashes that passed
+(``Application.mark_verified``) so that ``check_tx`` and ``finalize_block`` do not verify them
+again (DESIGN.md, "Verify once"). Both engines screen their ingress through ``screen``; the
+CometBFT engine also verifies gossiped transactions here before its CheckTx runs them.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from citychain.app import Application
+from citychain.engines.interface import Admission
 from citychain.errors import CityError
+from citychain.tx import errors as tx_errors
 from citychain.tx.envelope import decode_tx
+
+__all__ = ["Verifier", "refusal", "screen"]
 
 # Below this many transactions the round trip to a worker costs more than verifying here.
 MIN_BATCH_FOR_WORKERS = 32
@@ -48,6 +56,8 @@ def verify_chunk(raws: list[bytes]) -> list[bool]:
 
 
 class Verifier:
+    """``workers`` processes; with 0, every check runs in the calling process."""
+
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -72,3 +82,23 @@ class Verifier:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def screen(
+    app: Application, verifier: Verifier, raws: Sequence[bytes], hashes: Sequence[bytes]
+) -> list[bool]:
+    """Verify ``raws`` and remember the hashes that passed; True where one did."""
+    valid = await verifier.verify(list(raws))
+    app.mark_verified(h for h, ok in zip(hashes, valid, strict=True) if ok)
+    return valid
+
+
+def refusal(raw: bytes, tx_hash: bytes) -> Admission:
+    """A transaction ``screen`` refused: it did not decode, or its signature is bad."""
+    try:
+        decode_tx(raw)
+    except CityError as exc:
+        return Admission(tx_hash, exc.code, exc.codespace, exc.message)
+    return Admission(
+        tx_hash, tx_errors.BAD_SIGNATURE.code, "tx", tx_errors.BAD_SIGNATURE.description
+    )

@@ -1,0 +1,172 @@
+"""The gate in front of a battery's data on the node's API: the battery must exist (404), and
+for its Annex XIII point-4 data and restricted parts, the signed read
+request in the ``X-Citychain-Read-Request`` header (citychain/passport/restricted.py), parsed,
+authenticated and authorised, or refused with the API's error shape (docs/battery-api.md).
+
+Missing → 401; malformed → 400; a bad signature, another chain or a stale request → 401; a
+request for another battery or part, or a signer the regulation does not name → 403.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import Header, HTTPException, Path
+from fastapi.responses import JSONResponse
+from starlette import status
+
+from citychain.app import Application
+from citychain.errors import CityError
+from citychain.modules.battery import HEALTH, get_battery
+from citychain.passport import errors as passport_errors
+from citychain.passport.errors import RestrictedReadError
+from citychain.passport.restricted import (
+    FLEET_ID,
+    FLEET_PART,
+    READ_HEADER,
+    SignedReadRequest,
+    authenticate,
+    authorise,
+)
+
+__all__ = [
+    "GATED",
+    "BatteryId",
+    "ReadRequestHeader",
+    "Refused",
+    "fleet_reader",
+    "known_battery",
+    "now_ms",
+    "parse_read_request",
+    "reader_of",
+    "refused",
+]
+
+BatteryId = Annotated[
+    str, Path(pattern="^[0-9a-fA-F]{64}$", description="battery id: 64 hex characters")
+]
+ReadRequestHeader = Annotated[
+    str | None,
+    Header(
+        alias=READ_HEADER,
+        max_length=2_000,
+        description="hex of a SignedReadRequest (citychain battery read-request); "
+        "required for Annex XIII point 4 data",
+    ),
+]
+
+GATED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: {"description": 'a malformed read request: {"error": {...}}'},
+    status.HTTP_401_UNAUTHORIZED: {
+        "description": 'no read request, a bad signature or a stale one: {"error": {...}}'
+    },
+    status.HTTP_403_FORBIDDEN: {
+        "description": 'the signer may not read this battery\'s point-4 data: {"error": {...}}'
+    },
+    status.HTTP_404_NOT_FOUND: {"description": 'no battery with this id: {"error": {...}}'},
+}
+# The passport service's refusals, by code, as HTTP statuses.
+STATUS_OF: dict[int, int] = {
+    passport_errors.MALFORMED_REQUEST.code: status.HTTP_400_BAD_REQUEST,
+    passport_errors.BAD_SIGNATURE.code: status.HTTP_401_UNAUTHORIZED,
+    passport_errors.WRONG_CHAIN.code: status.HTTP_401_UNAUTHORIZED,
+    passport_errors.STALE_REQUEST.code: status.HTTP_401_UNAUTHORIZED,
+    passport_errors.UNKNOWN_BATTERY.code: status.HTTP_404_NOT_FOUND,
+    passport_errors.UNKNOWN_PART.code: status.HTTP_403_FORBIDDEN,
+    passport_errors.NOT_AUTHORISED.code: status.HTTP_403_FORBIDDEN,
+    passport_errors.REPLAYED_REQUEST.code: status.HTTP_401_UNAUTHORIZED,
+    passport_errors.PART_NOT_HELD.code: status.HTTP_404_NOT_FOUND,
+}
+
+
+class Refused(Exception):
+    """A restricted read refused: carries the API's error response."""
+
+    def __init__(self, status_code: int, code: int, codespace: str, message: str) -> None:
+        super().__init__(message)
+        self.response = JSONResponse(
+            status_code=status_code,
+            content={"error": {"code": code, "codespace": codespace, "message": message}},
+        )
+
+
+def refused(exc: CityError) -> Refused:
+    """The passport service's refusal ``exc`` with its HTTP status (403 if it has none)."""
+    return Refused(
+        STATUS_OF.get(exc.code, status.HTTP_403_FORBIDDEN), exc.code, exc.codespace, exc.message
+    )
+
+
+def known_battery(app: Application, battery_id: str) -> bytes:
+    """The raw id of a battery the ledger holds, else 404."""
+    raw = bytes.fromhex(battery_id)
+    if get_battery(app.committed, raw) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no battery {battery_id.lower()}")
+    return raw
+
+
+def now_ms() -> int:
+    """Wall-clock time: a read request's freshness is the node's to judge, not the chain's."""
+    return int(time.time() * 1000)
+
+
+def parse_read_request(header: str | None) -> SignedReadRequest:
+    if header is None:
+        raise Refused(
+            status.HTTP_401_UNAUTHORIZED,
+            0,
+            "api",
+            "this is Annex XIII point 4 data (owner, lessee and manufacturer only): send a "
+            f"signed read request in the {READ_HEADER} header (citychain battery read-request)",
+        )
+    try:
+        raw = bytes.fromhex(header)
+    except ValueError:
+        raw = b""
+    if not raw or 2 * len(raw) != len(header):
+        raise refused(
+            RestrictedReadError(passport_errors.MALFORMED_REQUEST, f"{READ_HEADER} must be hex")
+        )
+    try:
+        return SignedReadRequest.from_bytes(raw)
+    except RestrictedReadError as exc:
+        raise refused(exc) from None
+
+
+def reader_of(app: Application, header: str | None, battery_id: bytes) -> bytes:
+    """The authenticated reader of ``battery_id``'s point-4 data, or Refused."""
+    signed = parse_read_request(header)
+    request = signed.request
+    if request.battery_id != battery_id or request.part != HEALTH:
+        raise Refused(
+            status.HTTP_403_FORBIDDEN,
+            passport_errors.NOT_AUTHORISED.code,
+            passport_errors.CODESPACE,
+            f"the read request is for part {request.part!r} of {request.battery_id.hex()}, "
+            f"not {HEALTH!r} of {battery_id.hex()}",
+        )
+    try:
+        return authorise(signed, app.committed, app.height, chain_id=app.chain_id, now_ms=now_ms())
+    except RestrictedReadError as exc:
+        raise refused(exc) from None
+
+
+def fleet_reader(app: Application, header: str | None) -> bytes:
+    """The signer of a fresh fleet request: the same checks as ``authorise`` up to the
+    battery, which a fleet request has none of."""
+    signed = parse_read_request(header)
+    request = signed.request
+    try:
+        reader = authenticate(signed, chain_id=app.chain_id, now_ms=now_ms())
+    except RestrictedReadError as exc:
+        raise refused(exc) from None
+    if request.part != FLEET_PART or request.battery_id != FLEET_ID:
+        raise Refused(
+            status.HTTP_403_FORBIDDEN,
+            passport_errors.UNKNOWN_PART.code,
+            passport_errors.CODESPACE,
+            f"the fleet needs a request for part {FLEET_PART!r} with a zero battery id, "
+            f"got {request.part!r}",
+        )
+    return reader

@@ -1,0 +1,107 @@
+"""What the node's routers share: the node itself (a dependency), settled reads, proofs, and the
+parsing of hex and addresses into the API's one error shape.
+
+``create_api`` puts the node on ``app.state``; a route declares ``node: NodeDep`` and gets it
+(FastAPI, "Bigger Applications": no router built inside a closure over the node).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette import status
+from starlette.requests import HTTPConnection
+
+from citychain.crypto.address import address_to_bytes
+from citychain.crypto.errors import AddressError
+from citychain.node.service import Node
+
+__all__ = [
+    "ERRORS",
+    "ErrorOut",
+    "Limit",
+    "NodeDep",
+    "error_response",
+    "get_node",
+    "parse_address",
+    "parse_hex",
+    "proof_of",
+    "settled_reads",
+]
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+class ErrorOut(BaseModel):
+    error: dict[str, Any]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: {"model": ErrorOut},
+    status.HTTP_404_NOT_FOUND: {"model": ErrorOut},
+}
+
+
+async def get_node(connection: HTTPConnection) -> Node:
+    """The node this API serves (``create_api`` stores it on ``app.state``). A coroutine, so
+    that FastAPI calls it on the event loop rather than in a worker thread."""
+    node: Node = connection.app.state.node
+    return node
+
+
+NodeDep = Annotated[Node, Depends(get_node)]
+
+
+async def settled_reads(node: Node) -> None:
+    """What every read of state awaits first: no block write in flight, so that a read sees
+    only durable state; a node whose engine stopped answers 503."""
+    try:
+        await node.engine.settled()
+    except RuntimeError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+
+
+async def proof_of(node: Node, key: bytes, claim: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The node's proof bundle of ``key`` (a raw claim unless given); 404 before the first
+    block, or when the signed header cannot be had."""
+    try:
+        return await node.prove(key, claim if claim is not None else {"kind": "raw"})
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+
+
+def error_response(
+    status_code: int,
+    message: str,
+    code: int = 0,
+    codespace: str = "api",
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The API's one error shape: ``{"error": {"code", "codespace", "message"}}``."""
+    return JSONResponse(
+        status_code=status_code,
+        content={"error": {"code": code, "codespace": codespace, "message": message}},
+        headers=headers,
+    )
+
+
+def parse_address(value: str) -> bytes:
+    try:
+        return address_to_bytes(value)
+    except AddressError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid address: {exc}") from None
+
+
+def parse_hex(value: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = None
+    # bytes.fromhex skips whitespace; the length check refuses it.
+    if raw is None or 2 * len(raw) != len(value):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{what} must be hex") from None
+    return raw
