@@ -23,13 +23,13 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from citychain.light.claims import VerifyResult, check_claim, hex_field, utc_text
+from citychain.light.claims import VerifyResult, hex_field, proven_claim_failure, utc_text
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
 from citychain.light.types import Header, LightBlock, ValidatorSet, make_validator_set
 from citychain.light.verifier import DEFAULT_TRUST_LEVEL, verify_chain
-from citychain.state import Proof, ProofFormatError, verify_proof
+from citychain.state import Proof, ProofFormatError
 
 __all__ = ["BUNDLE_ENGINE", "BUNDLE_VERSION", "verify_cometbft_bundle"]
 
@@ -179,12 +179,9 @@ def verify_cometbft_bundle(
         _check_chain(chain_id, trusted, hops, trust_level, source)
     except _Invalid as invalid:
         return invalid.result
-    if not verify_proof(target.app_hash, key, value, proof):
-        return _fail(f"Merkle proof does not verify against app hash {target.app_hash.hex()}")
-    claim = bundle.get("claim") or {}
-    claim_error = check_claim(claim, key, value)
-    if claim_error:
-        return _fail(claim_error)
+    failure = proven_claim_failure(target.app_hash, key, value, proof, bundle)
+    if failure:
+        return _fail(failure)
     return VerifyResult(
         True,
         "valid",
@@ -198,7 +195,7 @@ def verify_cometbft_bundle(
             "validators_from": source,
             "hops": len(hops),
             "trust_level": str(trust_level),
-            "claim": claim,
+            "claim": bundle.get("claim") or {},
             "present": value is not None,
         },
     )

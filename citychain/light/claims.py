@@ -9,8 +9,9 @@ from typing import Any
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.errors import AddressError
 from citychain.modules.bank import balance_key
+from citychain.state import Proof, verify_proof
 
-__all__ = ["VerifyResult", "check_claim", "hex_field", "utc_text"]
+__all__ = ["VerifyResult", "check_claim", "hex_field", "proven_claim_failure", "utc_text"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,13 @@ def utc_text(unix_seconds: int) -> str:
     """A header time as the verifier shows it: RFC 3339 UTC to the second."""
     moment = _dt.datetime.fromtimestamp(max(0, min(unix_seconds, 253402300799)), _dt.UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def proven_claim_failure(
+    app_hash: bytes, key: bytes, value: bytes | None, proof: Proof, bundle: dict[str, Any]
+) -> str | None:
+    """Why a bundle's proof or claim fails against an app hash its header chain vouched for
+    (the last two steps of either bundle version), or None when both hold."""
+    if not verify_proof(app_hash, key, value, proof):
+        return f"Merkle proof does not verify against app hash {app_hash.hex()}"
+    return check_claim(bundle.get("claim") or {}, key, value)

@@ -20,8 +20,8 @@ from typing import Any
 from citychain.block import Header, header_signature_valid
 from citychain.codec import DecodeError, decode
 from citychain.light.bundle import verify_cometbft_bundle
-from citychain.light.claims import VerifyResult, check_claim, hex_field, utc_text
-from citychain.state import Proof, ProofFormatError, verify_proof
+from citychain.light.claims import VerifyResult, hex_field, proven_claim_failure, utc_text
+from citychain.state import Proof, ProofFormatError
 
 __all__ = ["VerifyResult", "verify_bundle"]
 
@@ -75,12 +75,9 @@ def _verify_solo_bundle(
         return _fail(f"header is signed by {header.proposer.hex()}, not a trusted validator")
     if not header_signature_valid(header, signature):
         return _fail("header signature does not verify")
-    if not verify_proof(header.app_hash, key, value, proof):
-        return _fail(f"Merkle proof does not verify against app hash {header.app_hash.hex()}")
-    claim = bundle.get("claim") or {}
-    claim_error = check_claim(claim, key, value)
-    if claim_error:
-        return _fail(claim_error)
+    failure = proven_claim_failure(header.app_hash, key, value, proof, bundle)
+    if failure:
+        return _fail(failure)
     return VerifyResult(
         True,
         "valid",
@@ -90,7 +87,7 @@ def _verify_solo_bundle(
             "time": utc_text(header.time_ms // 1000),
             "app_hash": header.app_hash.hex(),
             "validators_from": source,
-            "claim": claim,
+            "claim": bundle.get("claim") or {},
             "present": value is not None,
         },
     )
