@@ -1,5 +1,7 @@
 # citychain: the two commands that set up a fresh machine are `make demo` and `make test`.
 PY := .venv/bin/python
+# two workers: the CometBFT tests (xdist group "network") on one, beside the rest (tests/xdist_scheduling.py)
+XDIST ?= -n 2 --dist loadgroup
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps cometbft clean
@@ -32,10 +34,10 @@ typecheck: setup-dev
 	.venv/bin/mypy --strict citychain
 
 test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
-test-fast: setup-dev   ## skip the suites marked slow
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+test-fast: setup-dev   ## skip the suites marked slow and those that start CometBFT
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow and not network" $(PYTEST_ARGS)
 
 bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway, battery fleet
 	.venv/bin/citychain bench payments $(BENCH_ARGS)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from hypothesis import settings
 
 from citychain.app import Application, BlockResult, TxResult
 from citychain.codec import encode
@@ -36,6 +37,19 @@ TIER0_MAX_BALANCE = 100_000
 TIER0_MAX_PAYMENT = 20_000
 TIER1_MAX_BALANCE = 5_000_000
 TIER1_MAX_PAYMENT = 1_000_000
+
+
+DEV_MAX_EXAMPLES = 100
+"""Hypothesis' default max_examples: the ``dev`` profile's (tests/conftest.py)."""
+
+
+def examples(dev_count: int) -> int:
+    """``max_examples`` for a test that wants ``dev_count`` examples under the ``dev`` profile:
+    scaled by the loaded profile's ``max_examples / 100`` (``ci``: 30 %), never below
+    min(dev_count, 10). Use it instead of a fixed number, which would override every profile:
+    ``@settings(max_examples=examples(500))``."""
+    scaled = dev_count * settings().max_examples // DEV_MAX_EXAMPLES
+    return max(scaled, min(dev_count, 10))
 
 
 def key(name: str) -> PrivateKey:

@@ -186,6 +186,12 @@ class Network:
         finally:
             log.info("stop node%d: %.1fs", index, time.monotonic() - started)
 
+    def start_all(self) -> None:
+        """Start every node that is not running; return once all have committed a block."""
+        for spec in self.specs:
+            start_node(self.layout, spec)
+        self.wait_for_height(1, self.everyone)
+
     def stop_all(self) -> None:
         """Stop every node, each even when stopping another failed."""
         for client in self._clients.values():
@@ -313,6 +319,11 @@ class Network:
         assert None not in heights.values(), f"a node does not answer: {heights}"
         return min(h for h in heights.values() if h is not None)
 
+    def forget_nonces(self) -> None:
+        """Read the issuer's nonce from the chain again at its next use: something other than
+        ``issuer()`` (the CLI, say) may have signed with its key."""
+        self._issuer = None
+
     def issuer(self) -> Account:
         """node0's ``issuer`` key (it may mint), its nonce read from the chain on first use."""
         if self._issuer is None:
@@ -404,26 +415,32 @@ class Network:
         return upto
 
 
+def create_test_network(directory: Path, validators: int, base_port: int) -> Network:
+    """``citychain net init`` in ``directory`` with the tests' chain id, password, fast keystores
+    and short consensus timeouts; nothing started."""
+    specs = create_network(
+        directory,
+        validators,
+        password=PASSWORD,
+        chain_id=CHAIN_ID,
+        base_port=base_port,
+        options=NetOptions(
+            kdf_limits=FAST_KDF, timeout_commit=TIMEOUT_COMMIT, timeout_propose=TIMEOUT_PROPOSE
+        ),
+    )
+    return Network(NetLayout(directory), specs)
+
+
 @contextlib.contextmanager
-def running_network(directory: Path, validators: int = 4) -> Iterator[Network]:
-    """Create a network in ``directory`` on free ports, start all nodes, stop them all after."""
-    with reserved_ports(validators) as base:
-        specs = create_network(
-            directory,
-            validators,
-            password=PASSWORD,
-            chain_id=CHAIN_ID,
-            base_port=base,
-            options=NetOptions(
-                kdf_limits=FAST_KDF, timeout_commit=TIMEOUT_COMMIT, timeout_propose=TIMEOUT_PROPOSE
-            ),
-        )
-        layout = NetLayout(directory)
-        net = Network(layout, specs)
+def running_network(
+    directory: Path, validators: int = 4, *, room_for: int | None = None
+) -> Iterator[Network]:
+    """Create a network in ``directory`` on free ports, start all nodes, stop them all after.
+    ``room_for``: nodes whose ports must be free (more than ``validators``, for ``add_node``)."""
+    with reserved_ports(room_for or validators) as base:
+        net = create_test_network(directory, validators, base)
         try:
-            for spec in specs:
-                start_node(layout, spec)
-            net.wait_for_height(1, net.everyone)
+            net.start_all()
             yield net
         finally:
             net.stop_all()

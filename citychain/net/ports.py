@@ -1,11 +1,15 @@
-"""Loopback port blocks for local networks that several runs on one machine can share.
+"""Loopback ports for local networks and test services that several runs on one machine share.
 
 Blocks of 100 ports (10 per node, ``layout.NodeSpec.at``) lie below Linux's ephemeral range
-(32768-60999), so that no outgoing connection takes a port a node is about to listen on. A
-block is claimed by an flock on ``$TMPDIR/citychain-net-ports-BASE.lock``, held while the
-caller uses it, and then checked by binding every port: the lock keeps two runs (a test suite
-and a benchmark, say) from picking the same block between the check and the nodes' own binds,
-and the bind check skips ports some other program already uses.
+(32768-60999), so that no outgoing connection and no ``bind(port 0)`` takes a port a node is
+about to listen on. A block is claimed by an flock on ``$TMPDIR/citychain-net-ports-BASE.lock``
+and then checked by binding its ports: the lock keeps two runs (two pytest-xdist workers, a test
+suite and a benchmark, say) from picking the same port between the check and the listener's own
+bind, and the bind check skips ports some other program already uses.
+
+``reserved_ports`` holds a block while its caller uses it (a network); ``claim_ports`` hands out
+single ports (a broker, a metrics listener) from blocks this process holds until it exits, so a
+port stays ours across a restart of what listens on it.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import fcntl
 import random
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from citychain.net.layout import PORTS_PER_NODE, NetError
 
-__all__ = ["PORT_BLOCK", "port_free", "reserved_ports"]
+__all__ = ["PORT_BLOCK", "claim_ports", "port_free", "reserved_ports"]
 
 PORT_BLOCK = 100
 PORT_LOW, PORT_HIGH = 20_000, 32_700
@@ -38,24 +45,92 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-@contextlib.contextmanager
-def reserved_ports(nodes: int) -> Iterator[int]:
-    """A base port whose ``nodes`` nodes' ports are free, held until the block exits."""
-    count = PORTS_PER_NODE * nodes
-    if count > PORT_BLOCK:
-        raise NetError(f"at most {PORT_BLOCK // PORTS_PER_NODE} nodes fit a port block")
+def _blocks(prefer: int | None) -> list[int]:
+    """Every block's base port: from ``prefer`` upwards then the rest, or in a random order."""
     blocks = list(range(PORT_LOW, PORT_HIGH - PORT_BLOCK, PORT_BLOCK))
-    random.shuffle(blocks)
-    for base in blocks:
-        lock = open(Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock", "w")  # noqa: SIM115 - held for the block
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+    if prefer is None:
+        random.shuffle(blocks)
+        return blocks
+    return [b for b in blocks if b >= prefer] + [b for b in blocks if b < prefer]
+
+
+def _lock(base: int) -> IO[str] | None:
+    """The open, flocked lock file of block ``base``, or None when another holder has it."""
+    lock = open(Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock", "w")  # noqa: SIM115 - returned, held
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+@contextlib.contextmanager
+def reserved_ports(nodes: int, *, prefer: int | None = None) -> Iterator[int]:
+    """A base port whose ``nodes`` nodes' ports are free, their blocks held until the block
+    exits (more than 10 nodes take consecutive blocks). ``prefer``: try the block starting there
+    first, then those above it."""
+    count = PORTS_PER_NODE * nodes
+    span = -(-count // PORT_BLOCK)  # blocks
+    for base in _blocks(prefer):
+        if base + span * PORT_BLOCK > PORT_HIGH:
+            continue
+        with contextlib.ExitStack() as held:
+            for block in range(base, base + span * PORT_BLOCK, PORT_BLOCK):
+                lock = _lock(block)
+                if lock is None:
+                    break
+                held.callback(lock.close)
+            else:
+                if all(port_free(port) for port in range(base, base + count)):
+                    yield base
+                    return
+    raise NetError(f"no free range of {count} ports in {PORT_LOW}..{PORT_HIGH}")
+
+
+@dataclass
+class _Held:
+    """A block this process holds until it exits, and the first port it has not handed out."""
+
+    lock: IO[str]
+    next: int
+    end: int
+
+
+_HELD: list[_Held] = []
+_GUARD = threading.Lock()
+
+
+def _take(held: _Held, count: int) -> int | None:
+    start = held.next
+    while start + count <= held.end:
+        busy = [port for port in range(start, start + count) if not port_free(port)]
+        if not busy:
+            held.next = start + count
+            return start
+        start = busy[-1] + 1
+    held.next = held.end
+    return None
+
+
+def claim_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive free loopback ports, ours until this process exits:
+    no other caller of ``claim_ports`` or ``reserved_ports``, here or in another process, gets
+    them. For a listener whose port must be known before it starts (and kept across a restart)."""
+    if not 1 <= count <= PORT_BLOCK:
+        raise ValueError(f"count must be 1..{PORT_BLOCK}, got {count}")
+    with _GUARD:
+        for held in _HELD:
+            port = _take(held, count)
+            if port is not None:
+                return port
+        for base in _blocks(None):
+            lock = _lock(base)
+            if lock is None:
                 continue
-            if all(port_free(port) for port in range(base, base + count)):
-                yield base
-                return
-        finally:
-            lock.close()
-    raise NetError(f"no free block of {count} ports in {PORT_LOW}..{PORT_HIGH}")
+            held = _Held(lock, base, base + PORT_BLOCK)
+            _HELD.append(held)
+            port = _take(held, count)
+            if port is not None:
+                return port
+    raise NetError(f"no {count} free consecutive ports in {PORT_LOW}..{PORT_HIGH}")

@@ -21,7 +21,7 @@ from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.net.create import DEFAULT_BASE_PORT, create_network
 from citychain.net.layout import MEMBER_ORGS, NetLayout, NodeSpec
-from citychain.net.ports import port_free
+from citychain.net.ports import reserved_ports
 from citychain.net.process import node_status, start_node, stop_node
 from citychain.sim.audit import Audit
 from citychain.sim.city import CitySimulation
@@ -37,14 +37,6 @@ AGREEMENT_TIMEOUT = 60.0
 # CometBFT goes on while fewer than a third of the voting power is down: with 4 members or more,
 # one member's node can stop without stopping the chain.
 MIN_VALIDATORS_TO_STOP_ONE = 4
-
-
-def _free_base_port(preferred: int, nodes: int) -> int:
-    """``preferred`` if its ten ports per node are free, else the first free range above it."""
-    for base in range(preferred, 60_000, 1000):
-        if all(port_free(base + p) for p in range(10 * nodes)):
-            return base
-    raise OSError("no free range of ports on 127.0.0.1 for the network")
 
 
 def _print_status(layout: NetLayout, specs: list[NodeSpec]) -> list[dict[str, object]]:
@@ -71,7 +63,7 @@ def _agree(clients: list[Client]) -> tuple[int, set[str]]:
 
 
 def _create(
-    path: Path, validators: int, password: str, marker: dict[str, object]
+    path: Path, validators: int, password: str, marker: dict[str, object], base: int
 ) -> tuple[Path, list[NodeSpec]]:
     """The demo home, marked as one, holding a new network of ``validators`` members."""
     net_dir = path / "net"
@@ -79,7 +71,6 @@ def _create(
     (path / "demo.json").write_text(
         json.dumps({**marker, "created": datetime.now(UTC).isoformat(timespec="seconds")})
     )
-    base = _free_base_port(DEFAULT_BASE_PORT, validators + 1)
     print(f"creating a {validators}-member consortium in {net_dir} (ports from {base}) ...")
     specs = create_network(
         net_dir, validators, password=password, chain_id="citychain-demo", base_port=base
@@ -152,7 +143,37 @@ def run_network_demo(
     marker: dict[str, object],
     fleet_batteries: int = 40,
 ) -> int:
-    net_dir, specs = _create(path, validators, password, marker)
+    # The network's ports (one node more, for a member added later), from DEFAULT_BASE_PORT if
+    # free, held while the demo runs so that no other run on this machine takes them.
+    with reserved_ports(validators + 1, prefer=DEFAULT_BASE_PORT) as base:
+        return _run_demo(
+            path,
+            validators,
+            config,
+            seconds,
+            password,
+            base,
+            print_progress=print_progress,
+            print_summary=print_summary,
+            marker=marker,
+            fleet_batteries=fleet_batteries,
+        )
+
+
+def _run_demo(
+    path: Path,
+    validators: int,
+    config: CityConfig,
+    seconds: float,
+    password: str,
+    base: int,
+    *,
+    print_progress: Callable[[Stats], None],
+    print_summary: Callable[[Stats, Audit, CitySimulation], None],
+    marker: dict[str, object],
+    fleet_batteries: int,
+) -> int:
+    net_dir, specs = _create(path, validators, password, marker, base)
     layout = NetLayout(net_dir)
     first = Home(layout.node_dir(0))
     keystore = Keystore(first.keys_dir)

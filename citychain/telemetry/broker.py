@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from citychain.net.ports import claim_ports
+
 __all__ = ["MosquittoBroker", "free_port", "mosquitto_binary"]
 
 SEARCH = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -32,9 +34,10 @@ def mosquitto_binary() -> str | None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port for a broker or a metrics listener, ours until this process exits (see
+    ``citychain.net.ports.claim_ports``): a port taken from the ephemeral range would be free
+    again between our check and the listener's bind, and across a restart."""
+    return claim_ports()
 
 
 class MosquittoBroker:

@@ -6,7 +6,7 @@
 // Every value from the node reaches the page through text nodes (dom.js h()), never
 // innerHTML, so a memo or an event attribute cannot inject markup.
 
-import { h } from "/static/dom.js";
+import { h, markReady } from "/static/dom.js";
 import { accountView } from "/static/explorer/account.js";
 import { ApiError, api } from "/static/explorer/api.js";
 import { blockView } from "/static/explorer/block.js";
@@ -146,3 +146,4 @@ refreshStatus()
   .catch(() => setLive("offline", "Offline"));
 connectLive();
 render();
+markReady();

@@ -9,7 +9,7 @@
 // a request for 5 minutes from its signing. Every value reaches the page through text nodes
 // (h() below), never innerHTML; the health curve is built as SVG elements.
 
-import { facts, getJson } from "/static/dom.js";
+import { facts, getJson, markReady } from "/static/dom.js";
 import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -367,3 +367,4 @@ if (initial) {
   field.value = initial;
   load(initial);
 }
+markReady();

@@ -6,7 +6,7 @@
 // differ, so at most one does. Everything is public ledger data read through same-origin GETs;
 // values reach the page as text nodes only (dom.js h()), never as HTML.
 
-import { facts as factList, getJson as fetchJson, h, notice } from "/static/dom.js";
+import { facts as factList, getJson as fetchJson, h, markReady, notice } from "/static/dom.js";
 
 const facts = (rows) => factList(rows, "facts fields");
 const getJson = (path) => fetchJson(path, { nullOn404: true });
@@ -166,3 +166,4 @@ if (initial) {
   field.value = initial;
   load(initial);
 }
+markReady();

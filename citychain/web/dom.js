@@ -16,6 +16,12 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+/** Say that the page's script has wired its controls (set as its last step): <body data-ready="1">.
+ * A file chosen or a form sent before then would go unhandled, so tests wait for it. */
+export function markReady() {
+  document.body.dataset.ready = "1";
+}
+
 /** A card that says what went wrong (role alert), as every page shows it. */
 export function notice(title, message) {
   return h("section", { class: "card notice-card", role: "alert" }, h("h2", { class: "notice-title" }, title), h("p", {}, message));

@@ -7,7 +7,7 @@
 // the dropped file and sends its "request" value only to this node, in the
 // X-Citychain-Read-Request header; nothing is stored. Values reach the page as text nodes only.
 
-import { getJson } from "/static/dom.js";
+import { getJson, markReady } from "/static/dom.js";
 import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
 
 const MAX_PAGES = 20; // 100 batteries a page
@@ -149,3 +149,4 @@ function pick(files) {
 }
 
 wireDropZone(zone, input, pick);
+markReady();

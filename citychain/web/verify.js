@@ -9,7 +9,7 @@
 // exactly the claims the presentation disclosed. The file goes nowhere but that one same-origin
 // request and is not stored; every value reaches the page through textContent, never innerHTML.
 
-import { h } from "/static/dom.js";
+import { h, markReady } from "/static/dom.js";
 
 const MAX_FILE_BYTES = 1024 * 1024; // a certificate file is a few KB
 const VERIFY_PATH = "/registry/verify";
@@ -307,3 +307,5 @@ for (const type of ["dragover", "drop"]) {
     if (!zone.contains(event.target)) event.preventDefault();
   });
 }
+
+markReady();

@@ -2,20 +2,20 @@
 node: the public passport for anyone; the owner's status, history, health curve (inline SVG,
 one dot per update) and prediction band after dropping a signed read request file; a
 stranger's request refused; the fleet by predicted replacement with the due marker; no console
-errors. Playwright drives /usr/bin/chromium through ``executable_path`` (tests/browserutil.py).
+errors. Playwright drives /usr/bin/chromium through ``executable_path``; the session's browser and
+each test's page come from tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browserutil import Console, launch_chromium, save_screenshot
+from browserutil import Console, follow_link, open_page, save_screenshot
 from helpers import fund_in_genesis
 from telemetry import anchor_batch
 
@@ -41,8 +41,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 PASSWORD = "pw"
 EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples/battery.json").read_text())
-TODAY = int(time.time() * 1000) // DAY_MS
-# identifier -> (days from today to the predicted end of life, health updates)
+# identifier -> (days from the chain's day to the predicted end of life, health updates); the node
+# counts "due" days from its last block's day, so the dates are set from the block clock.
 BATTERIES = {"PG-0001": (200, 2), "PG-0002": (12, 3), "PG-0003": (45, 1)}
 
 
@@ -84,9 +84,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         maker = Wallet(keys["maker"], node.client)
         oracle = Wallet(keys["oracle"], node.client)
+        today = None
         for identifier, (days, updates) in BATTERIES.items():
             battery_id = battery_id_of(identifier)
-            maker.submit([_register(identifier, addresses["fleet"])])
+            registered = maker.submit([_register(identifier, addresses["fleet"])])
+            if today is None:
+                block = node.client.block(registered["height"])
+                today = block["header"]["time_ms"] // DAY_MS
             for step in range(1, updates + 1):
                 batch = anchor_batch(maker, f"{identifier}/{step}".encode())
                 values = {
@@ -100,32 +104,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                     "deep_discharge_events": 0,
                 }
                 submit_health(oracle, battery_id, values, batch)
-            oracle.submit([MsgAttestPrediction(battery_id, 1_700, TODAY + days, 1_400, 2_000,
+            oracle.submit([MsgAttestPrediction(battery_id, 1_700, today + days, 1_400, 2_000,
                                                b"m" * 32, b"i" * 32)])  # fmt: skip
         yield Env(node, genesis.chain_id, keys)
     finally:
         node.stop(timeout=3.0)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium(playwright_api)
-
-
-@pytest.fixture
-def page(browser: Any, env: Env) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def test_passport_and_owner_view(page: Any, env: Env, tmp_path: Path) -> None:
     console = Console(page)
     headers: list[str | None] = []
     page.on("request", lambda r: headers.append(r.headers.get("x-citychain-read-request")))
-    page.goto(f"{env.node.url}/battery?id=PG-0002")
+    open_page(page, f"{env.node.url}/battery?id=PG-0002")
     expect(page.locator("#identifier")).to_have_text("PG-0002")
     card = page.locator("#passport-card")
     expect(card).to_contain_text("Voltcell EV60")
@@ -168,7 +158,7 @@ def test_values_that_do_not_open_the_commitment_are_flagged(
         route.fulfill(response=response, json=doc)
 
     page.route("**/battery/*/health", tamper)
-    page.goto(f"{env.node.url}/battery?id=PG-0002")
+    open_page(page, f"{env.node.url}/battery?id=PG-0002")
     request = env.request_file(tmp_path / "req.json", "fleet", "PG-0002")
     page.locator("#file-input").set_input_files(str(request))
     expect(page.locator("#soh")).to_have_text("89.00 %")
@@ -178,7 +168,7 @@ def test_values_that_do_not_open_the_commitment_are_flagged(
 
 def test_requests_that_do_not_open_point_four(page: Any, env: Env, tmp_path: Path) -> None:
     console = Console(page)
-    page.goto(f"{env.node.url}/battery?id={battery_id_of('PG-0001').hex()}")
+    open_page(page, f"{env.node.url}/battery?id={battery_id_of('PG-0001').hex()}")
     expect(page.locator("#identifier")).to_have_text("PG-0001")
     stranger = env.request_file(tmp_path / "stranger.json", "stranger", "PG-0001")
     page.locator("#file-input").set_input_files(str(stranger))
@@ -203,8 +193,9 @@ def test_requests_that_do_not_open_point_four(page: Any, env: Env, tmp_path: Pat
 
 def test_fleet_by_predicted_replacement(page: Any, env: Env, tmp_path: Path) -> None:
     console = Console(page)
-    page.goto(f"{env.node.url}/")
-    page.get_by_role("link", name="Battery fleet").click()
+    open_page(page, f"{env.node.url}/")
+    # The fleet page's script must have wired the file input before a file is chosen.
+    follow_link(page, page.get_by_role("link", name="Battery fleet"), f"{env.node.url}/fleet")
     expect(page.get_by_role("heading", level=1)).to_have_text("Battery fleet")
     request = env.request_file(tmp_path / "fleet.json", "fleet", None)
     page.locator("#file-input").set_input_files(str(request))
@@ -218,10 +209,11 @@ def test_fleet_by_predicted_replacement(page: Any, env: Env, tmp_path: Path) -> 
     expect(page.locator("#fleet-summary")).to_contain_text("1 due")
     save_screenshot(page, tmp_path / "battery-fleet.png")
     # A row leads to the battery's page.
-    rows.first.locator(".identifier").click()
+    battery_page = f"{env.node.url}/battery?id={battery_id_of('PG-0002').hex()}"
+    follow_link(page, rows.first.locator(".identifier"), battery_page)
     expect(page.locator("#identifier")).to_have_text("PG-0002")
 
-    page.goto(f"{env.node.url}/fleet")
+    open_page(page, f"{env.node.url}/fleet")
     stranger = env.request_file(tmp_path / "stranger-fleet.json", "stranger", None)
     page.locator("#file-input").set_input_files(str(stranger))
     expect(page.locator("#fleet .empty")).to_be_visible()

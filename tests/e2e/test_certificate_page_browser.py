@@ -4,7 +4,8 @@ Certificate files are made with the SDK (a registrar registering, amending and r
 records), written to tmp_path, then given to the page through its file input or dropped on its
 drop zone; the page posts them to the node's /registry/verify and shows the verdict.
 
-Playwright drives /usr/bin/chromium through ``executable_path``, as in test_explorer_browser.py.
+Playwright drives /usr/bin/chromium through ``executable_path``; the session's browser and each
+test's page come from tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserutil import Console, launch_chromium, save_screenshot
+from browserutil import Console, follow_link, open_page, save_screenshot
 
 from citychain.client import Wallet
 from citychain.client.certificates import present_bundle, refresh_bundle
@@ -77,11 +78,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         node.stop(timeout=SHUTDOWN_SECONDS)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium(playwright_api)
-
-
 class Requests:
     """Every request one page makes: where the certificate's data goes."""
 
@@ -91,15 +87,6 @@ class Requests:
 
     def posts(self) -> list[str]:
         return [url for method, url in self.seen if method != "GET"]
-
-
-@pytest.fixture
-def page(browser: Any, registry: Registry) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
@@ -185,10 +172,13 @@ def test_explorer_links_to_the_page_and_a_fresh_birth_certificate_is_valid(
     requests = Requests(page)
     issued = registry.registrar.register_birth(BIRTH)
 
-    page.goto(registry.url + "/")
-    page.get_by_role("navigation", name="Pages").get_by_role(
+    open_page(page, registry.url + "/")
+    # The page's script must have wired the file input before a file is chosen: the
+    # ``data-state="empty"`` below is in the static HTML, so it does not show that.
+    link = page.get_by_role("navigation", name="Pages").get_by_role(
         "link", name="Verify a certificate"
-    ).click()
+    )
+    follow_link(page, link, registry.url + "/verify")
     expect(page).to_have_url(registry.url + "/verify")
     expect(page.get_by_role("heading", level=1)).to_have_text("Verify a certificate")
     expect(page.get_by_role("link", name="← Back to the explorer")).to_have_attribute("href", "/")
@@ -223,7 +213,7 @@ def test_selective_presentation_dropped_shows_only_the_disclosed_claims(
     issued = registry.registrar.register_birth(BIRTH)
     presented = present_bundle(issued.bundle, PREDICATES)
 
-    page.goto(registry.url + "/verify")
+    open_page(page, registry.url + "/verify")
     drop(page, "ada-over-18.json", json.dumps(presented))
     answer = registry.verify(presented)
     assert answer["valid"] is True and set(answer["claims"]) == set(PREDICATES)
@@ -252,7 +242,7 @@ def test_a_changed_signature_is_not_valid_and_says_why(
         "presentation": f"{header}.{payload}.{changed}~{disclosures}",
     }
 
-    page.goto(registry.url + "/verify")
+    open_page(page, registry.url + "/verify")
     choose(page, write(tmp_path, "ada-forged.json", forged))
     answer = registry.verify(forged)
     assert answer["valid"] is False and answer["check"] == "presentation"
@@ -271,7 +261,7 @@ def test_amended_then_revoked_certificates(registry: Registry, page: Any, tmp_pa
     client = registry.node.client
     old = registry.registrar.register_birth(BIRTH)
     new = registry.registrar.amend(old.record_id, {**BIRTH, "parent_2_name": "George Byron"})
-    page.goto(registry.url + "/verify")
+    open_page(page, registry.url + "/verify")
 
     # The old certificate, refreshed: its record was amended.
     old_file = refresh_bundle(client, old.bundle)
@@ -313,7 +303,7 @@ def test_amended_then_revoked_certificates(registry: Registry, page: Any, tmp_pa
 def test_death_certificate_is_valid(registry: Registry, page: Any, tmp_path: Path) -> None:
     console = Console(page)
     issued = registry.registrar.register_death(DEATH)
-    page.goto(registry.url + "/verify")
+    open_page(page, registry.url + "/verify")
     choose(page, write(tmp_path, "babbage-death.json", issued.bundle))
     answer = registry.verify(issued.bundle)
     assert (answer["valid"], answer["kind"]) == (True, "death")
@@ -330,7 +320,7 @@ def test_files_that_are_not_certificates_get_a_clear_message(
 ) -> None:
     console = Console(page)
     requests = Requests(page)
-    page.goto(registry.url + "/verify")
+    open_page(page, registry.url + "/verify")
 
     # Not JSON: refused in the page; nothing is sent.
     not_json = tmp_path / "scan.pdf"

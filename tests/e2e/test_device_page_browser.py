@@ -3,7 +3,8 @@ explorer's navigation; a device by id (kind, owner with a link to the explorer's
 status, current key, the owner's other devices); an anchored batch by id (root, count, gateway,
 height, time) with a link to its gateway; an unknown id and a malformed one each answered with
 a clear message; markup-shaped input shown as text; no console errors. Playwright drives
-/usr/bin/chromium through ``executable_path`` (tests/browserutil.py)."""
+/usr/bin/chromium through ``executable_path``; the session's browser and each test's page come
+from tests/e2e/conftest.py."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserutil import Console, launch_chromium, save_screenshot
+from browserutil import Console, follow_link, open_page, save_screenshot
 
 from citychain.client import Wallet
 from citychain.crypto.keys import PrivateKey
@@ -78,20 +79,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium(playwright_api)
-
-
-@pytest.fixture
-def page(browser: Any, env: Env) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def _look_up(page: Any, term: str) -> None:
     page.locator("#lookup-input").fill(term)
     page.locator("#lookup button").click()
@@ -99,8 +86,10 @@ def _look_up(page: Any, term: str) -> None:
 
 def test_device_and_batch_by_id(page: Any, env: Env, tmp_path: Path) -> None:
     console = Console(page)
-    page.goto(f"{env.node.url}/")
-    page.get_by_role("link", name="Devices").click()
+    open_page(page, f"{env.node.url}/")
+    # The page's script must handle the form before a lookup: without it the browser would
+    # send the form itself (a GET of /device?id=...), another path to the same view.
+    follow_link(page, page.get_by_role("link", name="Devices"), f"{env.node.url}/device")
     expect(page.get_by_role("heading", level=1)).to_have_text("Devices and telemetry batches")
 
     _look_up(page, env.gateway.id.hex())
@@ -130,11 +119,12 @@ def test_device_and_batch_by_id(page: Any, env: Env, tmp_path: Path) -> None:
     save_screenshot(page, tmp_path / "batch.png")
 
     # The batch's gateway leads back to the gateway device.
-    page.locator("#batch-card [data-fact=gateway] a").click()
+    gateway_page = f"{env.node.url}/device?id={env.gateway.id.hex()}"
+    follow_link(page, page.locator("#batch-card [data-fact=gateway] a"), gateway_page)
     expect(page.locator("#device-id")).to_have_text(env.gateway.id.hex())
 
     # The owner link opens the explorer's account page.
-    page.locator("#owner").click()
+    follow_link(page, page.locator("#owner"), f"{env.node.url}/#/account/{env.owner}")
     expect(page.locator("main")).to_contain_text(env.owner)
     assert "/#/account/" in page.url
     assert console.besides_http_errors() == []
@@ -142,7 +132,7 @@ def test_device_and_batch_by_id(page: Any, env: Env, tmp_path: Path) -> None:
 
 def test_decommissioned_unknown_and_malformed_ids(page: Any, env: Env) -> None:
     console = Console(page)
-    page.goto(f"{env.node.url}/device?id={env.meter.id.hex()}")
+    open_page(page, f"{env.node.url}/device?id={env.meter.id.hex()}")
     expect(page.locator("#device-card h2")).to_have_text("Meter")
     expect(page.locator("#status")).to_have_text("decommissioned")
 

@@ -1,7 +1,12 @@
 """The explorer page (issue 2 item 7) in Debian's Chromium, against a real node process.
 
 Playwright drives /usr/bin/chromium through ``executable_path``: this project's machines cannot
-download Playwright's own browser builds. ``make system-deps`` installs it.
+download Playwright's own browser builds. ``make system-deps`` installs it. The session's browser
+and each test's page come from tests/e2e/conftest.py.
+
+One node serves the module. Blocks 1 and 2 (a mint to alice, alice's payment to bob) are made
+before any test; a test that adds blocks uses accounts of its own, and one that shows the
+chain's height reads it when it starts, so the tests hold in any order.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserutil import Console, launch_chromium, save_screenshot
+from browserutil import Console, open_page, save_screenshot
 
 from citychain.client import Wallet, verify_bundle
 from citychain.crypto.address import address_from_public_key
@@ -32,6 +37,7 @@ MINTED = 50_000  # cents: 500.00 ccy
 SENT = 12_345  # cents: 123.45 ccy
 FEE = 1  # the wallet's default fee, paid by alice on her send
 SHUTDOWN_SECONDS = 3.0
+LATEST_BLOCKS = 20  # rows of the latest-blocks table (citychain/web/explorer/home.js)
 
 
 def ccy(cents: int) -> str:
@@ -54,15 +60,10 @@ class Ledger:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium(playwright_api)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh node: the issuer mints 500.00 ccy to alice (block 1), alice pays bob 123.45
-    (block 2)."""
-    home_dir = tmp_path / "home"
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A fresh node for the module: the issuer mints 500.00 ccy to alice (block 1), alice pays
+    bob 123.45 (block 2). Tests add blocks only with accounts of their own."""
+    home_dir = tmp_path_factory.mktemp("explorer") / "home"
     home, _, _ = init_home(home_dir, password="pw", kdf_limits=(1, 8192))
     node = LocalNode(home_dir).start()
     try:
@@ -78,15 +79,6 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         node.stop(timeout=SHUTDOWN_SECONDS)
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def screenshot(page: Any, tmp_path: Path, name: str) -> Path:
     return save_screenshot(page, tmp_path / f"explorer-{name}.png")
 
@@ -96,22 +88,36 @@ def field(scope: Any, name: str) -> Any:
     return scope.locator(f'[data-field="{name}"] dd')
 
 
+def latest(height: int) -> list[str]:
+    """The heights the latest-blocks table lists at chain height ``height``, newest first."""
+    return [str(h) for h in range(height, max(0, height - LATEST_BLOCKS), -1)]
+
+
+def funded_payer(ledger: Ledger, cents: int) -> Wallet:
+    """A new account the issuer mints ``cents`` to (one block), for a test's own payments."""
+    payer = Wallet(PrivateKey.generate(), ledger.node.client)
+    ledger.issuer.mint(payer.address, cents)
+    return payer
+
+
 def test_explorer_walks_block_tx_account_and_follows_new_blocks(
     ledger: Ledger, page: Any, tmp_path: Path
 ) -> None:
     console = Console(page)
     client = ledger.node.client
     assert (ledger.mint["height"], ledger.send["height"]) == (1, 2)
+    # 2 on the module's fresh node; more if another test of the module ran first.
+    height = client.status()["height"]
 
     # Latest blocks: the header and table match the node.
-    page.goto(ledger.url + "/")
+    open_page(page, ledger.url + "/")
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     expect(page.locator("#chain-id")).to_have_text(client.status()["chain_id"])
-    expect(page.locator("#chain-height")).to_have_text("2")
+    expect(page.locator("#chain-height")).to_have_text(str(height))
     rows = page.locator("#latest-blocks tbody tr")
-    expect(rows).to_have_count(2)
-    assert rows.locator("td:first-child").all_inner_texts() == ["2", "1"]
-    assert [b["height"] for b in client.blocks()] == [2, 1]
+    expect(rows).to_have_count(len(latest(height)))
+    assert rows.locator("td:first-child").all_inner_texts() == latest(height)
+    assert [str(b["height"]) for b in client.blocks()] == latest(height)
     expect(page.locator("#supply")).to_contain_text(ccy(client.supply()["ccy"]))
     screenshot(page, tmp_path, "home")
 
@@ -160,7 +166,9 @@ def test_explorer_walks_block_tx_account_and_follows_new_blocks(
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download ccy balance proof").click()
     download = download_info.value
-    assert download.suggested_filename == f"balance-proof-{ledger.alice.address}-ccy-h2.json"
+    assert download.suggested_filename == (
+        f"balance-proof-{ledger.alice.address}-ccy-h{height}.json"
+    )
     bundle = json.loads(Path(download.path()).read_text())
     assert bundle["balance"] == alice_cents
     assert bundle["proof"]["claim"]["amount"] == alice_cents
@@ -169,14 +177,19 @@ def test_explorer_walks_block_tx_account_and_follows_new_blocks(
     assert verified.valid, verified.reason
 
     # A new payment reaches the open page over /ws: no reload, no polling interval to wait.
+    # (From an account of this test's own, so that alice's balance and history stay as other
+    # tests of the module expect them.)
+    payer = funded_payer(ledger, 1_000)
+    height += 1
     page.locator(".crumbs a", has_text="Latest blocks").click()
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(len(latest(height)))
+    expect(rows.first).to_have_attribute("data-height", str(height))
     page.evaluate("window.__sameDocument = true")
-    third = ledger.alice.send(ledger.bob, 100)
-    assert third["height"] == 3
-    expect(page.locator("#chain-height")).to_have_text("3")
-    expect(rows).to_have_count(3)
-    expect(rows.first).to_have_attribute("data-height", "3")
+    new = payer.send(ledger.bob, 100)
+    assert new["height"] == height + 1
+    expect(page.locator("#chain-height")).to_have_text(str(height + 1))
+    expect(rows).to_have_count(len(latest(height + 1)))
+    expect(rows.first).to_have_attribute("data-height", str(height + 1))
     expect(page.locator("#app-hash")).to_have_attribute("title", client.status()["app_hash"])
     assert page.evaluate("window.__sameDocument") is True
     screenshot(page, tmp_path, "home-live")
@@ -188,15 +201,20 @@ def test_account_view_updates_live_and_polling_takes_over_without_the_socket(
     ledger: Ledger, page: Any
 ) -> None:
     console = Console(page)
+    # This test's own payer and payee: a received 123.45, as bob's on block 2.
+    payer = funded_payer(ledger, MINTED)
+    payee = address_from_public_key(PrivateKey.generate().public_key)
+    received = payer.send(payee, SENT)
     # Refuse the event stream: the page must fall back to polling /status.
     page.route_web_socket("**/ws", lambda socket: socket.close())
-    page.goto(f"{ledger.url}/#/account/{ledger.bob}")
+    open_page(page, f"{ledger.url}/#/account/{payee}")
     expect(page.locator("#live")).to_have_attribute("data-state", "polling")
     expect(page.locator(".headline-amount")).to_have_text(ccy(SENT))
     page.evaluate("window.__sameDocument = true")
-    ledger.alice.send(ledger.bob, 55)
+    paid = payer.send(payee, 55)
+    assert paid["height"] == received["height"] + 1
     expect(page.locator(".headline-amount")).to_have_text(ccy(SENT + 55))
-    expect(page.locator("#chain-height")).to_have_text("3")
+    expect(page.locator("#chain-height")).to_have_text(str(paid["height"]))
     expect(page.locator("#account-txs tbody tr")).to_have_count(2)
     assert page.evaluate("window.__sameDocument") is True
     assert console.errors == []
@@ -206,7 +224,7 @@ def test_bad_input_and_missing_things_get_a_friendly_message(
     ledger: Ledger, page: Any, tmp_path: Path
 ) -> None:
     console = Console(page)
-    page.goto(f"{ledger.url}/#/account/city1notanaddress")
+    open_page(page, f"{ledger.url}/#/account/city1notanaddress")
     error = page.locator("#error")
     expect(error).to_contain_text("not a valid citychain address")
     expect(error.get_by_role("link", name="Back to latest blocks")).to_be_visible()
@@ -253,7 +271,7 @@ def test_failed_transaction_shows_code_codespace_and_log(ledger: Ledger, page: A
         route.fulfill(response=response, json=receipt)
 
     page.route(f"**/txs/{tx_hash}", as_failed)
-    page.goto(f"{ledger.url}/#/tx/{tx_hash}")
+    open_page(page, f"{ledger.url}/#/tx/{tx_hash}")
     status = page.locator("#tx-status")
     expect(status).to_contain_text("Failed")
     expect(status).to_contain_text("Code 5 in bank")

@@ -1,10 +1,14 @@
 """The civil registry end to end through the ``citychain`` command (issue 4, must-show).
 
-A real node process; the registrar key that ``citychain init`` creates; every command run as a
-user's script would run it. Birth registered → certificate verified offline; amended → the old
-one superseded, the new one valid; revoked → revoked; tampered credential, proof or header →
-each its own reason; a selective presentation (also as a QR code read back with zbarimg) shows
-the verifier only what the holder chose; a death freezes the named wallet with its money.
+A real node process; the registrar key that ``citychain init`` creates. Birth registered →
+certificate verified offline; amended → the old one superseded, the new one valid; revoked →
+revoked; tampered credential, proof or header → each its own reason; a selective presentation
+(also as a QR code read back with zbarimg) shows the verifier only what the holder chose; a
+death freezes the named wallet with its money.
+
+Commands run in this process through ``citychain.cli.main.main`` (cliutil.in_process), and as
+real subprocesses where what a user's shell sees is the point: exit 1 for a file that is no
+certificate and for an outsider's registration, exit 2 for a malformed record id.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cliutil import Run, cli, node_process, ok
+from cliutil import Run, cli, in_process, in_process_ok, node_process
 
 from citychain.block import Header, sign_header
 from citychain.codec import decode, encode
@@ -36,10 +40,14 @@ class Registry:
     work: Path
 
     def run(self, *args: str | Path) -> Run:
+        return in_process(*args, "--home", self.home)
+
+    def process(self, *args: str | Path) -> Run:
+        """A real ``citychain`` process, for the exit status a shell sees."""
         return cli(*args, "--home", self.home)
 
     def verify(self, certificate: Path, *trust: str | Path) -> Run:
-        return cli(
+        return in_process(
             "verify", "certificate", certificate, *(trust or ("--home", self.home)), "--json"
         )
 
@@ -61,7 +69,7 @@ class Registry:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     work = tmp_path_factory.mktemp("registry-cli")
     home = work / "home"
-    init = ok("init", "--home", home, "--chain-id", "registry-e2e", "--json").json()
+    init = in_process_ok("init", "--home", home, "--chain-id", "registry-e2e", "--json").json()
     assert "registrar" in init["addresses"]
     with node_process(home, work):
         yield Registry(home, work)
@@ -169,12 +177,13 @@ def test_each_tampering_fails_with_its_own_reason(registry: Registry) -> None:
 
     # Another chain's genesis trusts other validators: the real header is not theirs.
     other = work / "other-chain"
-    ok("init", "--home", other, "--chain-id", "another-city")
+    in_process_ok("init", "--home", other, "--chain-id", "another-city")
     verdict = _verdict(registry.verify(ada, "--genesis", other / "genesis.json"))
     assert verdict["check"] == "record_proof" and "not a trusted validator" in verdict["reason"]
-    # Not a certificate at all: a clear error, exit 1, no traceback (cli() checks that).
+    # Not a certificate at all: a clear error, exit 1, no traceback (cli() checks that), from a
+    # real process.
     (work / "garbage.json").write_text("{not json")
-    garbage = cli("verify", "certificate", work / "garbage.json", "--home", registry.home)
+    garbage = registry.process("verify", "certificate", work / "garbage.json")
     assert garbage.returncode == 1 and "neither a certificate JSON file" in garbage.stderr
 
 
@@ -212,11 +221,11 @@ def test_qr_code_verifies_offline(registry: Registry) -> None:
     assert done.returncode == 0, done.stderr
     images = done.json()["qr"]
     assert len(images) == -(-done.json()["qr_bytes"] // (QR_PART_BYTES - 14))
-    verdict = _verdict(cli("verify", "certificate", *reversed(images), "--home", registry.home,
-                           "--json"))  # fmt: skip
+    verdict = _verdict(in_process("verify", "certificate", *reversed(images),
+                                  "--home", registry.home, "--json"))  # fmt: skip
     assert verdict["valid"] and set(verdict["claims"]) == {"born_in_city", "age_over_18"}
     if len(images) > 1:  # one part short: refused, saying which
-        short = cli("verify", "certificate", *images[1:], "--home", registry.home)
+        short = registry.run("verify", "certificate", *images[1:])
         assert short.returncode == 1 and "missing QR code part(s) 1 of" in short.stderr
 
 
@@ -269,7 +278,10 @@ def test_registrar_commands_refuse_bad_input_and_outsiders(registry: Registry) -
     )
     assert "exists" in usage("registry", "register-birth", "--data", EXAMPLES / "birth.json",
                              "--from", "registrar", "--out", ada)  # fmt: skip
+    # From a real process too: exit 2, the message, no traceback.
     assert "record id must be 64 hex" in usage("registry", "show", "abc")
+    shown = registry.process("registry", "show", "abc")
+    assert shown.returncode == 2 and "record id must be 64 hex" in shown.stderr
     assert "invalid choice" in usage("registry", "revoke", record, "--reason", "boredom",
                                      "--from", "registrar")  # fmt: skip
     assert "unknown birth claim 'national_id'" in usage(
@@ -278,8 +290,8 @@ def test_registrar_commands_refuse_bad_input_and_outsiders(registry: Registry) -
     # None of those reached the ledger.
     assert int(registry.run("status", "--json").json()["height"]) == height
 
-    outsider = registry.run("registry", "register-birth", "--data", EXAMPLES / "birth.json",
-                            "--from", "issuer", "--out", work / "x5.json")  # fmt: skip
+    outsider = registry.process("registry", "register-birth", "--data", EXAMPLES / "birth.json",
+                                "--from", "issuer", "--out", work / "x5.json")  # fmt: skip
     assert outsider.returncode == 1
     assert "needs role 'registrar'" in outsider.stderr
     assert not (work / "x5.json").exists()

@@ -41,9 +41,9 @@ from citychain.sim.localnode import LocalNode
 
 PASSWORD = "pw"
 EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples/battery.json").read_text())
-TODAY = int(time.time() * 1000) // DAY_MS
 FLEET_IDS = ("VC-EV-0001", "VC-EV-0002", "VC-EV-0003")
-# eol_day offsets from today: 0002 is due within the 30-day horizon, the others are not.
+# eol_day offsets from the chain's day (Env.today): 0002 is due within the 30-day horizon, the
+# others are not.
 EOL_OFFSETS = {"VC-EV-0001": 400, "VC-EV-0002": 10, "VC-EV-0003": 90}
 
 
@@ -105,6 +105,7 @@ class Env:
     chain_id: str
     keys: dict[str, PrivateKey]
     wallets: dict[str, Wallet]
+    today: int  # the day of the chain's clock (its blocks' time) when the module set up
 
     @property
     def url(self) -> str:
@@ -136,8 +137,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         for name in ("fleet", "stranger"):
             wallets["issuer"].send(wallets[name].address, 10_000, wait=True)
         for identifier in FLEET_IDS:
-            wallets["maker"].submit([register_msg(identifier, wallets["fleet"].address)])
-        yield Env(node, genesis.chain_id, keys, wallets)
+            registered = wallets["maker"].submit(
+                [register_msg(identifier, wallets["fleet"].address)]
+            )
+        today = node.client.block(registered["height"])["header"]["time_ms"] // DAY_MS
+        yield Env(node, genesis.chain_id, keys, wallets, today)
 
 
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -185,7 +189,7 @@ def test_health_and_prediction_by_the_oracle(env: Env) -> None:
             env.node.client.deliver_opening(
                 battery_id.hex(), "health", health_values(step), health_salt(battery_id, step)
             )
-        oracle.submit([prediction_msg(battery_id, TODAY + EOL_OFFSETS[identifier])])
+        oracle.submit([prediction_msg(battery_id, env.today + EOL_OFFSETS[identifier])])
 
     path = f"/battery/{battery_id_of('VC-EV-0002').hex()}"
     health = env.get(f"{path}/health", "fleet")
@@ -209,7 +213,7 @@ def test_health_and_prediction_by_the_oracle(env: Env) -> None:
     assert "soh_permyriad" not in unopened["health"] and len(unopened["series"]) == 2
 
     prediction = env.get(f"{path}/prediction", "fleet").json()["prediction"]
-    assert prediction["eol_day"] == TODAY + 10
+    assert prediction["eol_day"] == env.today + 10
     assert (prediction["interval_low_cycles"], prediction["interval_high_cycles"]) == (1_500, 2_100)
     assert prediction["due"] and 9 <= prediction["days_left"] <= 10
 

@@ -30,6 +30,10 @@ requires_cometbft = pytest.mark.skipif(
     _cometbft() is None, reason="CometBFT is not installed (run `make cometbft`)"
 )
 
+# The benchmark starts its own networks (that is what it measures), on the worker that runs the
+# other CometBFT tests (tests/xdist_scheduling.py).
+pytestmark = pytest.mark.xdist_group("network")
+
 TXS = 240
 TINY_NETWORK = [
     "--network", "4", "--txs", str(TXS), "--accounts", "400", "--senders", "240",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.init_home import init_home
 from citychain.modules.devices import Anchor, anchor_key
+from citychain.net.ports import claim_ports
 from citychain.sim.devices import Fleet, GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.localnode import LocalNode
 from citychain.telemetry import report as rep
@@ -32,6 +32,7 @@ from citychain.telemetry.gateway.service import report_topic, shard_of
 from citychain.telemetry.gateway.store import (
     GatewayStore,
     StoredReport,
+    find_report,
     shard_dir,
     store_all_anchored,
     store_dirs,
@@ -41,6 +42,8 @@ pytestmark = pytest.mark.skipif(mosquitto_binary() is None, reason="needs Debian
 
 PASSWORD = "pw"
 META = hashlib.sha256(b"fleet metadata").digest()
+REJECTED = 'citychain_gateway_reports_rejected_total{{reason="{}"}}'
+BAD_REASONS = ("forged", "unsigned", "malformed", "unknown_device", "out_of_range", "replayed")
 
 
 @dataclass
@@ -104,6 +107,32 @@ def _cli_json(argv: list[str], out: Path) -> int:
     return code
 
 
+def _stored_count(root: Path) -> int:
+    """How many reports the gateway's stores under ``root`` hold now (opened only to ask)."""
+    total = 0
+    for directory in store_dirs(root):
+        if (directory / "gateway.sqlite").exists():
+            store = GatewayStore(directory)
+            try:
+                total += store.report_count()
+            finally:
+                store.close()
+    return total
+
+
+def _kill_mid_stream(gateway: GatewayProcess, root: Path, stored_before: int) -> None:
+    """SIGKILL ``gateway`` once it has stored a report of this stream: it is taking reports in,
+    with more on their way, rather than not yet connected."""
+    wait_until(lambda: _stored_count(root) > stored_before, 60, "the gateway storing reports")
+    gateway.kill()
+
+
+def _rejected_at_least_once(port: int, reasons: tuple[str, ...]) -> dict[str, float] | None:
+    """The gateway's metrics once every one of ``reasons`` has refused a report, else None."""
+    metrics = _metrics(port)
+    return metrics if all(metrics.get(REJECTED.format(r), 0) >= 1 for r in reasons) else None
+
+
 def _metrics(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     values: dict[str, float] = {}
@@ -118,6 +147,7 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
     fleet = Fleet(6)
     register_devices(env.owner, fleet.devices, META)
     unknown = SimDevice(PrivateKey.from_seed(hashlib.sha256(b"never registered").digest()))
+    stored_before = _stored_count(env.store_dir)
     gateway = env.gateway()
     publisher = Publisher(env.broker.host, env.broker.port)
     try:
@@ -125,12 +155,12 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
             for device in fleet.devices:
                 publisher.publish(device.id, device.report())
             if round_ == 10:
-                publisher.wait_all_acked(10)
+                # Every report so far is the broker's before it goes down.
+                assert publisher.wait_all_acked(30), "the broker did not acknowledge every report"
                 env.broker.restart()  # graceful: its persistence file keeps queued messages
             if round_ == 20:
-                gateway.kill()  # SIGKILL mid-stream, then back
+                _kill_mid_stream(gateway, env.store_dir, stored_before)  # SIGKILL, then back
                 gateway = env.gateway()
-            time.sleep(0.02)
         # Bad input, each of a different kind.
         victim = fleet.devices[0]
         good = victim.report()
@@ -147,7 +177,9 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
         )
         publisher.publish_raw(report_topic(victim.id), rep.sign_report(victim.key, absurd))
         publisher.publish(victim.id, good)
-        time.sleep(1.0)
+        wait_until(
+            lambda: find_report(env.store_dir, rep.report_id(good)), 60, "the good report stored"
+        )
         # The same counter again, re-signed with new readings: a replay, not a redelivery.
         replay = rep.ReportBody(victim.id, victim.counter, 0, rep.BmsReadings(400_000, 0, 500))
         publisher.publish_raw(report_topic(victim.id), rep.sign_report(victim.key, replay))
@@ -157,7 +189,12 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
         wait_until(
             lambda: store_all_anchored(env.store_dir, len(acked)), 60, "every report anchored"
         )
-        metrics = _metrics(env.metrics_port)
+        # The replay is refused after the good reports are stored: wait for its count too.
+        metrics = wait_until(
+            lambda: _rejected_at_least_once(env.metrics_port, BAD_REASONS),
+            30,
+            "every kind of bad report refused",
+        )
     finally:
         publisher.close()
         gateway.stop()
@@ -178,9 +215,8 @@ def test_stream_with_restarts_loses_nothing_and_anchors_once(env: Env) -> None:
     anchor_txs = httpx.get(f"{env.node.url}/events/batch_anchored/txs?limit=100").json()["txs"]
     assert len(anchor_txs) == len(batches)
     # The killed gateway's counters died with it; these come from the last run only.
-    for reason in ("forged", "unsigned", "malformed", "unknown_device", "out_of_range",
-                   "replayed"):  # fmt: skip
-        assert metrics[f'citychain_gateway_reports_rejected_total{{reason="{reason}"}}'] >= 1
+    for reason in BAD_REASONS:
+        assert metrics[REJECTED.format(reason)] >= 1
 
     # A report proven to be anchored, checked offline; a tampered copy refused.
     report_id = acked[37].hex()
@@ -290,9 +326,9 @@ def test_two_shards_store_each_report_once_and_anchor_each_batch_once(env: Env) 
             for device in fleet.devices:
                 publisher.publish(device.id, device.report())
             if round_ == 12:
-                gateway.kill()  # SIGKILL the supervisor mid-stream; its shards follow it
+                # SIGKILL the supervisor mid-stream; its shards follow it
+                _kill_mid_stream(gateway, root, 0)
                 gateway = GatewayProcess(argv, PASSWORD, log).start()
-            time.sleep(0.02)
         assert publisher.wait_all_acked(30), "the broker did not acknowledge every report"
         total = rounds * len(fleet.devices)
         assert len(publisher.acked()) == total
@@ -359,19 +395,8 @@ def test_two_shards_store_each_report_once_and_anchor_each_batch_once(env: Env) 
 
 
 def _consecutive_free_ports(count: int) -> int:
-    """A port p with p .. p+count-1 all free now."""
-    import socket
-
-    for _ in range(50):
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
+    """A port p with p .. p+count-1 free and ours until this process exits (claim_ports)."""
+    return claim_ports(count)
 
 
 def _stored(root: Path, report_id: bytes) -> StoredReport:

@@ -1,7 +1,9 @@
 """``citychain net init`` refuses a folder that already holds something, and touches nothing.
 
 These start no process; the commands on a running network are tested in
-test_network_consortium.py, which shares one network between its tests.
+test_network_consortium.py, on the session's shared network. The first test runs the command as
+a user's shell does (exit status, stderr, no traceback); the others call the CLI's ``main`` in
+this process.
 """
 
 from __future__ import annotations
@@ -9,13 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from netutil import cli, requires_cometbft
+from netutil import PASSWORD, cli, requires_cometbft
+
+from citychain.cli.main import main
 
 EXIT_FAILURE = 1
 
 
 def _tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYCHAIN_PASSWORD", PASSWORD)
 
 
 def test_net_init_refuses_a_non_empty_dir(tmp_path: Path) -> None:
@@ -30,14 +46,18 @@ def test_net_init_refuses_a_non_empty_dir(tmp_path: Path) -> None:
 
 
 @requires_cometbft  # the first init runs `cometbft init`
-def test_net_init_refuses_an_existing_network(tmp_path: Path) -> None:
+def test_net_init_refuses_an_existing_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "net"
-    first = cli("net", "init", "--dir", target, "--validators", "1", "--base-port", "29100")
-    assert first.returncode == 0, first.stderr
+    code, _, err = _run(capsys, "net", "init", "--dir", target, "--validators", "1",
+                        "--base-port", "29100")  # fmt: skip
+    assert code == 0, err
     before = _tree(target)
-    again = cli("net", "init", "--dir", target, "--validators", "1", "--base-port", "29200")
-    assert again.returncode == EXIT_FAILURE, (again.stdout, again.stderr)
-    assert again.stderr.strip() == f"error: {target} is not empty; choose another --dir"
+    code, out, err = _run(capsys, "net", "init", "--dir", target, "--validators", "1",
+                          "--base-port", "29200")  # fmt: skip
+    assert code == EXIT_FAILURE, (out, err)
+    assert err.strip() == f"error: {target} is not empty; choose another --dir"
     assert _tree(target) == before
 
 
@@ -50,10 +70,10 @@ def test_net_init_refuses_an_existing_network(tmp_path: Path) -> None:
     ],
 )
 def test_net_init_refuses_what_cometbft_would_refuse_before_writing_anything(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     target = tmp_path / "net"
-    run = cli("net", "init", "--dir", target, *args)
-    assert run.returncode == EXIT_FAILURE, (run.stdout, run.stderr)
-    assert message in run.stderr and "Traceback" not in run.stderr
+    code, out, err = _run(capsys, "net", "init", "--dir", target, *args)
+    assert code == EXIT_FAILURE, (out, err)
+    assert message in err and "Traceback" not in err
     assert not target.exists()

@@ -1,11 +1,13 @@
 """A 4-validator CometBFT consortium of real processes: agreement, faults and recovery.
 
-One network serves the whole module (starting one costs seconds; the faults are undone by each
-test). Before every test all four nodes run and are caught up; each test reads its starting
-balances from the chain and keeps a ledger of what the chain acknowledged, which every node must
-then report. Agreement means: at every height 1..H each node has the same block and its own app
-returned the same app hash in FinalizeBlock (CometBFT's ``/block_results``), and that hash is
-the one the next header carries. With 4 validators of equal power, 3 make a quorum (> 2/3).
+The tests run on the session's shared network (tests/integration/conftest.py), after the proofs
+and before the membership change: first the read-only ones, then the faults, each of which
+undoes what it did. Before every test all four nodes run and are caught up; each test reads its
+starting balances from the chain and keeps a ledger of what the chain acknowledged, which every
+node must then report. Agreement means: at every height 1..H each node has the same block and
+its own app returned the same app hash in FinalizeBlock (CometBFT's ``/block_results``), and
+that hash is the one the next header carries. With 4 validators of equal power, 3 make a quorum
+(> 2/3).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -35,7 +36,6 @@ from netutil import (
     payees,
     read_ledger,
     requires_cometbft,
-    running_network,
     send_payments,
     set_stored_app_hash,
     stored_app_hash,
@@ -51,6 +51,7 @@ from citychain.net.layout import MEMBER_ORGS, NetError
 pytestmark = [
     pytest.mark.network,
     pytest.mark.slow,
+    pytest.mark.xdist_group("network"),
     pytest.mark.timeout(300),  # per test; the fixtures' finally blocks still stop every process
     requires_cometbft,
 ]
@@ -65,31 +66,17 @@ COMMIT_FLAG = 2  # BlockIDFlagCommit in a commit's signatures
 logger = logging.getLogger(__name__)
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    with running_network(tmp_path_factory.mktemp("consortium") / "net", VALIDATORS) as network:
-        yield network
-
-
-@pytest.fixture(scope="module")
-def payers(net: Network) -> list[Account]:
-    """One funded wallet per node; payer i always submits through node i."""
-    accounts = [Account(fixed_key(f"payer{i}")) for i in ALL]
-    mint(net, Ledger(), [a.address for a in accounts], PAYER_FUNDS)
-    return accounts
-
-
 @pytest.fixture
-def healthy(net: Network, payers: list[Account]) -> Network:
-    """All four nodes running and at the same height; payers' nonces read from the chain."""
-    for index in ALL:
-        if not all(net.running(index).values()):
-            net.start(index)
-    top = max(h or 0 for h in net.heights(ALL).values())
-    net.wait_for_height(top, ALL, CATCH_UP_S)
-    for payer in payers:
-        payer.nonce = net.client(0).nonce(payer.address)
-    return net
+def payers(consortium: Network) -> list[Account]:
+    """One funded wallet per node (minted on first use); payer i always submits through node i.
+    Their nonces are read from the chain."""
+    accounts = [Account(fixed_key(f"payer{i}")) for i in ALL]
+    unfunded = [a.address for a in accounts if consortium.balance(0, a.address) == 0]
+    if unfunded:
+        mint(consortium, Ledger(), unfunded, PAYER_FUNDS)
+    for payer in accounts:
+        payer.nonce = consortium.client(0).nonce(payer.address)
+    return accounts
 
 
 def _committed(results: list[dict[str, Any]]) -> list[tuple[int, bool]]:
@@ -128,10 +115,11 @@ def _signed_by(net: Network, reader: int, height: int) -> set[str]:
 
 
 # --- 1. payments through any node, and agreement ------------------------------------------------
+@pytest.mark.consortium("read-only")
 def test_payments_through_every_node_commit_and_every_node_agrees(
-    healthy: Network, payers: list[Account]
+    consortium: Network, payers: list[Account]
 ) -> None:
-    net = healthy
+    net = consortium
     to = payees("every-node", 3)
     ledger = read_ledger(net, 0, [p.address for p in payers] + to)
 
@@ -161,11 +149,64 @@ def test_payments_through_every_node_commit_and_every_node_agrees(
     assert len(with_txs) >= 2, "the payments should have filled several blocks"
 
 
+# --- the command line on a running network ------------------------------------------------------
+@pytest.mark.consortium("read-only")
+def test_cli_net_status_json_reports_every_node(consortium: Network) -> None:
+    net = consortium
+
+    def meshed() -> bool:  # a node started a moment ago may not have dialled every peer yet
+        return all(int(net.rpc(i, "net_info")["n_peers"]) == VALIDATORS - 1 for i in ALL)
+
+    wait_until(meshed, CATCH_UP_S, "every node to peer with the three others")
+    run = cli("net", "status", "--dir", net.layout.path, "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert [r["node"] for r in rows] == ALL
+    keys = {
+        "name",
+        "node",
+        "dir",
+        "running",
+        "processes",
+        "height",
+        "app_hash",
+        "peers",
+        "catching_up",
+        "api",
+        "rpc",
+        "voting_power",
+    }
+    for index, row in enumerate(rows):
+        spec = net.specs[index]
+        assert set(row) == keys, row
+        assert row["name"] == MEMBER_ORGS[index]
+        assert row["dir"] == str(net.node_dir(index))
+        assert (row["running"], row["processes"]) == (True, {"app": True, "cometbft": True})
+        assert isinstance(row["height"], int) and row["height"] >= 1
+        assert isinstance(row["app_hash"], str) and len(bytes.fromhex(row["app_hash"])) == 32
+        assert (row["peers"], row["catching_up"], row["voting_power"]) == (3, False, 10)
+        assert (row["api"], row["rpc"]) == (spec.api_url, spec.rpc_url)
+    assert max(r["height"] for r in rows) - min(r["height"] for r in rows) <= 2
+
+
+@pytest.mark.consortium("read-only")
+def test_cli_net_start_on_a_running_node_starts_nothing(consortium: Network) -> None:
+    net = consortium
+    pids = net.pids(1)
+    run = cli("net", "start", "--dir", net.layout.path, "--node", "1")
+    assert (run.returncode, run.stdout.strip()) == (
+        0,
+        f"node1 {MEMBER_ORGS[1]}: started nothing (already running)",
+    ), run.stderr
+    assert net.pids(1) == pids
+
+
 # --- 2. one of four down ------------------------------------------------------------------------
+@pytest.mark.consortium("faults")
 def test_one_validator_down_chain_goes_on_and_it_catches_up(
-    healthy: Network, payers: list[Account]
+    consortium: Network, payers: list[Account]
 ) -> None:
-    net = healthy
+    net = consortium
     to = payees("one-down", 2)
     ledger = read_ledger(net, 0, [p.address for p in payers[:3]] + to)
     stop = cli("net", "stop", "--dir", net.layout.path, "--node", "3")
@@ -200,10 +241,11 @@ def test_one_validator_down_chain_goes_on_and_it_catches_up(
 
 
 # --- 3. two of four down ------------------------------------------------------------------------
+@pytest.mark.consortium("faults")
 def test_two_validators_down_halts_without_fork_and_resumes_keeping_payments(
-    healthy: Network, payers: list[Account]
+    consortium: Network, payers: list[Account]
 ) -> None:
-    net = healthy
+    net = consortium
     to = payees("two-down", 2)
     ledger = read_ledger(net, 0, [p.address for p in payers[:2]] + to)
     net.stop(2)
@@ -268,14 +310,15 @@ def test_two_validators_down_halts_without_fork_and_resumes_keeping_payments(
 
 
 # --- 4. SIGKILL of one node's app while payments stream in -------------------------------------
+@pytest.mark.consortium("faults")
 def test_killed_app_recovers_through_the_handshake_to_the_same_state(
-    healthy: Network, payers: list[Account]
+    consortium: Network, payers: list[Account]
 ) -> None:
     """Two kills of node2's app while nodes 0 and 1 take payments: one at a random moment, one
     where CometBFT has stored and finalized a block the app has not made durable, so that the
     restart's handshake must replay that block (and the one before, if its write was still
     going) into the app."""
-    net = healthy
+    net = consortium
     victim = 2
     to = payees("sigkill", 3)
     ledger = read_ledger(net, 0, [p.address for p in payers[:2]] + to)
@@ -354,10 +397,11 @@ def test_killed_app_recovers_through_the_handshake_to_the_same_state(
 
 
 # --- 5. state edited on disk --------------------------------------------------------------------
+@pytest.mark.consortium("faults")
 def test_tampered_state_is_refused_and_the_others_go_on(
-    healthy: Network, payers: list[Account]
+    consortium: Network, payers: list[Account]
 ) -> None:
-    net = healthy
+    net = consortium
     victim = 3
     db = db_file(net, victim)
     target = payers[0].address
@@ -418,48 +462,3 @@ def test_tampered_state_is_refused_and_the_others_go_on(
     net.wait_for_height(net.common_height([0, 1, 2]), [victim], CATCH_UP_S)
     assert_balances(net, ledger, ALL)
     net.assert_agreement(ALL)
-
-
-# --- the command line on a running network ------------------------------------------------------
-def test_cli_net_status_json_reports_every_node(healthy: Network) -> None:
-    net = healthy
-    run = cli("net", "status", "--dir", net.layout.path, "--json")
-    assert run.returncode == 0, run.stderr
-    rows = json.loads(run.stdout)
-    assert [r["node"] for r in rows] == ALL
-    keys = {
-        "name",
-        "node",
-        "dir",
-        "running",
-        "processes",
-        "height",
-        "app_hash",
-        "peers",
-        "catching_up",
-        "api",
-        "rpc",
-        "voting_power",
-    }
-    for index, row in enumerate(rows):
-        spec = net.specs[index]
-        assert set(row) == keys, row
-        assert row["name"] == MEMBER_ORGS[index]
-        assert row["dir"] == str(net.node_dir(index))
-        assert (row["running"], row["processes"]) == (True, {"app": True, "cometbft": True})
-        assert isinstance(row["height"], int) and row["height"] >= 1
-        assert isinstance(row["app_hash"], str) and len(bytes.fromhex(row["app_hash"])) == 32
-        assert (row["peers"], row["catching_up"], row["voting_power"]) == (3, False, 10)
-        assert (row["api"], row["rpc"]) == (spec.api_url, spec.rpc_url)
-    assert max(r["height"] for r in rows) - min(r["height"] for r in rows) <= 2
-
-
-def test_cli_net_start_on_a_running_node_starts_nothing(healthy: Network) -> None:
-    net = healthy
-    pids = net.pids(1)
-    run = cli("net", "start", "--dir", net.layout.path, "--node", "1")
-    assert (run.returncode, run.stdout.strip()) == (
-        0,
-        f"node1 {MEMBER_ORGS[1]}: started nothing (already running)",
-    ), run.stderr
-    assert net.pids(1) == pids

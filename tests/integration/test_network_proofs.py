@@ -1,6 +1,9 @@
 """A balance proof taken from any node of a real 4-validator network verifies offline against
 the header signed by the validators of the genesis, and fails, each with its own reason, when a
-signature, the validator set or the Merkle proof is altered."""
+signature, the validator set or the Merkle proof is altered.
+
+It runs first on the session's shared network (tests/integration/conftest.py): the proofs must
+come from a chain whose validator set never changed since the genesis."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netutil import PASSWORD, requires_cometbft, running_network
+from netutil import PASSWORD, Network, requires_cometbft
 
 from citychain.cli.main import main as cli
 from citychain.client import verify_bundle
@@ -20,7 +23,12 @@ from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
 
-pytestmark = [pytest.mark.network, pytest.mark.slow, requires_cometbft]
+pytestmark = [
+    pytest.mark.network,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("network"),
+    requires_cometbft,
+]
 
 BIRTH = {
     "given_name": "Margaret",
@@ -67,68 +75,72 @@ def _tampered(bundle: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     return cases
 
 
+@pytest.mark.consortium("genesis-set")
 def test_a_proof_from_any_node_verifies_offline_and_tampering_fails(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    consortium: Network,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CITYCHAIN_PASSWORD", PASSWORD)
-    with running_network(tmp_path / "net") as net:
-        genesis = Genesis.load(Home(net.node_dir(0)).genesis_file)
-        trusted = [(v.public_key, v.power) for v in genesis.validators]
-        first = ["--node-dir", str(net.node_dir(0))]
-        assert cli(["tx", "bank", "mint", "issuer", "777", "--from", "issuer", *first]) == 0
-        issuer = Keystore(net.node_dir(0) / "keys").show("issuer").address
-        bundles = []
-        for node in net.everyone:
-            out = tmp_path / f"proof{node}.json"
-            where = ["--node-dir", str(net.node_dir(node))]
-            code = cli(["query", "bank", "balance", issuer, "--prove", "--out", str(out), *where])
-            assert code == 0, capsys.readouterr().err
-            bundles.append(json.loads(out.read_text()))
-            capsys.readouterr()
-            # The CLI verifies it offline against the genesis of another member's home.
-            other = str(net.node_dir((node + 1) % net.size))
-            assert cli(["verify", "proof", str(out), "--home", other]) == 0, capsys.readouterr()
-            assert "valid:" in capsys.readouterr().out
-
-        for bundle in bundles:
-            result = verify_bundle(bundle, trusted)
-            assert result.valid, result.reason
-            assert result.details["validators_from"] == "genesis"
-
-        bundle = bundles[-1]
-        for name, (altered, phrase) in _tampered(bundle).items():
-            result = verify_bundle(altered, trusted)
-            assert not result.valid, f"altered {name} still verifies"
-            assert phrase in result.reason, f"{name}: {result.reason}"
-
-        # A genesis with other validators (a forged chain's) is not trusted.
-        strangers = [(bytes([i]) * 32, 10) for i in range(1, 5)]
-        forged = verify_bundle(bundle, strangers)
-        assert not forged.valid
-        # And the CLI says why and exits 1 on a tampered file.
-        bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps(_tampered(bundle)["signature"][0]))
-        assert cli(["verify", "proof", str(bad), "--home", str(net.node_dir(0))]) == 1
-        assert "signature: precommit" in capsys.readouterr().err
-
-        # A birth registered through one member's node is a certificate that verifies
-        # offline against another member's genesis: the CometBFT proof of its record, with
-        # the commit of >2/3 of the validators; also as a QR code when zbarimg is there.
-        birth, certificate = tmp_path / "birth.json", tmp_path / "certificate.json"
-        birth.write_text(json.dumps(BIRTH))
-        assert cli(["registry", "register-birth", "--data", str(birth), "--from", "registrar",
-                    "--out", str(certificate), *first]) == 0, capsys.readouterr()  # fmt: skip
+    net = consortium
+    genesis = Genesis.load(Home(net.node_dir(0)).genesis_file)
+    trusted = [(v.public_key, v.power) for v in genesis.validators]
+    first = ["--node-dir", str(net.node_dir(0))]
+    assert cli(["tx", "bank", "mint", "issuer", "777", "--from", "issuer", *first]) == 0
+    issuer = Keystore(net.node_dir(0) / "keys").show("issuer").address
+    bundles = []
+    for node in net.everyone:
+        out = tmp_path / f"proof{node}.json"
+        where = ["--node-dir", str(net.node_dir(node))]
+        code = cli(["query", "bank", "balance", issuer, "--prove", "--out", str(out), *where])
+        assert code == 0, capsys.readouterr().err
+        bundles.append(json.loads(out.read_text()))
         capsys.readouterr()
-        other = ["--home", str(net.node_dir(2))]
-        assert cli(["verify", "certificate", str(certificate), "--json", *other]) == 0
-        verdict = json.loads(capsys.readouterr().out)
-        assert (verdict["status"], verdict["claims"]["family_name"]) == ("valid", "Hamilton")
-        shown = tmp_path / "shown.json"
-        where = ["--node-dir", str(net.node_dir(3))]
-        assert cli(["registry", "present", str(certificate), "--disclose", "age_over_18",
-                    "--out", str(shown), "--qr", str(tmp_path / "shown.png"), "--json",
-                    *where]) == 0  # fmt: skip
-        images = json.loads(capsys.readouterr().out)["qr"]
-        assert cli(["verify", "certificate", str(shown), *other]) == 0, capsys.readouterr()
-        if shutil.which("zbarimg"):
-            assert cli(["verify", "certificate", *images, *other]) == 0, capsys.readouterr()
+        # The CLI verifies it offline against the genesis of another member's home.
+        other = str(net.node_dir((node + 1) % net.size))
+        assert cli(["verify", "proof", str(out), "--home", other]) == 0, capsys.readouterr()
+        assert "valid:" in capsys.readouterr().out
+
+    for bundle in bundles:
+        result = verify_bundle(bundle, trusted)
+        assert result.valid, result.reason
+        assert result.details["validators_from"] == "genesis"
+
+    bundle = bundles[-1]
+    for name, (altered, phrase) in _tampered(bundle).items():
+        result = verify_bundle(altered, trusted)
+        assert not result.valid, f"altered {name} still verifies"
+        assert phrase in result.reason, f"{name}: {result.reason}"
+
+    # A genesis with other validators (a forged chain's) is not trusted.
+    strangers = [(bytes([i]) * 32, 10) for i in range(1, 5)]
+    forged = verify_bundle(bundle, strangers)
+    assert not forged.valid
+    # And the CLI says why and exits 1 on a tampered file.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_tampered(bundle)["signature"][0]))
+    assert cli(["verify", "proof", str(bad), "--home", str(net.node_dir(0))]) == 1
+    assert "signature: precommit" in capsys.readouterr().err
+
+    # A birth registered through one member's node is a certificate that verifies
+    # offline against another member's genesis: the CometBFT proof of its record, with
+    # the commit of >2/3 of the validators; also as a QR code when zbarimg is there.
+    birth, certificate = tmp_path / "birth.json", tmp_path / "certificate.json"
+    birth.write_text(json.dumps(BIRTH))
+    assert cli(["registry", "register-birth", "--data", str(birth), "--from", "registrar",
+                "--out", str(certificate), *first]) == 0, capsys.readouterr()  # fmt: skip
+    capsys.readouterr()
+    other = ["--home", str(net.node_dir(2))]
+    assert cli(["verify", "certificate", str(certificate), "--json", *other]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert (verdict["status"], verdict["claims"]["family_name"]) == ("valid", "Hamilton")
+    shown = tmp_path / "shown.json"
+    where = ["--node-dir", str(net.node_dir(3))]
+    assert cli(["registry", "present", str(certificate), "--disclose", "age_over_18",
+                "--out", str(shown), "--qr", str(tmp_path / "shown.png"), "--json",
+                *where]) == 0  # fmt: skip
+    images = json.loads(capsys.readouterr().out)["qr"]
+    assert cli(["verify", "certificate", str(shown), *other]) == 0, capsys.readouterr()
+    if shutil.which("zbarimg"):
+        assert cli(["verify", "certificate", *images, *other]) == 0, capsys.readouterr()

@@ -15,7 +15,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -73,9 +72,9 @@ print(json.dumps({
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    from citychain.net.ports import claim_ports  # this process's citychain, not the wheel's
+
+    return claim_ports()  # ours until this process exits: no other worker or run gets it
 
 
 def _capacity_csv() -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import key, sign_body, unsigned_body
+from helpers import examples, key, sign_body, unsigned_body
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -67,12 +67,12 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # citychain/node/api.py
 MAX_QUEUED_PER_SENDER = 64  # Mempool default: a nonce further ahead is refused, not queued
 
 PROPERTY = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     # One node serves the whole module; the autouse check after each test is meant to run once.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-FEW = settings(PROPERTY, max_examples=10)
+FEW = settings(PROPERTY, max_examples=examples(10))
 
 printable = st.characters(exclude_categories=("Cs",))  # msgpack str cannot hold surrogates
 

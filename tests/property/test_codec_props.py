@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from helpers import ALICE, BOB, CAROL, CHAIN_ID, Chain, addr
+from helpers import ALICE, BOB, CAROL, CHAIN_ID, Chain, addr, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -216,7 +216,7 @@ hostile_bytes = st.one_of(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(hostile_bytes)
 def test_decode_tx_refuses_or_round_trips(data: bytes) -> None:
     assert_canonical_or_refused(data)
@@ -226,7 +226,7 @@ DECODED_TYPES: list[type[Any]] = [*ALL_MESSAGES, TxBody, TxRaw, Header]
 
 
 @pytest.mark.parametrize("type_", DECODED_TYPES, ids=lambda t: t.__name__)
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(data=st.data())
 def test_decode_refuses_or_round_trips(type_: type[Any], data: st.DataObject) -> None:
     if type_ in MESSAGES:
@@ -328,7 +328,7 @@ def test_every_truncation_and_bit_flip_of_a_valid_tx_is_refused(shared_chain: Ch
     assert shared_chain.app.next_nonce(addr(ALICE)) == nonce_before
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_damaged_valid_txs_never_crash(shared_chain: Chain, data: st.DataObject) -> None:
     wire = data.draw(st.sampled_from(valid_txs()))

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,7 +58,7 @@ def final_state(changes: list[tuple[bytes, bytes | None]]) -> dict[bytes, bytes]
     return state
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(CHANGES, st.data())
 def test_root_depends_only_on_final_set(
     changes: list[tuple[bytes, bytes | None]], data: st.DataObject
@@ -87,7 +88,7 @@ def test_root_depends_only_on_final_set(
             assert (key in tree) == (key in state)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.dictionaries(KEYS, VALUES, max_size=40),
     st.lists(st.tuples(KEYS, st.one_of(st.none(), VALUES)), max_size=30),
@@ -103,7 +104,7 @@ def test_updates_on_a_bulk_loaded_tree_match_a_fresh_build(
     assert tree.root() == MerkleTree.from_items(state.items()).root()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=30), st.lists(KEYS, max_size=10))
 def test_every_key_has_a_verifying_proof(state: dict[bytes, bytes], probes: list[bytes]) -> None:
     tree = MerkleTree.from_items(state.items())
@@ -120,7 +121,7 @@ def test_every_key_has_a_verifying_proof(state: dict[bytes, bytes], probes: list
             assert not verify_proof(root, key, b"", proof)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=30), st.data())
 def test_any_single_byte_change_to_a_proof_fails(
     state: dict[bytes, bytes], data: st.DataObject
@@ -163,7 +164,7 @@ def json_values() -> st.SearchStrategy[Any]:
     )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(json_values())
 def test_from_json_either_rejects_or_round_trips_exactly(obj: Any) -> None:
     try:
@@ -173,7 +174,7 @@ def test_from_json_either_rejects_or_round_trips_exactly(obj: Any) -> None:
     assert proof.to_json() == obj
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.lists(st.binary(min_size=0, max_size=33), max_size=17), max_size=4),
     st.one_of(st.none(), st.tuples(st.binary(max_size=33), st.binary(max_size=33))),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from governance_chain import FOUR, UNIVERSITY, Org, governed_chain
-from helpers import CAROL, addr
+from helpers import CAROL, addr, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +66,7 @@ def _messages(step: Step, newest: int) -> list[tuple[Org, Message]]:
     return [(each, MsgVote(max(1, newest), detail)) for each in ORGS]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.lists(steps, min_size=1, max_size=3), min_size=1, max_size=12), st.integers(2, 8)
 )

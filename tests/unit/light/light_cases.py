@@ -1,5 +1,7 @@
 """Ways to tamper with a real /commit and /validators document, each with the check that must
-refuse it. Shared by the recorded-vector tests and the live-node tests."""
+refuse it. Shared by the recorded-vector tests (one validator) and the live-node tests (four
+validators, where a commit may lack one of their precommits): a tamper of "the" signature
+changes the first slot that holds one."""
 
 from __future__ import annotations
 
@@ -20,10 +22,28 @@ Tamper = Callable[[Doc, list[Doc]], str | None]
 is not the header's."""
 
 
+COMMIT_FLAG = 2  # BlockIDFlagCommit: the slot holds a precommit for the block
+
+
+def _signed(sh: Doc) -> Doc:
+    """The first signature slot that holds a precommit for the block."""
+    return next(s for s in sh["commit"]["signatures"] if s["block_id_flag"] == COMMIT_FLAG)
+
+
 def _flip_signature(sh: Doc, vals: list[Doc]) -> None:
-    raw = bytearray(base64.b64decode(sh["commit"]["signatures"][0]["signature"]))
+    slot = _signed(sh)
+    raw = bytearray(base64.b64decode(slot["signature"]))
     raw[10] ^= 0x01
-    sh["commit"]["signatures"][0]["signature"] = base64.b64encode(bytes(raw)).decode()
+    slot["signature"] = base64.b64encode(bytes(raw)).decode()
+
+
+def _later_signature(sh: Doc, vals: list[Doc]) -> None:
+    slot = _signed(sh)
+    slot["timestamp"] = _later(slot["timestamp"])
+
+
+def _other_signer(sh: Doc, vals: list[Doc]) -> None:
+    _signed(sh)["validator_address"] = "22" * 20
 
 
 def _other_key(sh: Doc, vals: list[Doc]) -> None:
@@ -58,9 +78,19 @@ def _both_heights(sh: Doc, vals: list[Doc]) -> None:
 
 
 def _absent(sh: Doc, vals: list[Doc]) -> None:
-    sh["commit"]["signatures"][0].update(
-        block_id_flag=1, validator_address="", timestamp="0001-01-01T00:00:00Z", signature=None
-    )
+    """Signatures made absent, from the first, until those left hold at most 2/3 of the power
+    (on one validator: its signature)."""
+    power = {v["address"].upper(): int(v["voting_power"]) for v in vals}
+    total = sum(power.values())
+    slots = [s for s in sh["commit"]["signatures"] if s["block_id_flag"] == COMMIT_FLAG]
+    signed = sum(power[s["validator_address"].upper()] for s in slots)
+    for slot in slots:
+        if 3 * signed <= 2 * total:
+            break
+        signed -= power[slot["validator_address"].upper()]
+        slot.update(
+            block_id_flag=1, validator_address="", timestamp="0001-01-01T00:00:00Z", signature=None
+        )
 
 
 def _wrong_chain(sh: Doc, vals: list[Doc]) -> str:
@@ -69,7 +99,7 @@ def _wrong_chain(sh: Doc, vals: list[Doc]) -> str:
 
 TAMPERS: dict[str, tuple[Tamper, Check]] = {
     "signature byte": (_flip_signature, Check.SIGNATURE),
-    "signature timestamp": (_set("commit.signatures.0.timestamp", _later), Check.SIGNATURE),
+    "signature timestamp": (_later_signature, Check.SIGNATURE),
     "validator power": (
         lambda sh, vals: vals[0].update(voting_power=_bump(vals[0]["voting_power"])),
         Check.VALIDATORS_HASH,
@@ -84,10 +114,7 @@ TAMPERS: dict[str, tuple[Tamper, Check]] = {
     "header height": (_set("header.height", _bump), Check.COMMIT_HEIGHT),
     "commit height": (_set("commit.height", _bump), Check.COMMIT_HEIGHT),
     "both heights": (_both_heights, Check.BLOCK_ID),
-    "signer address": (
-        _set("commit.signatures.0.validator_address", "22" * 20),
-        Check.VALIDATOR_ADDRESS,
-    ),
+    "signer address": (_other_signer, Check.VALIDATOR_ADDRESS),
     "signature made absent": (_absent, Check.VOTING_POWER),
     "extra signature slot": (
         lambda sh, vals: sh["commit"]["signatures"].append(sh["commit"]["signatures"][0]),

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,12 +25,6 @@ from citychain.light.types import validator_address
 
 COMETBFT = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "cometbft"
 TIMEOUT_COMMIT = "200ms"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_cometbft() -> Path:
@@ -74,7 +67,7 @@ class Node:
         return validator_address(raw[32:]).hex()
 
     def start(self, peers: str = "") -> None:
-        self.log = (self.home / "node.log").open("wb")
+        self.log = (self.home / "node.log").open("ab")
         command = [
             str(COMETBFT), "start", "--home", str(self.home), "--proxy_app=kvstore",
             "--rpc.laddr", f"tcp://127.0.0.1:{self.rpc_port}",

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from light_synth import ABSENT, NIL, members, signed_block
@@ -43,7 +44,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PATHS = _paths(DOCUMENT)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(path=st.sampled_from(PATHS), value=json_values, delete=st.booleans())
 def test_any_change_parses_or_raises_light_client_error(
     path: tuple[Any, ...], value: Any, delete: bool
@@ -63,7 +64,7 @@ def test_any_change_parses_or_raises_light_client_error(
     assert not verify_cometbft_bundle(bundle, None).valid
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     powers=st.dictionaries(st.integers(1, 30), st.integers(1, 1000), min_size=1, max_size=6),
     height=st.integers(1, 2**31),  # header times stay before the year 9999
