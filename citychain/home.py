@@ -13,6 +13,7 @@ HOME/
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -117,3 +118,13 @@ def _write_json(path: Path, doc: dict[str, Any], private: bool = False) -> None:
         json.dump(doc, f, indent=2)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def cometbft_validator_key(cometbft_home: Path) -> bytes:
+    """A node's consensus public key, from CometBFT's ``config/priv_validator_key.json``."""
+    key_file = cometbft_home / "config" / "priv_validator_key.json"
+    try:
+        doc = json.loads(key_file.read_text())
+        return base64.b64decode(doc["pub_key"]["value"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HomeError(f"cannot read the validator key {key_file}: {exc}") from None

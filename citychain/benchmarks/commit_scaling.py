@@ -41,13 +41,12 @@ from citychain.benchmarks import (
     machine_info,
     sign_transfers,
 )
-from citychain.block import Header, header_hash, list_hash, sign_header
-from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
+from citychain.engines.solo.engine import signed_block
 from citychain.genesis import Genesis
 from citychain.modules.bank import DEFAULT_SECTION
 from citychain.state import MerkleTree
-from citychain.store.sqlite import BlockRecord, BlockStore
+from citychain.store.sqlite import BlockStore
 from citychain.tx.envelope import tx_hash
 
 __all__ = ["main", "run", "run_size"]
@@ -132,26 +131,8 @@ def _finalize_and_commit(
     t0 = time.perf_counter()
     result = app.finalize_block(height, time_ms, txs)
     t1 = time.perf_counter()
-    header = Header(
-        chain_id=app.chain_id,
-        height=height,
-        time_ms=time_ms,
-        prev_hash=prev_hash,
-        txs_hash=list_hash(result.tx_hashes),
-        results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
-        app_hash=result.app_hash,
-        proposer=VALIDATOR.public_key,
-    )
-    block_hash = header_hash(header)
-    record = BlockRecord(
-        height=height,
-        hash=block_hash,
-        time_ms=time_ms,
-        header=encode(header),
-        signature=sign_header(VALIDATOR, header),
-        app_hash=result.app_hash,
-        num_txs=len(txs),
-    )
+    _, record = signed_block(VALIDATOR, app.chain_id, height, time_ms, prev_hash, result)
+    block_hash = record.hash
     t2 = time.perf_counter()
     app.commit(record)
     t3 = time.perf_counter()

@@ -30,36 +30,30 @@ NOMINAL_AH_RANGE = (0.001, 1000.0)  # Ah, a coin cell to a traction module
 CYCLES_PER_DAY_RANGE = (0.001, 100.0)
 
 
-def _fraction(text: str) -> float:
+def _number_in(text: str, bounds: tuple[float, float], out_of_bounds: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"threshold {text} must be a fraction in [0.05, 0.99]")
+    if not bounds[0] <= value <= bounds[1]:
+        raise argparse.ArgumentTypeError(out_of_bounds)
     return value
+
+
+def _fraction(text: str) -> float:
+    return _number_in(text, THRESHOLD_RANGE, f"threshold {text} must be a fraction in [0.05, 0.99]")
 
 
 def _ah(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not NOMINAL_AH_RANGE[0] <= value <= NOMINAL_AH_RANGE[1]:
-        raise argparse.ArgumentTypeError(
-            f"nominal capacity {text} Ah is not plausible (expected 0.001..1000 Ah; mAh?)"
-        )
-    return value
+    return _number_in(
+        text,
+        NOMINAL_AH_RANGE,
+        f"nominal capacity {text} Ah is not plausible (expected 0.001..1000 Ah; mAh?)",
+    )
 
 
 def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not CYCLES_PER_DAY_RANGE[0] <= value <= CYCLES_PER_DAY_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"cycles per day {text} must be in 0.001..100")
-    return value
+    return _number_in(text, CYCLES_PER_DAY_RANGE, f"cycles per day {text} must be in 0.001..100")
 
 
 def _date(text: str) -> datetime.date:

@@ -11,13 +11,14 @@ DIR/
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from citychain.home import HomeError, cometbft_validator_key
 
 __all__ = [
     "MEMBER_ORGS",
@@ -62,12 +63,10 @@ def cometbft_binary() -> Path:
 
 def validator_public_key(cometbft_home: Path) -> bytes:
     """A node's consensus public key, from CometBFT's priv_validator_key.json."""
-    key_file = cometbft_home / "config" / "priv_validator_key.json"
     try:
-        doc = json.loads(key_file.read_text())
-        return base64.b64decode(doc["pub_key"]["value"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise NetError(f"cannot read the validator key {key_file}: {exc}") from None
+        return cometbft_validator_key(cometbft_home)
+    except HomeError as exc:
+        raise NetError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ import httpx
 
 from citychain.app import Application, CheckResult
 from citychain.engines.cometbft.handler import AbciHandler, FinalizedBlock
-from citychain.engines.cometbft.proofs import cometbft_proof_bundle, cometbft_validator_key
+from citychain.engines.cometbft.proofs import cometbft_proof_bundle
 from citychain.engines.cometbft.server import AbciServer
 from citychain.engines.interface import Admission, CommitListener
 from citychain.engines.verifier import Verifier, refusal, screen
-from citychain.home import Home
+from citychain.home import Home, cometbft_validator_key
 
 __all__ = ["CheckOutcome", "CometEngine", "open_comet"]
 

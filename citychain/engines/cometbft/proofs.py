@@ -4,15 +4,11 @@ offline by ``citychain.light.verify_cometbft_bundle``)."""
 
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from citychain.app import Application
-from citychain.home import HomeError
 from citychain.light import (
     LightClientError,
     build_trust_chain,
@@ -21,21 +17,7 @@ from citychain.light import (
 )
 from citychain.light.bundle import BUNDLE_ENGINE, BUNDLE_VERSION
 
-__all__ = ["cometbft_proof_bundle", "cometbft_validator_key"]
-
-
-def cometbft_validator_key(cometbft_home: Path) -> bytes:
-    """This node's consensus public key, from CometBFT's priv_validator_key.json.
-
-    ``citychain.net.layout.validator_public_key`` reads the same file when a network is made;
-    the engine layer may not import ``net`` (.importlinter), so it reads it here.
-    """
-    key_file = cometbft_home / "config" / "priv_validator_key.json"
-    try:
-        doc = json.loads(key_file.read_text())
-        return base64.b64decode(doc["pub_key"]["value"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise HomeError(f"cannot read the validator key {key_file}: {exc}") from None
+__all__ = ["cometbft_proof_bundle"]
 
 
 async def cometbft_proof_bundle(

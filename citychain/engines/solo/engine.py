@@ -29,7 +29,7 @@ from citychain.genesis import Genesis
 from citychain.home import Home
 from citychain.store.sqlite import BlockRecord
 
-__all__ = ["CommittedBlock", "SoloEngine", "open_solo"]
+__all__ = ["CommittedBlock", "SoloEngine", "open_solo", "signed_block"]
 
 log = logging.getLogger(__name__)
 
@@ -206,32 +206,42 @@ class SoloEngine:
         # The block time is the engine's to choose; it never goes backwards.
         time_ms = max(int(time.time() * 1000), self._last_time_ms + 1)
         result = self.app.finalize_block(height, time_ms, txs)
-        header = Header(
-            chain_id=self.app.chain_id,
-            height=height,
-            time_ms=time_ms,
-            prev_hash=self._prev_hash,
-            txs_hash=list_hash(result.tx_hashes),
-            results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
-            app_hash=result.app_hash,
-            proposer=self.key.public_key,
+        header, record = signed_block(
+            self.key, self.app.chain_id, height, time_ms, self._prev_hash, result
         )
-        block_hash = header_hash(header)
-        record = BlockRecord(
-            height=height,
-            hash=block_hash,
-            time_ms=time_ms,
-            header=encode(header),
-            signature=sign_header(self.key, header),
-            app_hash=result.app_hash,
-            num_txs=len(txs),
-        )
+        block_hash = record.hash
         store_write = self.app.commit(record, defer_write=True)
         assert store_write is not None
         self._prev_hash, self._last_time_ms = block_hash, time_ms
         self.mempool.update(result.tx_hashes)
         committed = CommittedBlock(header, record, result, time.perf_counter() - started)
         return committed, store_write
+
+
+def signed_block(
+    key: PrivateKey, chain_id: str, height: int, time_ms: int, prev_hash: bytes, result: BlockResult
+) -> tuple[Header, BlockRecord]:
+    """The header of a finalized block, signed by ``key``, and the record the store keeps."""
+    header = Header(
+        chain_id=chain_id,
+        height=height,
+        time_ms=time_ms,
+        prev_hash=prev_hash,
+        txs_hash=list_hash(result.tx_hashes),
+        results_hash=list_hash([r.consensus_hash() for r in result.tx_results]),
+        app_hash=result.app_hash,
+        proposer=key.public_key,
+    )
+    record = BlockRecord(
+        height=height,
+        hash=header_hash(header),
+        time_ms=time_ms,
+        header=encode(header),
+        signature=sign_header(key, header),
+        app_hash=result.app_hash,
+        num_txs=len(result.tx_hashes),
+    )
+    return header, record
 
 
 def open_solo(
