@@ -25,6 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from citychain.benchmarks.battery_curves import (
+    ABLATION,
+    CURVE_CUTOFF,
+    CURVE_MODEL,
+    curve_predictions,
+    curve_section,
+    format_curve_section,
+)
 from citychain.benchmarks.battery_report import Metrics, format_report, summarise
 from citychain.benchmarks.battery_splits import Fold, check_no_leakage, splits
 from citychain.benchmarks.battery_variants import (
@@ -37,11 +45,15 @@ from citychain.benchmarks.battery_variants import (
 )
 from citychain.oracle import baselines
 from citychain.oracle.battery_data import (
+    BatteryDataError,
     CellMeta,
     CellSeries,
     default_data_dir,
     load_dataset,
 )
+from citychain.oracle.curve_data import load_shared_curves
+from citychain.oracle.curve_model import training_features
+from citychain.oracle.eol_features import PredictionError
 from citychain.oracle.eol_model import (
     ALL_FEATURES,
     DEFAULT_THRESHOLD,
@@ -66,6 +78,8 @@ __all__ = [
     "format_report",
     "main",
     "run_benchmark",
+    "run_curve_section",
+    "run_folds",
 ]
 
 MIN_TRAIN_CELLS = 5  # a fold with fewer training cells alive at the cut-off is not run
@@ -128,6 +142,43 @@ def run_benchmark(
     mode: str = "batch",
 ) -> dict[str, Any]:
     """Every fold, variant and baseline; returns the report as plain data (JSON-ready)."""
+    return summarise(run_folds(cells, meta, cutoffs, variants, mode), meta, cutoffs)
+
+
+def run_curve_section(
+    cells: list[CellSeries],
+    meta: dict[str, CellMeta],
+    features: dict[str, np.ndarray[Any, np.dtype[np.float64]]],
+    batch_folds: list[Fold] | None = None,
+) -> dict[str, Any]:
+    """The curve model beside the capacity model and the baselines at cut-off 100, on the
+    paper's split and across batches (``batch_folds``: the batch split's folds at 100 from
+    the main run, if it made them)."""
+    by_mode = {
+        "paper": run_folds(cells, meta, (CURVE_CUTOFF,), [MAIN], mode="paper"),
+        "batch": batch_folds or run_folds(cells, meta, (CURVE_CUTOFF,), [MAIN], mode="batch"),
+    }
+    chosen = {}
+    for folds in by_mode.values():
+        for fold in folds:
+            model, fold.predictions[CURVE_MODEL] = curve_predictions(fold, features, meta)
+            for row, group in ABLATION.items():
+                fold.predictions[row] = curve_predictions(fold, features, meta, (group,))[1]
+            chosen[fold.split] = (
+                f"group {model.group}, lambda {model.ridge_lambda}, "
+                f"CV error {100 * model.cv_error:.1f} %"
+            )
+    return curve_section(by_mode, meta, chosen)
+
+
+def run_folds(
+    cells: list[CellSeries],
+    meta: dict[str, CellMeta],
+    cutoffs: Sequence[int] = DEFAULT_CUTOFFS,
+    variants: Sequence[str] = tuple(VARIANTS),
+    mode: str = "batch",
+) -> list[Fold]:
+    """Every fold of one split mode with the predictions of each variant and baseline."""
     by_id = {c.cell_id: c for c in cells}
     folds: list[Fold] = []
     cache: dict[tuple[str, int], np.ndarray[Any, np.dtype[np.float64]]] = {}
@@ -190,7 +241,7 @@ def run_benchmark(
                 for c in test_ids
             }
             folds.append(fold)
-    return summarise(folds, meta, cutoffs)
+    return folds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,9 +272,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not cutoffs or min(cutoffs) < MIN_CUTOFF:
         parser.error(f"cut-offs must be at least {MIN_CUTOFF} cycles")
     started = time.monotonic()
-    cells, meta = load_dataset(Path(args.data) if args.data else default_data_dir())
+    folder = Path(args.data) if args.data else default_data_dir()
+    try:
+        cells, meta = load_dataset(folder)
+        features = training_features(load_shared_curves(folder), cells)
+    except (BatteryDataError, PredictionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     variants = [MAIN] if args.no_ablation else list(VARIANTS)
-    report = run_benchmark(cells, meta, cutoffs, variants)
+    folds = run_folds(cells, meta, cutoffs, variants)
+    report = summarise(folds, meta, cutoffs)
+    at_100 = [f for f in folds if f.cutoff == CURVE_CUTOFF]
+    report["curves"] = run_curve_section(cells, meta, features, at_100 or None)
     if not args.no_ablation:
         pooled = run_benchmark(cells, meta, cutoffs, [MAIN], mode="pooled")
         report["reference_pooled"] = pooled["results"]
@@ -236,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["command"] = " ".join(["citychain bench battery", *words])
     report["seconds"] = round(time.monotonic() - started, 1)
     print(format_report(report, ablation=not args.no_ablation))
+    print("\n".join(format_curve_section(report["curves"])))
     print(f"({report['seconds']} s)")
     if args.json:
         Path(args.json).write_text(

@@ -96,7 +96,24 @@ def _pooled(ids: list[str], meta: dict[str, CellMeta]) -> list[Split]:
     ]
 
 
-_MODES = {"within-life": _within_life, "within": _within, "batch": _batch, "pooled": _pooled}
+PAPER_TRAIN, PAPER_TEST = "Train", "Prim. Test"
+
+
+def _paper(ids: list[str], meta: dict[str, CellMeta]) -> list[Split]:
+    train = [c for c in ids if meta[c].paper_split == PAPER_TRAIN]
+    test = [c for c in ids if meta[c].paper_split == PAPER_TEST]
+    if not train or not test:
+        raise BatteryDataError("cells.csv has no paper_split column with Train and Prim. Test")
+    return [("paper: Train -> Prim. Test", train, test)]
+
+
+_MODES = {
+    "within-life": _within_life,
+    "within": _within,
+    "batch": _batch,
+    "pooled": _pooled,
+    "paper": _paper,
+}
 
 
 def splits(cells: list[CellSeries], meta: dict[str, CellMeta], mode: str) -> list[Split]:
@@ -105,7 +122,9 @@ def splits(cells: list[CellSeries], meta: dict[str, CellMeta], mode: str) -> lis
     'within': 5 folds by charging policy inside each batch (never across batches): the
     cross-validation on which design decisions were made. 'within-life': inside each batch,
     5 contiguous blocks of cells sorted by cycle life, each held out in turn (the held-out
-    cells live shorter or longer than most training cells: a shift proxy from one batch)."""
+    cells live shorter or longer than most training cells: a shift proxy from one batch).
+    'paper': Severson et al.'s own split, train on its "Train" cells and test on its
+    "Prim. Test" cells (each has cells of both batches)."""
     if mode not in _MODES:
         raise ValueError(f"unknown split mode {mode!r}")
     return _MODES[mode](sorted(c.cell_id for c in cells), meta)

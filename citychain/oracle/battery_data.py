@@ -81,6 +81,7 @@ class CellMeta:
     batch: int
     cycle_life: int
     charge_policy: str
+    paper_split: str = ""  # "Train" or "Prim. Test": Severson et al.'s own split
 
 
 def default_data_dir() -> Path:
@@ -273,7 +274,11 @@ def load_cells_meta(data_dir: Path) -> dict[str, CellMeta]:
         try:
             cid = row["cell_id"]
             meta[cid] = CellMeta(
-                cid, int(row["batch"]), int(row["cycle_life"]), row["charge_policy"]
+                cid,
+                int(row["batch"]),
+                int(row["cycle_life"]),
+                row["charge_policy"],
+                row.get("paper_split") or "",
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise BatteryDataError(f"{path} line {lineno}: bad cell row ({exc})") from None
