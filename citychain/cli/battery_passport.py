@@ -2,6 +2,7 @@
 
 ```
 citychain battery register --data PASSPORT.json --from KEY [--owner ADDRESS]   (manufacturer)
+    [--lot-curves CURVES.csv --lot-cycles CYCLES.csv --lot-cell ID [--lot-nominal-ah X]]
 citychain battery show ID [--json]                              (anyone: the public passport)
 citychain battery history ID --from KEY [--json]     (owner, lessee, manufacturer: point 4)
 citychain battery health ID --from KEY [--json]      (likewise: health and prediction)
@@ -30,6 +31,7 @@ from typing import Any
 import msgspec
 
 from citychain.cli import battery_passport_reads as reads
+from citychain.cli.battery_lot_curves import add_lot_curve_options, with_lot_curves
 from citychain.cli.common import (
     UsageError,
     client_for,
@@ -114,6 +116,7 @@ def _add_register(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--owner", metavar="ADDRESS", help="the first owner (default: the data's, else --from)"
     )
+    add_lot_curve_options(p)
     p.set_defaults(func=_register)
 
 
@@ -305,7 +308,9 @@ def _register(args: argparse.Namespace) -> int:
     doc = _read_data(args.data)
     passport = _passport(doc, args.data)
     composition = _part(doc, "composition", args.data)
-    test_reports = _part(doc, "test_reports", args.data)
+    test_reports, lot_curves = with_lot_curves(
+        args, _part(doc, "test_reports", args.data), args.data
+    )
     bms_id = _bms_device_id(doc, args.data)
     try:
         composition_commitment, composition_salt = seal_part("composition", composition)
@@ -347,13 +352,15 @@ def _register(args: argparse.Namespace) -> int:
                 "test_reports": (test_reports, tests_salt),
             }
             delivered = _deliver_openings(client, battery_id, parts)
-    summary = {
+    summary: dict[str, Any] = {
         "battery_id": battery_id.hex(),
         "identifier": passport.identifier,
         "owner": owner,
         "restricted_parts": str(keep),
         "openings_delivered": delivered,
     }
+    if lot_curves is not None:
+        summary["lot_curves"] = lot_curves
     return _result(args, result, summary)
 
 

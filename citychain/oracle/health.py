@@ -16,9 +16,17 @@ from citychain.modules.battery import (
     MAX_EOL_CYCLE,
     HealthValues,
     MsgAttestPrediction,
+    PredictionBasis,
 )
 from citychain.oracle.battery_data import CellSeries
-from citychain.oracle.eol_model import EolModel, PredictionError, cycle_to_days, predict
+from citychain.oracle.eol_model import (
+    EolModel,
+    Prediction,
+    PredictionError,
+    cycle_to_days,
+    predict,
+)
+from citychain.oracle.prediction_basis import CAPACITY, CURVES, LotPrediction, prefer_capacity
 
 __all__ = [
     "MIN_PREDICT_CYCLES",
@@ -131,13 +139,57 @@ def attest_prediction(
     entry: FleetEntry,
     days: list[Day],
     report_ids: list[bytes],
+    lot: LotPrediction | None = None,
 ) -> MsgAttestPrediction | None:
-    """The end-of-life attestation of a battery's days, or None while there is too little
-    to predict from (or the model refuses the series)."""
+    """The end-of-life attestation of a battery's days, or None while there is nothing to
+    predict from. ``lot``: the curve model's prediction of the battery's lot, when its passport
+    carries lot test curves: attested (basis ``curves``) until the battery's own telemetry is
+    preferred (``prediction_basis.prefer_capacity``)."""
+    if not days:
+        return None
     points: dict[int, tuple[int, int]] = {}  # cycle -> (capacity mAh, day): the last wins
     for d in days:
         if d.cycle is not None and d.capacity_mah:
             points[d.cycle] = (d.capacity_mah, d.day)
+    capacity = _attest_capacity(model, model_hash, entry, days, report_ids, points)
+    if lot is None:
+        return capacity
+    cycles = max((d.cycle for d in days if d.cycle is not None), default=0)
+    if capacity is not None and prefer_capacity(
+        lot,
+        (capacity.interval_low_cycles, capacity.interval_high_cycles),
+        _crossed(entry, points),
+    ):
+        return capacity
+    return _attest_lot(lot, entry, days, cycles)
+
+
+def _crossed(entry: FleetEntry, points: dict[int, tuple[int, int]]) -> bool:
+    """Whether a reported capacity is already below the passport's threshold."""
+    limit = entry.rated_capacity_mah * entry.threshold_permille
+    return any(q * 1_000 < limit for q, _ in points.values())
+
+
+def _attest_lot(
+    lot: LotPrediction, entry: FleetEntry, days: list[Day], cycles: int
+) -> MsgAttestPrediction:
+    """The lot's curve prediction for this battery: the lot cell's predicted life in cycles,
+    dated from the battery's own cycle count and recent use."""
+    rate = _rate_milli(days) if any(d.cycle is not None for d in days) else 1_000
+    eol_day = days[-1].day + cycle_to_days(lot.prediction.eol_cycle, cycles, rate)
+    return _message(entry, lot.prediction, eol_day, lot.model_hash, lot.inputs_ref, CURVES)
+
+
+def _attest_capacity(
+    model: EolModel,
+    model_hash: bytes,
+    entry: FleetEntry,
+    days: list[Day],
+    report_ids: list[bytes],
+    points: dict[int, tuple[int, int]],
+) -> MsgAttestPrediction | None:
+    """The capacity model on the battery's telemetry; None before 100 cycles (or when the
+    model refuses the series)."""
     if not points or max(points) < MIN_PREDICT_CYCLES or len(points) < MIN_PREDICT_POINTS:
         return None
     cycles, capacity = _per_cycle(sorted(points), [points[c][0] for c in sorted(points)])
@@ -152,22 +204,36 @@ def attest_prediction(
     except PredictionError as exc:
         log.warning("no prediction for %s: %s", entry.battery_id.hex(), exc)
         return None
-    last_day = days[-1].day
     if result.observed:
         crossing = min(c for c in points if c >= result.eol_cycle)
         eol_day = points[crossing][1]
     else:
-        eol_day = last_day + cycle_to_days(result.eol_cycle, result.last_cycle, _rate_milli(days))
-    clamp = min(max(eol_day, DAY_MIN), DAY_MAX)
+        eol_day = days[-1].day + cycle_to_days(
+            result.eol_cycle, result.last_cycle, _rate_milli(days)
+        )
+    inputs_ref = hashlib.sha256(INPUTS_DOMAIN + b"".join(report_ids)).digest()
+    return _message(entry, result, eol_day, model_hash, inputs_ref, CAPACITY)
+
+
+def _message(
+    entry: FleetEntry,
+    result: Prediction,
+    eol_day: int,
+    model_hash: bytes,
+    inputs_ref: bytes,
+    basis: PredictionBasis,
+) -> MsgAttestPrediction:
+    """The attestation, within the ledger's bounds (a cycle or day past them is clamped)."""
     eol = min(result.eol_cycle, MAX_EOL_CYCLE)
     return MsgAttestPrediction(
         battery_id=entry.battery_id,
         eol_cycle=eol,
-        eol_day=clamp,
+        eol_day=min(max(eol_day, DAY_MIN), DAY_MAX),
         interval_low_cycles=max(1, min(result.low, eol)),
         interval_high_cycles=min(max(result.high, eol), MAX_EOL_CYCLE),
         model_hash=model_hash,
-        inputs_ref=hashlib.sha256(INPUTS_DOMAIN + b"".join(report_ids)).digest(),
+        inputs_ref=inputs_ref,
+        basis=basis,
     )
 
 

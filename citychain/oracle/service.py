@@ -16,7 +16,15 @@ One pass (``Oracle.run_once``):
    the committed model's hash, the integer EOL cycle, the 80 % interval, and the date from the
    last report's day and the recent cycles per day. ``inputs_ref`` = sha256 of the ids of the
    reports the series was built from, in counter order, so anyone holding the reports can
-   check what was predicted from.
+   check what was predicted from. A battery whose passport's test report carries its lot's
+   early-life test curves gets the curve model's prediction instead (basis ``curves``,
+   ``inputs_ref`` = the curves' reference) from its first report on, until its own telemetry
+   is preferred: the capacity model expected to be better at its cycle count, or its reports
+   contradicting its lot (``prediction_basis``).
+
+The test reports are restricted data (Annex XIII point 3) that the oracle role may not read
+through the passport service: the manufacturer hands them to the oracle with the fleet manifest,
+and the oracle checks each against the ledger's commitment before it uses it.
 
 Restarts are harmless: processed batches are skipped; a battery's submitted counter is only
 advanced after its transaction committed, so at worst an update is sent twice (the ledger takes
@@ -35,7 +43,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +56,9 @@ from citychain.crypto.keystore import Keystore
 from citychain.home import Home
 from citychain.modules.battery import DAY_MS, HEALTH, Battery, MsgUpdateHealth, battery_key
 from citychain.modules.devices import Anchor, anchor_key
-from citychain.oracle.eol_model import EolModel, load_params, model_hash
+from citychain.oracle.curve_data import CurveDataError
+from citychain.oracle.curve_model import CurveModel, curve_model_hash, load_curve_params
+from citychain.oracle.eol_model import EolModel, PredictionError, load_params, model_hash
 from citychain.oracle.health import (
     Day,
     FleetEntry,
@@ -56,13 +66,21 @@ from citychain.oracle.health import (
     days_of,
     health_values,
 )
+from citychain.oracle.prediction_basis import (
+    CURVES,
+    LotPrediction,
+    TestReport,
+    opened_lot_curves,
+    predict_lot,
+)
+from citychain.passport.lot_curves import LotCurves, lot_curves_ref
 from citychain.passport.openings import Opening, health_fields
 from citychain.telemetry import merkle
 from citychain.telemetry.gateway.store import GatewayStore, store_dirs
 from citychain.telemetry.report import BmsReadings, ReportError, parse_report
 from citychain.tx.envelope import MAX_MESSAGES, Message
 
-__all__ = ["Oracle", "OracleStats", "main", "run_oracle"]
+__all__ = ["Oracle", "OracleStats", "load_manifest", "main", "run_oracle"]
 
 log = logging.getLogger("citychain.oracle")
 
@@ -98,6 +116,7 @@ class OracleStats:
     reports: int = 0
     health_updates: int = 0
     predictions: int = 0
+    curve_predictions: int = 0  # of the predictions, those from the lot's test curves
     transactions: int = 0
     refused: int = 0
     undelivered: int = 0  # committed health updates whose opening the node did not take
@@ -111,8 +130,14 @@ class Oracle:
         state_dir: Path,
         batteries: Sequence[tuple[bytes, bytes]],
         model: EolModel | None = None,
+        *,
+        test_reports: Mapping[bytes, TestReport] | None = None,
+        curve_model: CurveModel | None = None,
     ) -> None:
-        """``batteries``: (battery id, BMS device id) pairs; each is checked on the ledger."""
+        """``batteries``: (battery id, BMS device id) pairs; each is checked on the ledger.
+        ``test_reports``: opened test reports by battery id, from the manufacturer; each must
+        open the ledger's commitment, and one carrying lot curves gives its battery the curve
+        prediction (``curve_model``, default the committed one)."""
         self.wallet = wallet
         self.client: Client = wallet.client
         self.gateway_store = gateway_store
@@ -123,6 +148,11 @@ class Oracle:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
         self.fleet: dict[bytes, FleetEntry] = {}
+        # the curve prediction of each battery whose test report carries its lot's curves
+        self.lots: dict[bytes, LotPrediction] = {}
+        self._by_lot: dict[bytes, LotPrediction | None] = {}
+        self._curve_model = curve_model
+        reports = test_reports or {}
         for battery_id, device_id in batteries:
             value = self.client.state(battery_key(battery_id))["value"]
             if not value:
@@ -136,6 +166,29 @@ class Oracle:
                 battery.passport.rated_capacity_mah,
                 battery.passport.capacity_threshold_permille,
             )
+            report = reports.get(battery_id)
+            lot = None if report is None else opened_lot_curves(battery_id, battery, report)
+            prediction = None if lot is None else self._lot_prediction(battery_id, lot)
+            if prediction is not None:
+                self.lots[device_id] = prediction
+
+    def _lot_prediction(self, battery_id: bytes, lot: LotCurves) -> LotPrediction | None:
+        """The curve model's prediction of a battery's lot (one per lot: its batteries share
+        it); None when the model cannot use the curves (the battery then waits for the
+        capacity model)."""
+        ref = lot_curves_ref(lot)
+        if ref in self._by_lot:
+            return self._by_lot[ref]
+        if self._curve_model is None:
+            self._curve_model = load_curve_params()
+        model = self._curve_model
+        try:
+            prediction = predict_lot(model, bytes.fromhex(curve_model_hash(model)), lot)
+        except (PredictionError, CurveDataError) as exc:
+            log.warning("no curve prediction for %s: %s", battery_id.hex(), exc)
+            prediction = None
+        self._by_lot[ref] = prediction
+        return prediction
 
     def close(self) -> None:
         self.db.close()
@@ -244,9 +297,11 @@ class Oracle:
                 continue
             update, opening = self.seal_health(entry, days)
             messages: list[Message] = [update]
-            attest = attest_prediction(self.model, self.model_hash, entry, days, report_ids)
+            lot = self.lots.get(device_id)
+            attest = attest_prediction(self.model, self.model_hash, entry, days, report_ids, lot)
             if attest is not None:
                 messages.append(attest)
+                stats.curve_predictions += attest.basis == CURVES
             if len(groups[-1][0]) + len(messages) > MAX_MESSAGES:
                 groups.append(([], [], []))
             groups[-1][0].extend(messages)
@@ -309,12 +364,19 @@ class Oracle:
         return stats
 
 
-def load_manifest(path: Path) -> list[tuple[bytes, bytes]]:
+def load_manifest(path: Path) -> tuple[list[tuple[bytes, bytes]], dict[bytes, TestReport]]:
+    """The fleet manifest (``citychain.sim.fleet.Fleet.manifest``): (battery id, BMS device
+    id) pairs, and the opened test reports of the batteries that have one."""
     doc = json.loads(path.read_text())
-    return [
-        (bytes.fromhex(b["battery_id"]), bytes.fromhex(b["bms_device_id"]))
-        for b in doc["batteries"]
-    ]
+    batteries = []
+    reports: dict[bytes, TestReport] = {}
+    for b in doc["batteries"]:
+        battery_id = bytes.fromhex(b["battery_id"])
+        batteries.append((battery_id, bytes.fromhex(b["bms_device_id"])))
+        report = b.get("test_report")
+        if report is not None:
+            reports[battery_id] = (report["fields"], bytes.fromhex(report["salt"]))
+    return batteries, reports
 
 
 def run_oracle(
@@ -323,12 +385,13 @@ def run_oracle(
     state_dir: Path,
     batteries: Sequence[tuple[bytes, bytes]],
     *,
+    test_reports: Mapping[bytes, TestReport] | None = None,
     once: bool = False,
     interval_s: float = 5.0,
     stop: Any = None,
 ) -> OracleStats:
     """Run passes until ``stop()`` is true (or once); returns the totals."""
-    oracle = Oracle(wallet, gateway_store, state_dir, batteries)
+    oracle = Oracle(wallet, gateway_store, state_dir, batteries, test_reports=test_reports)
     total = OracleStats()
     try:
         while True:
@@ -350,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--home", required=True, help="the node's home (keys, node.json)")
     parser.add_argument("--gateway-store", required=True, help="the gateway's --store folder")
-    parser.add_argument("--fleet", required=True, help="fleet manifest (JSON) of the batteries")
+    parser.add_argument(
+        "--fleet", required=True, help="fleet manifest (JSON): batteries and test reports"
+    )
     parser.add_argument("--from", dest="from_key", default="oracle", help="key holding oracle")
     parser.add_argument("--state", help="the oracle's own folder (default HOME/oracle)")
     parser.add_argument("--node", help="node URL (default: the node running from --home)")
@@ -368,13 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     url = args.node or home.api_url()
     if not url.startswith(("http://", "https://")):
         url = f"http://{url}"
+    batteries, test_reports = load_manifest(Path(args.fleet))
     client = Client(url)
     try:
         total = run_oracle(
             Wallet(key, client),
             Path(args.gateway_store),
             Path(args.state) if args.state else home.path / "oracle",
-            load_manifest(Path(args.fleet)),
+            batteries,
+            test_reports=test_reports,
             once=args.once,
             interval_s=args.interval,
         )

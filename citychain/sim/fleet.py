@@ -19,7 +19,11 @@ real measurements):
   (the curves come from cells held at 30 °C): an assumption;
 - internal resistance: ``R0 · (1 + 2.5 · fade)`` with ``fade = 1 − Q/Q_start`` (so +50 % at
   20 % fade): a modelling assumption typical of LFP, not a measurement;
-- energy throughput: cycles × capacity × nominal voltage.
+- energy throughput: cycles × capacity × nominal voltage;
+- lot test curves: the source cell's early-life discharge curves and capacity of cycles 2..100
+  (``lot_curves.json``, derived from the same data by scripts/derive_lot_curves.py) stand for
+  the test station's curves of the battery's lot; they go into the passport's test report
+  (Annex XIII point 3) at registration, so the oracle can predict from day one.
 
 Simulated time advances one day per ``day_reports`` call (a compressed clock): day ``d`` is
 ``start_day + d`` (days since 1970-01-01), each battery sends one report per day.
@@ -41,24 +45,36 @@ from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.battery import (
     DAY_MS,
+    TEST_REPORTS,
     MsgRegisterBattery,
     Passport,
     battery_id_of,
     commit_part,
 )
 from citychain.modules.devices import MsgRegisterDevice, device_id_of, possession_statement
+from citychain.passport.lot_curves import (
+    LOT_CURVES_FIELD,
+    LotCurves,
+    lot_curves_fields,
+    parse_lot_curves,
+)
 from citychain.telemetry.report import BmsReadings, ReportBody, sign_report
 from citychain.tx.envelope import MAX_MESSAGES, Message
 
 __all__ = [
     "Fleet",
     "FleetBattery",
+    "Source",
     "load_curves",
+    "load_sources",
     "publish_day",
     "register_fleet",
 ]
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "oracle" / "eol_params.json"
+LOT_CURVES_PATH = Path(__file__).with_name("lot_curves.json")
+LOT_CURVES_FORMAT = "citychain-lot-curves/1"
+OPENINGS_PER_REQUEST = 1_000  # the node's POST /battery/openings/batch takes at most this many
 CURVE_STEP = 10  # cycles between stored curve points
 CURVE_UNIT = 1e-5  # stored capacity unit, fraction of nominal
 NOISE = 0.002  # relative measurement noise of the BMS capacity estimate
@@ -75,6 +91,44 @@ def load_curves(path: Path = PARAMS_PATH) -> list[tuple[int, tuple[int, ...]]]:
     return [(int(t["life"]), tuple(int(v) for v in t["q"])) for t in doc["trajectories"]]
 
 
+@dataclass(frozen=True)
+class Source:
+    """A real training cell a battery is drawn from: its capacity trajectory and, when known,
+    its early-life test curves (the battery's lot's, in the passport's test report)."""
+
+    cell_id: str
+    life: int
+    curve: tuple[int, ...]
+    lot: LotCurves | None = None
+
+
+def load_sources(
+    params_path: Path = PARAMS_PATH, lot_curves_path: Path = LOT_CURVES_PATH
+) -> list[Source]:
+    """The training cells in eol_params.json's order, each joined by cell id to its lot test
+    curves. The trajectories carry no id: lot_curves.json names each cell's trajectory index
+    and life, and a life that differs means the two files come from different data."""
+    curves = load_curves(params_path)
+    doc = json.loads(lot_curves_path.read_text())
+    if doc.get("format") != LOT_CURVES_FORMAT:
+        raise ValueError(f"{lot_curves_path}: not a {LOT_CURVES_FORMAT} file")
+    by_index: dict[int, tuple[str, LotCurves]] = {}
+    for cell_id, entry in doc["cells"].items():
+        index = int(entry["trajectory"])
+        if not 0 <= index < len(curves) or curves[index][0] != int(entry["life"]):
+            raise ValueError(
+                f"{lot_curves_path}: {cell_id} names trajectory {index} of life "
+                f"{entry['life']}, which {params_path.name} does not hold: regenerate it with "
+                "scripts/derive_lot_curves.py"
+            )
+        by_index[index] = (cell_id, parse_lot_curves(entry["lot_curves"]))
+    sources = []
+    for i, (life, curve) in enumerate(curves):
+        cell_id, lot = by_index.get(i, (f"trajectory-{i}", None))
+        sources.append(Source(cell_id, life, curve, lot))
+    return sources
+
+
 @dataclass
 class FleetBattery:
     """One battery: its passport identity, BMS key, ageing draw and running counters."""
@@ -89,6 +143,8 @@ class FleetBattery:
     temperature_c: float
     r0_uohm: int
     seed: str
+    cell_id: str = ""  # the source cell (its lot's test cell)
+    lot: LotCurves | None = None  # the lot's test curves, in the passport's test report
     # running state
     cycles: float = 0.0
     throughput_wh: float = 0.0
@@ -151,6 +207,16 @@ class FleetBattery:
         time_ms = (start_day + day) * DAY_MS + 12 * 3_600_000 + self.index % 3_600_000
         return sign_report(self.key, ReportBody(self.device_id, self.counter, time_ms, readings))
 
+    def test_report(self) -> tuple[dict[str, Any], bytes]:
+        """The passport's test-report part (Annex XIII point 3) and the salt that commits it.
+        The salt is derived from the fleet's seed so that a run is reproducible; a real
+        manufacturer draws it at random (``citychain.passport.seal_part``)."""
+        fields: dict[str, Any] = {"reports": []}
+        if self.lot is not None:
+            fields[LOT_CURVES_FIELD] = lot_curves_fields(self.lot)
+        salt = hashlib.sha256(f"{self.seed}/test-report/{self.index}".encode()).digest()
+        return fields, salt
+
     def passport(self, manufacturing_day: int) -> Passport:
         return Passport(
             identifier=self.identifier,
@@ -195,36 +261,38 @@ class Fleet:
         days: int = 30,
         due_in_days: int = 5,
         prefix: str = "CC-LMT",
-        curves: Sequence[tuple[int, tuple[int, ...]]] | None = None,
+        sources: Sequence[Source] | None = None,
     ) -> None:
         self.seed = seed
         self.start_day = start_day
         self.day = 0
-        pool = list(curves if curves is not None else load_curves())
-        shortest = sorted(range(len(pool)), key=lambda i: pool[i][0])[: max(3, len(pool) // 10)]
+        pool = list(sources if sources is not None else load_sources())
+        shortest = sorted(range(len(pool)), key=lambda i: pool[i].life)[: max(3, len(pool) // 10)]
         self.batteries: list[FleetBattery] = []
         for i in range(count):
             rng = random.Random(f"{seed}/battery/{i}")
             key = PrivateKey.from_seed(hashlib.sha256(f"{seed}/bms/{i}".encode()).digest())
             rate = rng.uniform(*cycles_per_day)
             if i < due:
-                life, curve = pool[shortest[rng.randrange(len(shortest))]]
-                scale = life / (rate * (days + due_in_days))
+                source = pool[shortest[rng.randrange(len(shortest))]]
+                scale = source.life / (rate * (days + due_in_days))
             else:
-                life, curve = pool[rng.randrange(len(pool))]
+                source = pool[rng.randrange(len(pool))]
                 scale = math.exp(rng.gauss(0.0, scale_sigma))
             self.batteries.append(
                 FleetBattery(
                     index=i,
                     identifier=f"{prefix}-{i:06d}",
                     key=key,
-                    curve_life=life,
-                    curve=curve,
+                    curve_life=source.life,
+                    curve=source.curve,
                     scale=scale,
                     cycles_per_day=rate,
                     temperature_c=rng.uniform(15.0, 35.0),
                     r0_uohm=round(rng.uniform(45_000, 60_000)),
                     seed=seed,
+                    cell_id=source.cell_id,
+                    lot=source.lot,
                 )
             )
 
@@ -244,19 +312,26 @@ class Fleet:
         self.day += 1
         return [(b.device_id, b.report(self.start_day, self.day)) for b in self.batteries]
 
+    def test_reports(self) -> dict[bytes, tuple[dict[str, Any], bytes]]:
+        """Each battery's test report and salt, by battery id: what the manufacturer hands the
+        oracle so that it can predict from the lot curves (docs/fleet.md §2)."""
+        return {b.battery_id: b.test_report() for b in self.batteries}
+
     def manifest(self) -> dict[str, Any]:
-        """What the oracle needs to know: which batteries and their BMS devices (JSON)."""
-        return {
-            "format": "citychain/fleet-manifest/v1",
-            "batteries": [
+        """What the oracle needs to know (JSON): which batteries, their BMS devices, and each
+        one's opened test report (restricted data, Annex XIII point 3: keep the file private)."""
+        batteries = []
+        for b in self.batteries:
+            fields, salt = b.test_report()
+            batteries.append(
                 {
                     "identifier": b.identifier,
                     "battery_id": b.battery_id.hex(),
                     "bms_device_id": b.device_id.hex(),
+                    "test_report": {"fields": fields, "salt": salt.hex()},
                 }
-                for b in self.batteries
-            ],
-        }
+            )
+        return {"format": "citychain/fleet-manifest/v1", "batteries": batteries}
 
 
 def register_fleet(
@@ -268,26 +343,32 @@ def register_fleet(
     txs_per_request: int = 32,
 ) -> int:
     """Register each battery's BMS device and passport, signed by ``maker`` (who must hold the
-    ``manufacturer`` role and owns the devices), MAX_MESSAGES messages a transaction; returns
-    the number of transactions. The restricted parts' commitments are of placeholder content."""
+    ``manufacturer`` role and owns the devices), MAX_MESSAGES messages a transaction, then
+    deliver the test reports' openings to the node, which serves them to those who may read
+    test reports; returns the number of transactions. The test report carries the lot's test
+    curves (``FleetBattery.test_report``); the composition's commitment is of placeholder
+    content."""
     maker_bytes = address_to_bytes(maker.address)
     owner_bytes = address_to_bytes(owner) if owner else maker_bytes
     made = manufacturing_day if manufacturing_day is not None else fleet.start_day - 30
     composition = commit_part("composition", {"cells": "16s1p LFP 20 Ah"}, b"\x01" * 32)
-    reports = commit_part("test_reports", {"reports": []}, b"\x02" * 32)
+    openings: list[dict[str, Any]] = []
     messages: list[Message] = []
     for b in fleet:
         statement = possession_statement(maker.chain_id, maker_bytes, b.device_id, b.key.public_key)
         messages.append(MsgRegisterDevice(b.key.public_key, "bms", METADATA, b.key.sign(statement)))
+        fields, salt = b.test_report()
         messages.append(
             MsgRegisterBattery(
                 passport=b.passport(made),
                 bms_device_id=b.device_id,
                 legitimate_interest_commitment=composition,
-                authority_commitment=reports,
+                authority_commitment=commit_part(TEST_REPORTS, fields, salt),
                 owner=owner_bytes,
             )
         )
+        opening = {"part": TEST_REPORTS, "fields": fields, "salt": salt.hex()}
+        openings.append({"battery_id": b.battery_id.hex(), **opening})
     raws = [
         maker.sign(messages[i : i + MAX_MESSAGES]) for i in range(0, len(messages), MAX_MESSAGES)
     ]
@@ -296,7 +377,16 @@ def register_fleet(
             if result.get("code", 0) != 0:
                 maker.resync()
                 raise RuntimeError(f"fleet registration refused: {result}")
+    _deliver_test_reports(maker, openings)
     return len(raws)
+
+
+def _deliver_test_reports(maker: Wallet, openings: list[dict[str, Any]]) -> None:
+    for i in range(0, len(openings), OPENINGS_PER_REQUEST):
+        answer = maker.client.deliver_openings(openings[i : i + OPENINGS_PER_REQUEST])
+        refused = [r for r in answer["results"] if "error" in r]
+        if refused:
+            raise RuntimeError(f"{len(refused)} test reports not kept by the node: {refused[0]}")
 
 
 def publish_day(fleet: Fleet, publisher: Any) -> int:

@@ -3,25 +3,34 @@ EV batteries with their BMS devices, the BMSs publish a month of daily signed re
 real Mosquitto broker, the telemetry gateway verifies, stores and anchors them, and the oracle
 commits each battery's health and attests its predicted end of life through a member's node.
 
+Each battery's passport carries its lot's early-life test curves in the test report, so the
+oracle attests a prediction from them from the first pass on (basis ``curves``), until the
+capacity model is expected to be better at the battery's cycle count (basis ``capacity``).
+
 The audit then checks what an operator, an owner and an auditor would: every report is
 anchored; every battery's health on the ledger is a commitment whose opening the node serves
-to the manufacturer and which opens it; the batteries built to wear out are announced as due;
-and one report is proven anchored, offline, against the genesis validators.
+to the manufacturer and which opens it; after the first pass every battery's prediction comes
+from its lot's curves, which the test report read through the node opens and re-runs to the
+same integers; the batteries built to wear out are announced as due; and one report is proven
+anchored, offline, against the genesis validators.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from citychain.client import Client, Wallet
 from citychain.client.battery import fleet_read_request, read_request
 from citychain.crypto.keys import PrivateKey
-from citychain.modules.battery import DAY_MS, HEALTH, HealthValues, commit_part
+from citychain.modules.battery import DAY_MS, HEALTH, TEST_REPORTS, HealthValues, commit_part
+from citychain.oracle.curve_model import curve_model_hash, load_curve_params
+from citychain.oracle.prediction_basis import CAPACITY, CURVES, predict_lot
 from citychain.oracle.service import Oracle, OracleStats
+from citychain.passport.lot_curves import lot_curves_of, lot_curves_ref
 from citychain.sim.audit import Audit
 from citychain.sim.devices import GatewayProcess, Publisher, SimDevice, register_devices
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
@@ -44,6 +53,8 @@ class FleetScene:
     batches: int
     health_updates: int
     predictions: int
+    curve_predictions: int  # attested from the lot's test curves, over all passes
+    switched: int  # batteries whose latest prediction is the capacity model's
     due: list[str]
     seconds: float
 
@@ -94,9 +105,11 @@ def _run_month(
     oracle_wallet: Wallet,
     fleet: Fleet,
     days: int,
+    after_first_pass: Callable[[], None],
 ) -> _Month:
     """A broker, the gateway and the oracle; the fleet publishes ``days`` days of reports,
-    the oracle passing every ORACLE_EVERY days once they are anchored."""
+    the oracle passing every ORACLE_EVERY days once they are anchored (the manufacturer hands
+    it the test reports)."""
     store_dir = work / "gateway-store"
     passes: list[OracleStats] = []
     with MosquittoBroker(work / "broker") as broker:
@@ -112,7 +125,11 @@ def _run_month(
         ).start()  # fmt: skip
         publisher = Publisher(broker.host, broker.port, client_id="demo-fleet")
         oracle = Oracle(
-            oracle_wallet, store_dir, work / "oracle", [(b.battery_id, b.device_id) for b in fleet]
+            oracle_wallet,
+            store_dir,
+            work / "oracle",
+            [(b.battery_id, b.device_id) for b in fleet],
+            test_reports=fleet.test_reports(),
         )
         try:
             for day in range(1, days + 1):
@@ -122,6 +139,8 @@ def _run_month(
                         raise RuntimeError("the broker did not acknowledge every report")
                     _wait_anchored(store_dir, len(publisher.sent))
                     passes.append(oracle.run_once())
+                    if len(passes) == 1:
+                        after_first_pass()
             sent = len(publisher.sent)
         finally:
             oracle.close()
@@ -162,6 +181,61 @@ def _check_health(
         opened == batteries and all(p.undelivered == 0 for p in passes),
         f"{opened} of {batteries} batteries: the ledger holds a commitment, the node serves the "
         "values to the manufacturer, and they open it",
+    )
+
+
+def _bases(client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str) -> list[str]:
+    """The basis of each battery's latest prediction on the ledger ("" where none yet)."""
+    out = []
+    for battery in fleet.batteries:
+        header = read_request(maker_key, chain_id, battery.battery_id)
+        prediction = client.battery_prediction(battery.battery_id.hex(), header)["prediction"]
+        out.append("" if prediction is None else str(prediction["basis"]))
+    return out
+
+
+def _check_lot_predictions(
+    client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str
+) -> tuple[bool, str]:
+    """After the first pass (before 100 cycles), every battery's prediction comes from its
+    lot's test curves, and an auditor who may read test reports (here the manufacturer)
+    reproduces it: the test report served by the node opens the ledger's commitment, its
+    curves are what the attestation's inputs_ref names, and the curve model re-run on them
+    gives the attested integers. The check's outcome and its detail."""
+    model = load_curve_params()
+    model_hash = bytes.fromhex(curve_model_hash(model))
+    reproduced = 0
+    for battery in fleet.batteries:
+        raw, hex_id = battery.battery_id, battery.battery_id.hex()
+        prediction = client.battery_prediction(hex_id, read_request(maker_key, chain_id, raw))[
+            "prediction"
+        ]
+        served = client.battery_part(
+            hex_id, TEST_REPORTS, read_request(maker_key, chain_id, raw, part=TEST_REPORTS)
+        )
+        committed = client.battery_passport(hex_id)["commitments"][TEST_REPORTS]
+        fields, salt = served["fields"], bytes.fromhex(served["salt"])
+        lot = lot_curves_of(fields)
+        if prediction is None or lot is None or prediction["basis"] != CURVES:
+            continue
+        again = predict_lot(model, model_hash, lot).prediction
+        reproduced += (
+            commit_part(TEST_REPORTS, fields, salt).hex() == committed
+            and lot_curves_ref(lot).hex() == prediction["inputs_ref"]
+            and prediction["model_hash"] == model_hash.hex()
+            and (again.eol_cycle, again.low, again.high)
+            == (
+                prediction["eol_cycle"],
+                prediction["interval_low_cycles"],
+                prediction["interval_high_cycles"],
+            )
+        )
+    batteries = len(fleet.batteries)
+    return reproduced == batteries, (
+        f"after the first oracle pass, {reproduced} of {batteries} batteries predicted from "
+        "their lot's early-life test curves (basis curves): the test report read through the "
+        "node opens the ledger's commitment, holds the curves the attestation names and "
+        "re-runs to its integers"
     )
 
 
@@ -208,7 +282,12 @@ def run_fleet_scene(
         batteries, seed="demo", start_day=today - days, cycles_per_day=(4.0, 8.0), due=due,
         days=days,
     )  # fmt: skip
-    month = _run_month(client, home, work, password, maker, oracle_wallet, fleet, days)
+    chain_id = maker.chain_id
+    lot_check: list[tuple[bool, str]] = []
+    month = _run_month(
+        client, home, work, password, maker, oracle_wallet, fleet, days,
+        lambda: lot_check.append(_check_lot_predictions(client, fleet, maker_key, chain_id)),
+    )  # fmt: skip
     passes = month.passes
     audit.add(
         "fleet telemetry",
@@ -217,8 +296,10 @@ def run_fleet_scene(
         f"anchored by the gateway in {month.batches} batch transactions; oracle transactions "
         f"refused: {sum(p.refused for p in passes)}",
     )
-    chain_id = maker.chain_id
+    passed, detail = lot_check[0] if lot_check else (False, "no oracle pass ran")
+    audit.add("lot curve prediction", passed, detail)
     _check_health(client, fleet, maker_key, chain_id, passes, audit)
+    bases = _bases(client, fleet, maker_key, chain_id)
     flagged = _check_due(client, fleet, maker_key, chain_id, due, audit)
     proof = _prove_one(client, work / "gateway-store", work / "report-proof.json")
     checked = verify_report_proof(proof, validators)
@@ -236,6 +317,8 @@ def run_fleet_scene(
         batches=month.batches,
         health_updates=sum(p.health_updates for p in passes),
         predictions=sum(p.predictions for p in passes),
+        curve_predictions=sum(p.curve_predictions for p in passes),
+        switched=bases.count(CAPACITY),
         due=flagged,
         seconds=time.monotonic() - started,
     )
@@ -245,6 +328,8 @@ def describe(scene: FleetScene) -> str:
     return (
         f"battery fleet: {scene.batteries} batteries x {scene.days} days, {scene.reports:,} BMS "
         f"reports in {scene.batches} anchored batches, {scene.health_updates} health updates "
-        f"and {scene.predictions} predictions attested; due for replacement: "
+        f"and {scene.predictions} predictions attested ({scene.curve_predictions} from the "
+        f"lots' test curves; at the end the capacity model had taken over for "
+        f"{scene.switched} of {scene.batteries} batteries); due for replacement: "
         f"{', '.join(scene.due) or 'none'} ({scene.seconds:.0f} s)"
     )

@@ -261,6 +261,12 @@ function healthCard(health, prediction, opens) {
   );
 }
 
+// What an attested prediction was made from (the ledger's `basis`; docs/fleet.md §2).
+const BASIS_TEXT = {
+  capacity: "the battery's capacity telemetry",
+  curves: "its lot's early-life test curves (test report)",
+};
+
 function predictionCard(answer) {
   const p = answer.prediction;
   if (!p) return h("section", { class: "subcard", id: "prediction-card" }, h("h3", {}, "Prediction"), h("p", { class: "empty" }, "No prediction attested yet."));
@@ -276,6 +282,7 @@ function predictionCard(answer) {
       ["eol-days", "Time left", dueText],
       ["eol-cycle", "Predicted cycle", number(p.eol_cycle)],
       ["band", "80 % interval", h("span", { id: "band" }, `${number(p.interval_low_cycles)} – ${number(p.interval_high_cycles)} cycles`)],
+      ["basis", "Predicted from", h("span", { id: "basis" }, BASIS_TEXT[p.basis] || p.basis || "—")],
       ["model", "Model hash", h("span", { class: "mono wrap-any" }, p.model_hash)],
       ["oracle", "Attested by", h("span", { class: "mono wrap-any" }, p.oracle)],
     ]),

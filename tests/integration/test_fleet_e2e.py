@@ -1,7 +1,10 @@
 """Issue 5 end to end on a real broker: a simulated fleet's BMS devices -> Mosquitto -> gateway
 -> anchored batches -> the oracle -> passports updated on a real node; predictions attested with
 the committed model's hash; a battery near its end of life announced as due; one report proven
-anchored and checked offline."""
+anchored and checked offline. Issue 12: each passport's test report carries its lot's test
+curves, and from the first pass the oracle attests the curve model's prediction from them
+(basis curves), whose inputs_ref names the curves the test report read through the node
+holds."""
 
 from __future__ import annotations
 
@@ -17,17 +20,26 @@ import pytest
 from netutil import wait_until
 
 from citychain.cli.main import main as citychain_main
-from citychain.client import Wallet
+from citychain.client import Client, Wallet
 from citychain.client.battery import read_request
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
 from citychain.modules.battery.messages import HealthValues
-from citychain.modules.battery.state import DAY_MS, Health, Prediction, health_key, prediction_key
+from citychain.modules.battery.state import (
+    BASIS_NAMES,
+    DAY_MS,
+    Health,
+    Prediction,
+    health_key,
+    prediction_key,
+)
 from citychain.modules.devices import anchor_key
+from citychain.oracle.curve_model import curve_model_hash, load_curve_params
 from citychain.oracle.eol_model import load_params, model_hash
 from citychain.oracle.service import Oracle
+from citychain.passport.lot_curves import lot_curves_of, lot_curves_ref
 from citychain.sim.devices import GatewayProcess, Publisher
 from citychain.sim.fleet import Fleet, publish_day, register_fleet
 from citychain.sim.localnode import LocalNode
@@ -54,6 +66,31 @@ def _cli_json(argv: list[str]) -> tuple[int, str]:
     with contextlib.redirect_stdout(buffer):
         code = citychain_main([*argv, "--json"])
     return code, buffer.getvalue()
+
+
+def _check_curve_predictions(
+    client: Client, maker: Wallet, fleet: Fleet, curve_hash: bytes
+) -> None:
+    """Before 100 cycles every battery's prediction comes from its lot's test curves: the
+    manufacturer reads the test report through the node, it opens the ledger's commitment,
+    and its curves are what the attestation's inputs_ref names."""
+    chain_id = maker.chain_id
+    for battery in fleet:
+        raw = client.state(prediction_key(battery.battery_id))["value"]
+        assert raw, f"no prediction for {battery.identifier} after the first pass"
+        prediction = decode(bytes.fromhex(raw), Prediction)
+        assert BASIS_NAMES[prediction.basis] == "curves"
+        assert prediction.model_hash == curve_hash
+        header = read_request(maker.key, chain_id, battery.battery_id, part="test_reports")
+        served = client.battery_part(battery.battery_id.hex(), "test_reports", header)
+        committed = client.battery_passport(battery.battery_id.hex())["commitments"]
+        salt = bytes.fromhex(served["salt"])
+        assert (
+            commit_part("test_reports", served["fields"], salt).hex() == committed["test_reports"]
+        )
+        lot = lot_curves_of(served["fields"])
+        assert lot is not None and lot.cell_id == battery.cell_id
+        assert lot_curves_ref(lot) == prediction.inputs_ref
 
 
 def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
@@ -91,7 +128,9 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
             store_dir,
             tmp_path / "oracle",
             [(b.battery_id, b.device_id) for b in fleet],
+            test_reports=fleet.test_reports(),
         )
+        curve_hash = bytes.fromhex(curve_model_hash(load_curve_params()))
         passes = []
         try:
             for day in range(1, DAYS + 1):
@@ -105,6 +144,8 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
                         interval=0.05,
                     )
                     passes.append(oracle.run_once())
+                    if len(passes) == 1:
+                        _check_curve_predictions(node.client, maker, fleet, curve_hash)
             # A restarted oracle finds nothing new to submit: its cursor is on disk.
             oracle.close()
             oracle = Oracle(
@@ -112,6 +153,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
                 store_dir,
                 tmp_path / "oracle",
                 [(b.battery_id, b.device_id) for b in fleet],
+                test_reports=fleet.test_reports(),
             )
             again = oracle.run_once()
         finally:
@@ -120,6 +162,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
             gateway.stop()
 
         assert all(p.refused == 0 and p.undelivered == 0 for p in passes), passes
+        assert passes[0].curve_predictions == passes[0].predictions == BATTERIES
         assert sum(p.reports for p in passes) == BATTERIES * DAYS
         assert all(p.health_updates == BATTERIES for p in passes)
         assert (again.batches, again.health_updates, again.transactions) == (0, 0, 0)
@@ -149,7 +192,12 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
             value = client.state(prediction_key(battery.battery_id))["value"]
             if value:
                 prediction = decode(bytes.fromhex(value), Prediction)
-                assert prediction.model_hash == committed_hash
+                basis = BASIS_NAMES[prediction.basis]
+                # the basis says in words which model's hash the attestation names
+                assert (
+                    prediction.model_hash
+                    == {"capacity": committed_hash, "curves": curve_hash}[basis]
+                )
                 assert (
                     prediction.interval_low_cycles
                     <= prediction.eol_cycle

@@ -38,7 +38,8 @@ def test_the_demo_runs_the_city_on_a_consortium(
     assert "-- stopped node3" in out.out and "-- started node3 again" in out.out
     assert "ok    agreement" in out.out
     assert "ok    proof from another member" in out.out
-    for check in ("fleet telemetry", "battery health off the ledger", "replacement due",
+    for check in ("fleet telemetry", "battery health off the ledger",
+                  "lot curve prediction", "replacement due",
                   "report proven offline"):  # fmt: skip
         assert f"ok    {check}" in out.out, out.out[-3000:]
     assert "all checks passed" in out.out

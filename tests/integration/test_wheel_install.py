@@ -5,7 +5,8 @@ git-ignored), installed into a fresh virtualenv with its dependencies from the p
 and that venv's ``citychain`` script runs from a temporary folder, so nothing of the source
 tree is on ``sys.path``: a single node with a payment and a proof checked offline (the ABCI
 protobuf types in ``citychain/pb`` are imported by the node and the light client), the web
-pages, and ``battery predict`` (which reads ``citychain/oracle/eol_params.json``).
+pages, ``battery predict`` (which reads ``citychain/oracle/eol_params.json``), and the fleet's lot
+test curves (``citychain/sim/lot_curves.json``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ PROBE = """
 import importlib.metadata, importlib.util, json
 import citychain, citychain.pb
 from citychain.pb.tendermint.abci import types_pb2
+from citychain.sim.fleet import load_sources
 print(json.dumps({
     "file": citychain.__file__,
     "cometbft": citychain.pb.COMETBFT_VERSION,
@@ -67,6 +69,7 @@ print(json.dumps({
     "grpc_tools": importlib.util.find_spec("grpc_tools") is not None,
     "toplevel": [n for n in ("tendermint", "gogoproto") if importlib.util.find_spec(n)],
     "requires": importlib.metadata.requires("citychain"),
+    "lot_curves": sum(s.lot is not None for s in load_sources()),
 }))
 """
 
@@ -168,6 +171,8 @@ def test_wheel_installs_a_working_citychain(tmp_path: Path) -> None:
     assert facts["info"] == "0a0178"  # field 1 (version), length 1, "x"
     assert facts["grpc_tools"] is False
     assert facts["toplevel"] == []
+    # the simulated fleet's lot test curves (citychain/sim/lot_curves.json) are package data
+    assert facts["lot_curves"] == 84
     runtime = [r for r in facts["requires"] if "extra ==" not in r]
     assert any(r.startswith("protobuf") for r in runtime)
     assert not any(r.startswith("grpcio-tools") for r in runtime)

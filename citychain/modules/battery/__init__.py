@@ -38,6 +38,7 @@ from citychain.modules.battery.messages import (
     MsgTransfer,
     MsgUpdateHealth,
     Passport,
+    PredictionBasis,
 )
 from citychain.modules.battery.queries import (
     MAX_PAGE,
@@ -49,6 +50,7 @@ from citychain.modules.battery.queries import (
     status_view,
 )
 from citychain.modules.battery.state import (
+    BASIS_NAMES,
     DAY_MS,
     STATUS_NAMES,
     Battery,
@@ -76,6 +78,7 @@ MODULE = Module(
 )
 
 __all__ = [
+    "BASIS_NAMES",
     "COMPOSITION",
     "DAY_MAX",
     "DAY_MIN",
@@ -101,6 +104,7 @@ __all__ = [
     "MsgTransfer",
     "MsgUpdateHealth",
     "Passport",
+    "PredictionBasis",
     "battery_id_of",
     "battery_key",
     "commit",

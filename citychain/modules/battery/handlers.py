@@ -21,6 +21,7 @@ from citychain.modules.battery.messages import (
     MsgUpdateHealth,
 )
 from citychain.modules.battery.state import (
+    BASIS_NAMES,
     DAY_MS,
     LEASE_ENDED,
     LEASED,
@@ -309,12 +310,14 @@ def handle_attest_prediction(ctx: Context, msg: MsgAttestPrediction) -> None:
             attested_height=ctx.height,
             attested_time_ms=ctx.time_ms,
             oracle=ctx.sender,
+            basis=BASIS_NAMES.index(msg.basis),
         ),
     )
     ctx.emit(
         "battery_prediction_attested",
         battery_id=msg.battery_id,
         model_hash=msg.model_hash,
+        basis=msg.basis,
         oracle=ctx.sender,
     )
     # The block time is the only clock: days left may be negative (overdue), so compare signed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from citychain.codec import decode
 from citychain.modules.base import PrefixScan
 from citychain.modules.battery.state import (
+    BASIS_NAMES,
     BATTERY_PREFIX,
     FLEET_PREFIX,
     HEALTH_PREFIX,
@@ -22,8 +23,8 @@ __all__ = ["battery_records", "fleet_index"]
 
 def battery_records(scan: PrefixScan) -> list[str]:
     """battery-records: each battery sits under the id of its identifier, has a known status,
-    a lease only with a lessee who is not the owner, no lease once waste, and every health
-    and prediction entry belongs to a registered battery."""
+    a lease only with a lessee who is not the owner, no lease once waste, every health and
+    prediction entry belongs to a registered battery, and every prediction has a known basis."""
     broken = []
     ids = set()
     for key, value in scan(BATTERY_PREFIX):
@@ -43,7 +44,15 @@ def battery_records(scan: PrefixScan) -> list[str]:
         for key, _ in scan(prefix):
             if key[len(prefix) :] not in ids:
                 broken.append(f"battery-records: {key!r} belongs to no battery")
-    return broken
+    return broken + _unknown_bases(scan)
+
+
+def _unknown_bases(scan: PrefixScan) -> list[str]:
+    return [
+        f"battery-records: prediction {key!r} has basis {basis}"
+        for key, value in scan(PREDICTION_PREFIX)
+        if (basis := decode(value, Prediction).basis) >= len(BASIS_NAMES)
+    ]
 
 
 def fleet_index(scan: PrefixScan) -> list[str]:

@@ -58,6 +58,9 @@ Chemistry = Literal["lfp", "nmc", "nca", "lmo", "lco", "lto", "sodium_ion", "lea
 StatusName = Literal[
     "original", "installed", "swapped", "reused", "repurposed", "remanufactured", "waste"
 ]
+# What a prediction was made from: the battery's own capacity telemetry, or the early-life test
+# curves of its lot (Annex XIII point 3) before the telemetry says more (docs/fleet.md §2).
+PredictionBasis = Literal["capacity", "curves"]
 
 
 class Passport(Struct, frozen=True):
@@ -161,7 +164,14 @@ class MsgUpdateHealth(Message, frozen=True):
 
 class MsgAttestPrediction(Message, frozen=True):
     """A predicted end of life: cycle and day, an 80 % interval in cycles, the model's hash
-    and a reference to its inputs (both opaque to the ledger)."""
+    and a reference to its inputs (both opaque to the ledger), and its ``basis``.
+
+    ``basis`` says in words what ``model_hash`` already pins: ``capacity`` (the battery's
+    capacity telemetry; ``inputs_ref`` names its reports) or ``curves`` (its lot's early-life
+    test curves in the test report; ``inputs_ref`` names their encoding). The Python default
+    keeps callers that predate it working; on the wire it is always present (a message without
+    it does not re-encode to the same bytes, so it does not decode).
+    """
 
     TYPE = "battery/attest_prediction"
     battery_id: Bytes32
@@ -171,6 +181,7 @@ class MsgAttestPrediction(Message, frozen=True):
     interval_high_cycles: Annotated[int, msgspec.Meta(ge=1, le=MAX_EOL_CYCLE)]
     model_hash: Bytes32
     inputs_ref: Bytes32
+    basis: PredictionBasis = "capacity"
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (

@@ -18,6 +18,7 @@ from citychain.modules.battery import errors
 from citychain.modules.battery.access import HEALTH, may_read
 from citychain.modules.battery.errors import BatteryError
 from citychain.modules.battery.state import (
+    BASIS_NAMES,
     FLEET_PREFIX,
     STATUS_NAMES,
     Battery,
@@ -175,6 +176,7 @@ def prediction_view(
         "interval_low_cycles": prediction.interval_low_cycles,
         "interval_high_cycles": prediction.interval_high_cycles,
         "model_hash": prediction.model_hash.hex(),
+        "basis": BASIS_NAMES[prediction.basis],
         "inputs_ref": prediction.inputs_ref.hex(),
         "attested_height": prediction.attested_height,
         "attested_time_ms": prediction.attested_time_ms,

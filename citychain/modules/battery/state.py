@@ -63,6 +63,10 @@ LEASE_ENDED = "lease_ended"  # ``party`` is the former lessee
 
 DEFAULT_HORIZON_DAYS = 30
 
+# Prediction.basis codes are indexes into this (MsgAttestPrediction.basis names them).
+# Consensus data: append only.
+BASIS_NAMES = ("capacity", "curves")
+
 
 class Change(Struct, frozen=True):
     """One entry of a battery's audit trail: what happened, who signed it, where."""
@@ -112,6 +116,7 @@ class Prediction(Struct, frozen=True):
     attested_height: U64
     attested_time_ms: U64
     oracle: Address20
+    basis: int  # BASIS_NAMES index: what the prediction was made from
 
 
 class BatteryParams(Struct, frozen=True):

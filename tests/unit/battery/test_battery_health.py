@@ -169,6 +169,21 @@ def test_prediction_inside_the_horizon_fires_replacement_due(chain: Chain) -> No
     )
 
 
+def test_the_basis_is_stored_shown_and_announced(chain: Chain) -> None:
+    curves = MsgAttestPrediction(bid(), 1_800, today(chain) + 400, 1_600, 2_000, MODEL, INPUTS,
+                                 "curves")  # fmt: skip
+    result = chain.run(ORACLE, curves)
+    assert result.ok, result.log
+    assert event(result, "battery_prediction_attested")["basis"] == "curves"
+    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    assert view is not None and view["basis"] == "curves"
+    # the capacity model taking over is the next attestation, with its own basis
+    result = chain.run(ORACLE, prediction(today(chain) + 400))
+    assert event(result, "battery_prediction_attested")["basis"] == "capacity"
+    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    assert view is not None and view["basis"] == "capacity"
+
+
 def test_an_overdue_prediction_fires_with_zero_days_left(chain: Chain) -> None:
     result = chain.run(ORACLE, prediction(today(chain) - 3))
     assert event(result, "battery_replacement_due")["days_left"] == 0

@@ -89,7 +89,7 @@ GOLDEN: list[tuple[Any, str]] = [
     ),
     (
         MsgAttestPrediction(ID, 1_800, 19_700, 1_600, 2_000, MODEL, INPUTS),
-        "97c420"
+        "98c420"
         + ID.hex()
         + "cd0708"
         + "cd4cf4"
@@ -98,7 +98,20 @@ GOLDEN: list[tuple[Any, str]] = [
         + "c420"
         + MODEL.hex()
         + "c420"
-        + INPUTS.hex(),
+        + INPUTS.hex()
+        + "a8"
+        + b"capacity".hex(),
+    ),
+    (
+        MsgAttestPrediction(ID, 1_800, 19_700, 1_600, 2_000, MODEL, INPUTS, "curves"),
+        "98c420"
+        + ID.hex()
+        + "cd0708cd4cf4cd0640cd07d0c420"
+        + MODEL.hex()
+        + "c420"
+        + INPUTS.hex()
+        + "a6"
+        + b"curves".hex(),
     ),
 ]
 
@@ -168,9 +181,12 @@ def test_absurd_passports_do_not_decode(changes: dict[str, Any]) -> None:
         (MsgUpdateHealth, [ID, 9_500, 1, 1, 1, 1, 1, 1, 1, BATCH]),
         (MsgUpdateHealth, [ID, C1[:31], BATCH]),
         (MsgUpdateHealth, [ID, C1, BATCH[:16]]),
-        (MsgAttestPrediction, [ID, 0, 19_700, 1, 2, MODEL, INPUTS]),
-        (MsgAttestPrediction, [ID, 1_800, 99_999, 1, 2_000, MODEL, INPUTS]),
-        (MsgAttestPrediction, [ID, 1_800, 19_700, 1, 2_000, MODEL[:31], INPUTS]),
+        (MsgAttestPrediction, [ID, 0, 19_700, 1, 2, MODEL, INPUTS, "capacity"]),
+        (MsgAttestPrediction, [ID, 1_800, 99_999, 1, 2_000, MODEL, INPUTS, "capacity"]),
+        (MsgAttestPrediction, [ID, 1_800, 19_700, 1, 2_000, MODEL[:31], INPUTS, "capacity"]),
+        (MsgAttestPrediction, [ID, 1_800, 19_700, 1, 2_000, MODEL, INPUTS, "telemetry"]),
+        # the basis is always on the wire: the form without it (before it existed) is refused
+        (MsgAttestPrediction, [ID, 1_800, 19_700, 1, 2_000, MODEL, INPUTS]),
     ],
 )
 def test_malformed_messages_do_not_decode(cls: type[Any], fields: list[Any]) -> None:
@@ -196,6 +212,7 @@ messages = (
         st.integers(1, 10**6),
         ids,
         ids,
+        st.sampled_from(["capacity", "curves"]),
     )
 )
 

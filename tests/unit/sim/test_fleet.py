@@ -1,9 +1,18 @@
 """The simulated fleet: deterministic from its seed, ageing from the real cells' curves, reports
-that the gateway's checks accept."""
+that the gateway's checks accept, and each battery's lot test curves (its source cell's) in its
+test report."""
 
 from __future__ import annotations
 
-from citychain.sim.fleet import Fleet, load_curves
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from citychain.oracle.battery_data import default_data_dir, load_cells_meta
+from citychain.passport.lot_curves import lot_curves_of
+from citychain.sim.fleet import LOT_CURVES_PATH, Fleet, load_curves, load_sources
 from citychain.telemetry.report import BmsReadings, check_ranges, parse_report
 
 
@@ -60,3 +69,64 @@ def test_due_battery_wears_out_just_after_the_simulated_period() -> None:
     for _ in range(30):
         fleet.day_reports()
     assert due.cycles < due.true_eol_cycle
+
+
+def test_every_battery_carries_its_source_cells_lot_curves_in_its_test_report() -> None:
+    fleet = _fleet(due=1)
+    again = _fleet(due=1)
+    for battery, twin in zip(fleet, again, strict=True):
+        assert battery.lot is not None and battery.lot.cell_id == battery.cell_id
+        fields, salt = battery.test_report()
+        assert lot_curves_of(fields) == battery.lot
+        assert (fields, salt) == twin.test_report()  # deterministic from the seed
+    salts = {b.test_report()[1] for b in fleet}
+    assert len(salts) == len(fleet)  # one salt per battery, never shared
+    manifest = json.loads(json.dumps(fleet.manifest()))
+    for entry, battery in zip(manifest["batteries"], fleet, strict=True):
+        fields, salt = battery.test_report()
+        assert entry["test_report"] == {"fields": fields, "salt": salt.hex()}
+
+
+def _data_dir() -> Path:
+    folder = default_data_dir()
+    if not (folder / "cycles.csv").exists() or not (folder / "curves.csv.gz").exists():
+        pytest.skip(f"battery data folder {folder} not present")
+    return folder
+
+
+def test_lot_curves_are_the_trajectories_cells() -> None:
+    """lot_curves.json joins eol_params.json's trajectories by cell id: each cell's life and
+    first capacity are those of the data folder."""
+    folder = _data_dir()
+    meta = load_cells_meta(folder)
+    cycle_2 = {}
+    for line in (folder / "cycles.csv").read_text().splitlines()[1:]:
+        cell_id, cycle, capacity = line.split(",")
+        if cycle == "2":
+            cycle_2[cell_id] = round(float(capacity) * 100_000)
+    sources = load_sources()
+    assert len({s.cell_id for s in sources}) == len(sources) == len(load_curves())
+    for source in sources:
+        assert source.lot is not None and source.lot.cell_id == source.cell_id
+        assert source.life == meta[source.cell_id].cycle_life
+        assert source.lot.cycles[0] == 2
+        assert source.lot.capacity_10uah[0] == cycle_2[source.cell_id]
+
+
+def test_the_committed_lot_curves_are_what_the_script_derives() -> None:
+    folder = _data_dir()
+    path = Path(__file__).resolve().parents[3] / "scripts" / "derive_lot_curves.py"
+    spec = importlib.util.spec_from_file_location("derive_lot_curves", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.render(script.derive(folder)) == LOT_CURVES_PATH.read_text(encoding="utf-8")
+
+
+def test_a_lot_curves_file_of_other_data_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(LOT_CURVES_PATH.read_text())
+    first = next(iter(doc["cells"].values()))
+    first["life"] += 1
+    (tmp_path / "lot_curves.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="regenerate it"):
+        load_sources(lot_curves_path=tmp_path / "lot_curves.json")
