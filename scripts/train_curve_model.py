@@ -14,15 +14,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from citychain.oracle.battery_data import BatteryDataError, default_data_dir, load_dataset
-from citychain.oracle.curve_data import load_shared_curves
+from citychain.oracle.battery_data import BatteryDataError, default_data_dir
 from citychain.oracle.curve_model import (
     CURVE_PARAMS_PATH,
     curve_model_hash,
     fit_curve_model,
+    load_training_data,
     save_curve_params,
     training_cells,
-    training_features,
 )
 from citychain.oracle.eol_features import PredictionError
 
@@ -34,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = Path(args.data) if args.data else default_data_dir()
     try:
-        cells, meta = load_dataset(folder)
-        features = training_features(load_shared_curves(folder), cells)
+        _cells, meta, features = load_training_data(folder)
     except (BatteryDataError, PredictionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,10 +49,8 @@ from citychain.oracle.battery_data import (
     CellMeta,
     CellSeries,
     default_data_dir,
-    load_dataset,
 )
-from citychain.oracle.curve_data import load_shared_curves
-from citychain.oracle.curve_model import training_features
+from citychain.oracle.curve_model import load_training_data
 from citychain.oracle.eol_features import PredictionError
 from citychain.oracle.eol_model import (
     ALL_FEATURES,
@@ -274,8 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     folder = Path(args.data) if args.data else default_data_dir()
     try:
-        cells, meta = load_dataset(folder)
-        features = training_features(load_shared_curves(folder), cells)
+        cells, meta, features = load_training_data(folder)
     except (BatteryDataError, PredictionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

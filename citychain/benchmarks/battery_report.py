@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,7 +23,15 @@ from citychain.benchmarks.battery_variants import (
 from citychain.oracle.battery_data import CellMeta
 from citychain.oracle.eol_model import DEFAULT_THRESHOLD
 
-__all__ = ["GOALS", "Metrics", "format_report", "summarise"]
+__all__ = [
+    "COVERAGE_GOAL",
+    "GOALS",
+    "Metrics",
+    "coverage_met",
+    "format_report",
+    "predictor_metrics",
+    "summarise",
+]
 
 WITHIN_BAND = 0.15  # a prediction within 15 % of the true life counts as "±15%"
 CENTRE_LOW_HIGH = 3  # a prediction with an interval: [centre, low, high]; a baseline: [centre]
@@ -59,7 +67,9 @@ class Metrics:
         )
 
 
-def _predictor_metrics(mine: list[Fold], name: str, meta: dict[str, CellMeta]) -> dict[str, Any]:
+def predictor_metrics(
+    mine: Sequence[Fold], name: str, meta: Mapping[str, CellMeta]
+) -> dict[str, Any]:
     """One predictor's figures at one cut-off: pooled over the folds, and per fold."""
     pred, true, ivals = [], [], []
     for f in mine:
@@ -94,7 +104,7 @@ def summarise(
         mine = [f for f in folds if f.cutoff == cutoff]
         if mine:
             names = list(mine[0].predictions)
-            results[str(cutoff)] = {name: _predictor_metrics(mine, name, meta) for name in names}
+            results[str(cutoff)] = {name: predictor_metrics(mine, name, meta) for name in names}
     return {
         "benchmark": "battery end of life: train on one batch, test on the other",
         "date": datetime.date.today().isoformat(),
@@ -136,6 +146,11 @@ def _table(results: dict[str, Any], names: Sequence[str]) -> list[str]:
     return lines
 
 
+def coverage_met(coverage: float | None) -> bool:
+    """Whether an 80 % interval's coverage (%) is within COVERAGE_GOAL."""
+    return coverage is not None and COVERAGE_GOAL[0] <= coverage <= COVERAGE_GOAL[1]
+
+
 def _verdicts(results: dict[str, Any]) -> list[str]:
     lines = ["goals (model, batch split):"]
     for cutoff, row in results.items():
@@ -144,7 +159,7 @@ def _verdicts(results: dict[str, Any]) -> list[str]:
         goal = GOALS.get(int(cutoff))
         mape = "no goal" if goal is None else ("met" if m["mape"] <= goal else "NOT met")
         cov = m["coverage"]
-        cov_ok = cov is not None and COVERAGE_GOAL[0] <= cov <= COVERAGE_GOAL[1]
+        cov_ok = coverage_met(cov)
         lines.append(
             f"  {cutoff:>4}: MAPE {m['mape']:.1f}% (goal {goal or '-'}: {mape}); coverage "
             f"{_fmt(cov).strip()}% ({'met' if cov_ok else 'NOT met'}); better than both "

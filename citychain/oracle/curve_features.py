@@ -77,28 +77,20 @@ FEATURE_NAMES = (
 # cells picks one (curve_fit). "variance" and "discharge" are the paper's models; "plateau"
 # adds the resistance proxies and late fade to ΔQ's two strongest statistics. (The
 # groups were fixed from the paper and the physics; see the doc for what was looked at.)
+DISCHARGE_GROUP = (
+    "log_var_dq",
+    "log_min_dq",
+    "log_skew_dq",
+    "log_kurt_dq",
+    "capacity_2",
+    "capacity_rise",
+)
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "variance": ("log_var_dq",),
-    "discharge": (
-        "log_var_dq",
-        "log_min_dq",
-        "log_skew_dq",
-        "log_kurt_dq",
-        "capacity_2",
-        "capacity_rise",
-    ),
+    "discharge": DISCHARGE_GROUP,
     # the paper's "full" model without what the data here lacks (resistance, temperature,
     # charge time): "discharge" and the straight line through cycles 2..100's capacity
-    "full": (
-        "log_var_dq",
-        "log_min_dq",
-        "log_skew_dq",
-        "log_kurt_dq",
-        "capacity_2",
-        "capacity_rise",
-        "fade_slope",
-        "fade_intercept",
-    ),
+    "full": (*DISCHARGE_GROUP, "fade_slope", "fade_intercept"),
     "plateau": ("log_var_dq", "log_min_dq", "plateau_v_10", "plateau_shift_mv", "late_fade"),
     "all": FEATURE_NAMES,
 }
@@ -116,8 +108,8 @@ def resample(
     low, high = VOLTAGE_WINDOW
     if v[0] > low + WINDOW_TOLERANCE_V or v[-1] < high - WINDOW_TOLERANCE_V:
         raise PredictionError(
-            f"cell {cell_id}: the curve of cycle {cycle} covers {v[0]:.3f}-{v[-1]:.3f} V; "
-            f"the curve model needs {low:.1f}-{high:.1f} V"
+            f"cell {cell_id}: the curve of cycle {cycle} covers {v[0]:.2f}..{v[-1]:.2f} V; "
+            f"the curve model needs {low:.2f}..{high:.2f} V"
         )
     out: Array = np.interp(GRID, v, q)
     return out

@@ -147,9 +147,3 @@ def fit_curve_model(
         cv_error=round_sig(score),
         trained_on=trained_on,
     )
-
-
-def log_width(model: CurveModel) -> float:
-    """Width of a typical 80 % interval in log life (for comparing models)."""
-    low, high = model.interval_log_offsets
-    return math.fsum((high, -low))

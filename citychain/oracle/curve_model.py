@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
-from citychain.oracle.battery_data import CellMeta, CellSeries
-from citychain.oracle.curve_data import CellCurves, CurveDataError
+from citychain.oracle.battery_data import CellMeta, CellSeries, load_dataset
+from citychain.oracle.curve_data import CellCurves, CurveDataError, load_shared_curves
 from citychain.oracle.curve_features import (
     CURVE_CYCLES,
     FEATURE_GROUPS,
@@ -53,6 +54,7 @@ __all__ = [
     "curve_model_hash",
     "fit_curve_model",
     "load_curve_params",
+    "load_training_data",
     "predict_curves",
     "save_curve_params",
     "training_cells",
@@ -119,6 +121,15 @@ def training_features(
         if s.cell_id in curves:
             out[s.cell_id] = cell_curve_features(curves[s.cell_id], s, TRAINING_NOMINAL_AH)
     return out
+
+
+def load_training_data(
+    folder: Path,
+) -> tuple[list[CellSeries], dict[str, CellMeta], dict[str, Array]]:
+    """The shared data folder's cells, their metadata and their curve features (what both
+    the training script and the benchmark fit on)."""
+    cells, meta = load_dataset(folder)
+    return cells, meta, training_features(load_shared_curves(folder), cells)
 
 
 def training_cells(

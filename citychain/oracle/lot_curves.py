@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from citychain.oracle.battery_data import CellSeries
 from citychain.oracle.curve_data import CellCurves, CurveDataError
+from citychain.oracle.curve_features import resample
 from citychain.oracle.curve_model import REQUIRED_CYCLES
+from citychain.oracle.eol_features import PredictionError
 from citychain.passport.lot_curves import (
     MAX_CAPACITY_10UAH,
     LotCurve,
@@ -38,16 +38,13 @@ __all__ = [
     "model_inputs",
 ]
 
-# The grid the passport carries: the curve model's voltage window (2.0-3.5 V) every 10 mV,
-# finer than the model reads and coarse enough for a test report (151 points a curve).
+# The grid the passport carries: the curve model's own (curve_features.GRID, 2.0-3.5 V every
+# 10 mV, 151 points a curve), so the model reads the test report's points as they are.
 GRID_HIGH_MV, GRID_LOW_MV, GRID_STEP_MV = 3_500, 2_000, 10
 # The lot cell's per-cycle capacity the model reads: cycle 2 (the first after formation) to 100.
 CAPACITY_CYCLES = (2, 100)
 UNITS_PER_AH = 100_000  # the passport's capacity unit is 1e-5 Ah
 MV_PER_V = 1_000
-# A test station's grid may stop this short of the window (its own rounding): the value at the
-# window's edge is then its last point's.
-WINDOW_TOLERANCE_V = 0.011
 
 
 def _fixed(ah: float, what: str) -> int:
@@ -58,17 +55,12 @@ def _fixed(ah: float, what: str) -> int:
 
 
 def _resampled(curves: CellCurves, cycle: int) -> LotCurve:
-    """One cycle's curve on the passport's grid, highest voltage first."""
-    volts, caps = curves.rising_curve(cycle)
-    low, high = volts[0], volts[-1]
-    need_low, need_high = GRID_LOW_MV / MV_PER_V, GRID_HIGH_MV / MV_PER_V
-    if low > need_low + WINDOW_TOLERANCE_V or high < need_high - WINDOW_TOLERANCE_V:
-        raise CurveDataError(
-            f"cell {curves.cell_id} cycle {cycle}: its curve covers {low:.2f}..{high:.2f} V; "
-            f"the passport's grid needs {need_low:.2f}..{need_high:.2f} V"
-        )
-    grid_v = np.arange(GRID_LOW_MV, GRID_HIGH_MV + 1, GRID_STEP_MV, dtype=np.float64) / MV_PER_V
-    q = np.interp(grid_v, np.asarray(volts), np.asarray(caps))[::-1]
+    """One cycle's curve on the passport's grid (the curve model's own), highest voltage
+    first."""
+    try:
+        q = resample(curves.cell_id, cycle, *curves.curve(cycle))[::-1]
+    except PredictionError as exc:
+        raise CurveDataError(str(exc)) from None
     where = f"cell {curves.cell_id} cycle {cycle}"
     return LotCurve(cycle=cycle, capacity_10uah=tuple(_fixed(float(v), where) for v in q))
 

@@ -32,7 +32,6 @@ __all__ = [
     "LotPrediction",
     "TestReport",
     "capacity_takes_over",
-    "curve_expected_error",
     "opened_lot_curves",
     "predict_lot",
     "prefer_capacity",
@@ -54,11 +53,6 @@ class LotPrediction:
     prediction: Prediction
     model_hash: bytes
     inputs_ref: bytes  # lot_curves_ref of the curves it read
-    expected_error: float  # the curve model's cross-validated relative error of the life
-
-
-def curve_expected_error(model: CurveModel) -> float:
-    return model.cv_error
 
 
 def capacity_takes_over(capacity_interval: tuple[int, int], lot: LotPrediction) -> bool:
@@ -106,5 +100,4 @@ def predict_lot(model: CurveModel, model_hash: bytes, lot: LotCurves) -> LotPred
         predict_curves(model, curves, series, nominal),
         model_hash,
         lot_curves_ref(lot),
-        curve_expected_error(model),
     )

@@ -34,7 +34,6 @@ from citychain.oracle.prediction_basis import (
     CURVES,
     LotPrediction,
     capacity_takes_over,
-    curve_expected_error,
     predict_lot,
     prefer_capacity,
 )
@@ -44,7 +43,6 @@ RATED_MAH = 20_000
 ENTRY = FleetEntry(bytes(range(32)), bytes(range(32, 64)), RATED_MAH, 800)
 CURVE_HASH = hashlib.sha256(b"curve model").digest()
 LOT_REF = hashlib.sha256(b"lot curves").digest()
-CURVE_ERROR = 0.17
 
 
 @cache
@@ -54,9 +52,7 @@ def capacity_model() -> EolModel:
 
 def lot(eol: int = 480, low: int = 400, high: int = 600) -> LotPrediction:
     """A lot predicted to live ``eol`` cycles: about what life() fades to (80 % at 500)."""
-    return LotPrediction(
-        Prediction("b1c5", eol, low, high, 100, 100), CURVE_HASH, LOT_REF, CURVE_ERROR
-    )
+    return LotPrediction(Prediction("b1c5", eol, low, high, 100, 100), CURVE_HASH, LOT_REF)
 
 
 def life(cycles_per_day: int, days: int, fade_per_cycle: float = 0.0004) -> list[Day]:
@@ -70,11 +66,6 @@ def life(cycles_per_day: int, days: int, fade_per_cycle: float = 0.0004) -> list
 
 
 REPORTS = [bytes([i]) * 32 for i in range(3)]
-
-
-def test_curve_expected_error_is_the_models_own() -> None:
-    curve_model = load_curve_params()
-    assert curve_expected_error(curve_model) == curve_model.cv_error > 0
 
 
 @pytest.mark.parametrize(
