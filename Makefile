@@ -4,7 +4,7 @@ PY := .venv/bin/python
 XDIST ?= -n 2 --dist loadgroup
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-fast lint typecheck bench setup setup-dev system-deps cometbft clean
+.PHONY: demo test test-fast lint typecheck bench soak setup setup-dev system-deps cometbft clean
 
 setup:            ## the runtime: .venv with citychain, and the CometBFT binary
 	bash scripts/setup-python.sh
@@ -39,7 +39,7 @@ test: setup-dev system-deps lint typecheck   ## every suite, slow ones included
 test-fast: setup-dev   ## skip the suites marked slow and those that start CometBFT
 	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) -m "not slow and not network" $(PYTEST_ARGS)
 
-bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway, battery fleet
+bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commit cost by state size, Merkle tree, certificates (issue, offline verify, QR size), battery end-of-life prediction, telemetry gateway, battery fleet, issue 13's attacks (solo and 4 validators)
 	.venv/bin/citychain bench payments $(BENCH_ARGS)
 	.venv/bin/citychain bench payments --network 4 $(BENCH_ARGS)
 	$(PY) bench/bench_commit_scaling.py
@@ -49,6 +49,11 @@ bench: setup-dev  ## benchmarks: payments (solo; 4 validators vs kvstore), commi
 	.venv/bin/citychain bench battery
 	$(PY) bench/bench_gateway.py --devices 50 --reports 1000
 	$(PY) bench/bench_fleet.py --batteries 2000 --days 3
+	$(PY) bench/attacks.py
+	$(PY) bench/attacks.py --network 4
+
+soak: setup-dev   ## an hour of mixed load on 4 validators (bench/soak.py; not in make test)
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf .venv demo-home .pytest_cache .mypy_cache .ruff_cache

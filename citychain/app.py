@@ -25,7 +25,7 @@ from citychain.crypto.address import ADDRESS_SIZE
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.modules import auth, bank, battery, consortium, devices, registry
-from citychain.modules.auth import get_nonce, run_ante
+from citychain.modules.auth import RoutedMessage, get_nonce, run_ante
 from citychain.modules.base import Context, Event, MessageRoute, Module, ValidatorUpdate
 from citychain.state import MerkleTree, Proof
 from citychain.state.overlay import Committed, Overlay
@@ -288,6 +288,14 @@ class Application:
     def is_pending(self, tx_hash: bytes) -> bool:
         return tx_hash in self._pending_checks
 
+    def forget_pending_checks(self) -> None:
+        """The mempool that held the transactions ``check_tx`` accepted is gone (a CometBFT
+        restarted under this process starts with an empty one): the check state becomes the
+        committed state again, so they can be checked in again. A mempool that still holds
+        some re-adds them at its next recheck."""
+        self._pending_checks.clear()
+        self._check = Overlay(self.committed)
+
     def rebase_check_state(self) -> int:
         """After a commit, rebuild the check state: the committed state plus, in the order they
         were checked, the transactions this node accepted that no block has included yet.
@@ -315,6 +323,69 @@ class Application:
 
     def committed_nonce(self, address: bytes) -> int:
         return get_nonce(self.committed, address)
+
+    def can_pay_fees(self, address: bytes, fees: int) -> bool:
+        """Whether ``address`` has an account in the mempool's view of state and could pay
+        ``fees`` more there: the mempool's admission rule for transactions that wait for a
+        nonce gap (docs/network.md, "Mempool admission and block limits").
+
+        The fee is charged as the ante step charges it (bank ``pay_fee``), on a scratch branch,
+        so nothing is written. An account exists once it has used a nonce or holds some of the
+        fee denomination, so a key nobody has funded cannot queue anything even on a chain whose
+        minimum fee is 0."""
+        least = fees if get_nonce(self._check, address) > 0 else max(fees, 1)
+        try:
+            bank.pay_fee(Overlay(self._check), address, least)
+        except CityError:
+            return False
+        return True
+
+    # --- ABCI: PrepareProposal / ProcessProposal ------------------------------------------
+    def proposal_ante_failure(
+        self, height: int, time_ms: int, txs: Sequence[DecodedTx]
+    ) -> tuple[int, CityError] | None:
+        """ProcessProposal's check: the first transaction of a proposed block that would fail
+        the ante step (wrong chain, bad signature, expired, fee too low or unpayable, nonce used
+        or ahead, unknown message or role), as ``(index, error)``, or None if none would.
+
+        The transactions run in block order on a scratch branch of the committed state exactly
+        as ``finalize_block`` will run them (messages included, since they move the money that
+        a later fee is paid from), so two transactions of one sender with consecutive nonces
+        pass. A signature missing from the verified cache is verified here, on the calling
+        thread (the ABCI handler verifies a proposal's unknown signatures off the event loop
+        first); the answer depends only on the state and the bytes.
+        """
+        scratch = Overlay(self.committed)
+        for index, tx in enumerate(txs):
+            error = self._run_for_proposal(scratch, tx, height, time_ms)
+            if error is not None:
+                return index, error
+        return None
+
+    def proposal_ante_passing(
+        self, height: int, time_ms: int, txs: Sequence[DecodedTx]
+    ) -> list[int]:
+        """PrepareProposal's filter: the indexes of ``txs`` that pass the ante step when run in
+        order after the ones kept before them; a proposal of exactly those passes
+        ``proposal_ante_failure``."""
+        scratch = Overlay(self.committed)
+        return [
+            index
+            for index, tx in enumerate(txs)
+            if self._run_for_proposal(scratch, tx, height, time_ms) is None
+        ]
+
+    def _run_for_proposal(
+        self, scratch: Overlay, tx: DecodedTx, height: int, time_ms: int
+    ) -> CityError | None:
+        """Run ``tx`` on ``scratch`` as a block would; its ante error (nothing written), or None
+        once it has paid its fee (whether or not its messages then succeed)."""
+        try:
+            routed = self._ante(scratch, tx, height)
+        except CityError as exc:
+            return exc
+        self._run_messages(scratch, tx, routed, height, time_ms)
+        return None
 
     # --- ABCI: FinalizeBlock / Commit -----------------------------------------------------
     def finalize_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> BlockResult:
@@ -439,16 +510,32 @@ class Application:
     # --- the shared transaction runner ----------------------------------------------------
     def _run_tx(self, parent: Overlay, tx: DecodedTx, height: int, time_ms: int) -> TxResult:
         try:
-            routed = run_ante(
-                parent,
-                tx,
-                chain_id=self.chain_id,
-                height=height,
-                routes=self.routes,
-                signature_valid=self._signature_valid,
-            )
+            routed = self._ante(parent, tx, height)
         except CityError as exc:
             return _error_result(exc)
+        return self._run_messages(parent, tx, routed, height, time_ms)
+
+    def _ante(self, parent: Overlay, tx: DecodedTx, height: int) -> list[RoutedMessage]:
+        """The ante step (auth ``run_ante``): raises CityError and writes nothing on failure,
+        else charges the fee and advances the nonce in ``parent``."""
+        return run_ante(
+            parent,
+            tx,
+            chain_id=self.chain_id,
+            height=height,
+            routes=self.routes,
+            signature_valid=self._signature_valid,
+        )
+
+    def _run_messages(
+        self,
+        parent: Overlay,
+        tx: DecodedTx,
+        routed: list[RoutedMessage],
+        height: int,
+        time_ms: int,
+    ) -> TxResult:
+        """Run a transaction's messages in a branch of ``parent``, merged only if all succeed."""
         branch = Overlay(parent)
         ctx = Context(
             branch,

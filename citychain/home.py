@@ -2,9 +2,11 @@
 
 ```
 HOME/
-  config.json          chain id, engine, API listen address, block limits
+  config.json          chain id, engine, API listen address, block limits, the API's limits and
+                       TLS (``api_*`` keys: citychain/node/settings.py, docs/operations.md)
   genesis.json         the genesis document
   validator_key.json   the validator's signing seed (mode 0600, like CometBFT's priv_validator_key)
+  operator-token       the token operator routes ask for (mode 0600; made by init or first start)
   keys/                encrypted keystore (issuer and other role keys, wallets)
   data/chain.sqlite    blocks, transactions, receipts, state, indexes
   node.json            written by a running node: its API URL and pid
@@ -59,6 +61,20 @@ class Home:
     def node_file(self) -> Path:
         return self.path / "node.json"
 
+    @property
+    def operator_token_file(self) -> Path:
+        return self.path / "operator-token"
+
+    def operator_token(self) -> str | None:
+        """The operator token (citychain/node/operator.py), if the home has one."""
+        try:
+            token = self.operator_token_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HomeError(f"cannot read {self.operator_token_file}: {exc}") from None
+        return token or None
+
     def exists(self) -> bool:
         return self.config_file.exists() and self.genesis_file.exists()
 
@@ -94,8 +110,28 @@ class Home:
                 return str(_read_json(self.node_file)["api"])
             except (HomeError, KeyError):
                 pass
-        listen = str(self.config().get("api", DEFAULT_API))
-        return listen if listen.startswith("http") else f"http://{listen}"
+        config = self.config()
+        listen = str(config.get("api", DEFAULT_API))
+        scheme = "https" if config.get("api_tls_cert") else "http"
+        return listen if listen.startswith("http") else f"{scheme}://{listen}"
+
+    def api_ca_file(self) -> Path | None:
+        """What a client on this host trusts for the node's TLS certificate: ``api_tls_ca``,
+        else the certificate itself (a self-signed one is its own authority); None without
+        TLS, or when the running node says otherwise (node.json ``ca_file``)."""
+        if self.node_file.exists():
+            try:
+                doc = _read_json(self.node_file)
+            except HomeError:
+                doc = {}
+            if "ca_file" in doc:
+                return Path(doc["ca_file"]) if doc["ca_file"] else None
+        config = self.config()
+        for key in ("api_tls_ca", "api_tls_cert"):
+            value = config.get(key)
+            if isinstance(value, str) and value:
+                return self.path / value
+        return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

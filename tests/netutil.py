@@ -172,6 +172,25 @@ class Network:
     def node_dir(self, index: int) -> Path:
         return self.layout.node_dir(index)
 
+    # Where the test reaches each node, and the password of each member's keys: a subclass on
+    # other hosts (tests/netns) says otherwise.
+    def api_url(self, index: int) -> str:
+        return self.specs[index].api_url
+
+    def rpc_url(self, index: int) -> str:
+        return self.specs[index].rpc_url
+
+    def password(self, index: int) -> str:
+        return PASSWORD
+
+    def role_node(self, name: str) -> int:
+        """The node whose home holds role key ``name`` (issuer, kyc, ...)."""
+        return self.layout.role_holders().get(name, 0)
+
+    def role_key(self, name: str) -> PrivateKey:
+        node = self.role_node(name)
+        return Keystore(self.node_dir(node) / "keys").load(name, self.password(node))
+
     def start(self, index: int) -> list[str]:
         started = time.monotonic()
         try:
@@ -253,7 +272,7 @@ class Network:
     # --- reads --------------------------------------------------------------------------------
     def client(self, index: int) -> Client:
         if index not in self._clients:
-            self._clients[index] = Client(self.specs[index].api_url, timeout=60)
+            self._clients[index] = Client(self.api_url(index), timeout=60)
         return self._clients[index]
 
     def rpc(self, index: int, method: str, **params: Any) -> Any:
@@ -277,7 +296,7 @@ class Network:
                     }
                     for i, (method, params) in enumerate(chunk)
                 ]
-                answers = http.post(self.specs[index].rpc_url, json=body).json()
+                answers = http.post(self.rpc_url(index), json=body).json()
                 if isinstance(answers, dict):  # a batch of one, or an error about the batch
                     answers = [answers]
                 by_id = {answer.get("id"): answer for answer in answers}
@@ -300,7 +319,7 @@ class Network:
         """The last block node ``index``'s app committed, durably (GET /status); None when the
         app does not answer."""
         try:
-            response = httpx.get(f"{self.specs[index].api_url}/status", timeout=5)
+            response = httpx.get(f"{self.api_url(index)}/status", timeout=5)
             return int(response.json()["height"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return None
@@ -325,9 +344,10 @@ class Network:
         self._issuer = None
 
     def issuer(self) -> Account:
-        """node0's ``issuer`` key (it may mint), its nonce read from the chain on first use."""
+        """The ``issuer`` key (it may mint; in City Hall's home, node0), its nonce read from the
+        chain on first use."""
         if self._issuer is None:
-            account = Account(Keystore(self.node_dir(0) / "keys").load("issuer", PASSWORD))
+            account = Account(self.role_key("issuer"))
             account.nonce = self.client(0).nonce(account.address)
             self._issuer = account
         return self._issuer
@@ -352,7 +372,7 @@ class Network:
         """Our API's view of blocks 1..upto on node ``index`` (GET /blocks, 200 a page)."""
         out: dict[int, dict[str, Any]] = {}
         before = upto + 1
-        with httpx.Client(base_url=self.specs[index].api_url, timeout=30) as http:
+        with httpx.Client(base_url=self.api_url(index), timeout=30) as http:
             while before > 1:
                 response = http.get("/blocks", params={"limit": 200, "before": before})
                 response.raise_for_status()

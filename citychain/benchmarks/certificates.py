@@ -61,6 +61,7 @@ from citychain.benchmarks.node_metrics import children_cpu_seconds, cpu_seconds
 from citychain.client import Client, Wallet
 from citychain.client.certificates import present_bundle
 from citychain.client.errors import ApiError
+from citychain.client.office import OfficeRegister
 from citychain.client.registrar import IssuedCertificate, PreparedRecord, Registrar
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
@@ -117,12 +118,14 @@ FINISH_CHUNK = 50  # records per task sent to a finishing process
 _OFFICE: Registrar | None = None
 
 
-def _init_office(seed: bytes, url: str, chain_id: str, register_dir: Path, barrier: Any) -> None:
+def _init_office(
+    seed: bytes, url: str, chain_id: str, register: OfficeRegister, barrier: Any
+) -> None:
     global _OFFICE
     client = Client(url)
     client.health()  # open the keep-alive connection before the clock
     _OFFICE = Registrar(
-        Wallet(PrivateKey.from_seed(seed), client, chain_id=chain_id), register_dir=register_dir
+        Wallet(PrivateKey.from_seed(seed), client, chain_id=chain_id), register=register
     )
     barrier.wait(120)  # every process is up before the clock starts
 
@@ -146,8 +149,8 @@ class Finisher:
         if mode == "processes":
             ctx = multiprocessing.get_context("spawn")
             barrier = ctx.Barrier(workers)
-            assert office.register_dir is not None
-            args = (office.wallet.key.seed, url, office.wallet.chain_id, office.register_dir)
+            assert office.register is not None
+            args = (office.wallet.key.seed, url, office.wallet.chain_id, office.register)
             self._pool = ctx.Pool(workers, initializer=_init_office, initargs=(*args, barrier))
             self._pool.map(_barrier_done, range(workers), chunksize=1)
         else:
@@ -318,7 +321,8 @@ def run(
         try:
             report["node_start_s"] = time.perf_counter() - node_start
             wallet = Wallet(Keystore(home.keys_dir).load("registrar", "pw"), node.client)
-            office = Registrar(wallet, register_dir=folder / "registrar")
+            register = OfficeRegister.open(folder / "registrar", "pw")
+            office = Registrar(wallet, register=register)
             finisher = Finisher(finish, finish_workers, office, node.url)
             try:
                 log(f"issuing {count:,} birth certificates through the node …")

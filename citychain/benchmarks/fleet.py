@@ -62,8 +62,11 @@ def run(batteries: int, days: int, rate: tuple[float, float], base: Path) -> dic
              "--batch-ms", "500"],
             PASSWORD,
             base / "gateway.log",
+            broker.gateway_login,
         ).start()  # fmt: skip
-        publisher = Publisher(broker.host, broker.port, client_id="fleet-bench")
+        publisher = Publisher(
+            broker.host, broker.port, client_id="fleet-bench", login=broker.relay_login
+        )
         oracle = Oracle(
             Wallet(keystore.load("oracle", PASSWORD), node.client),
             store_dir,

@@ -60,6 +60,7 @@ from citychain.sim.localnode import LocalNode
 from citychain.telemetry.broker import MosquittoBroker
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.store import GatewayStore, store_all_anchored, store_dirs
+from citychain.telemetry.gateway.topics import BUCKETED_TOPIC
 from citychain.telemetry.report import REPORT_DOMAIN, parse_report
 
 PASSWORD = "bench"
@@ -153,8 +154,12 @@ def run_phase(
     total = len(order)
     owner.resync()
     nonce_before = owner.next_nonce()
-    gateway = GatewayProcess(gw_args, PASSWORD, base / f"gateway-{name}.log")
-    publisher = Publisher(broker.host, broker.port, client_id=f"bench-devices-{name}")
+    gateway = GatewayProcess(
+        gw_args, PASSWORD, base / f"gateway-{name}.log", mqtt_login=broker.gateway_login
+    )
+    publisher = Publisher(
+        broker.host, broker.port, client_id=f"bench-devices-{name}", login=broker.relay_login
+    )
     if mode == "backlog":
         gateway.start().stop()  # creates the persistent session and its subscription
         for device_id, raw in order:
@@ -222,6 +227,8 @@ def receive_path(messages: int = 50_000, repeats: int = 2) -> list[dict[str, Any
                     protocol=mqtt.MQTTv311,
                     manual_ack=True,
                 )
+                login = broker.gateway_login
+                client.username_pw_set(login.username, login.password)
                 results.append(_drain(client, broker, payload, messages, name))
     return results
 
@@ -237,7 +244,7 @@ def _drain(
         with lock:
             received.append(msg.mid)
 
-    client.on_connect = lambda c, *_: c.subscribe("bench/#", qos=1)
+    client.on_connect = lambda c, *_: c.subscribe(BUCKETED_TOPIC, qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
     client.on_message = on_message
     client.connect(broker.host, broker.port)
@@ -245,9 +252,11 @@ def _drain(
     subscribed.wait(10)
     client.disconnect()
     client.loop_stop()
-    publisher = Publisher(broker.host, broker.port, client_id=f"fill-{name}")
+    publisher = Publisher(
+        broker.host, broker.port, client_id=f"fill-{name}", login=broker.relay_login
+    )
     for i in range(messages):
-        publisher.publish_raw(f"bench/{i % 100}", payload, b"-")
+        publisher.publish_raw(f"citychain/devices/0/{i % 100}/reports", payload, b"-")
     publisher.wait_all_acked(300)
     publisher.close()
     count, cpu0, wall0 = 0, time.process_time(), time.perf_counter()
@@ -328,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     gateway_key = SimDevice(PrivateKey.from_seed(hashlib.sha256(b"bench gateway").digest()))
     gateway_key.kind = "gateway"
     results: list[dict[str, Any]] = []
-    # Mosquitto rewrites its whole database at each autosave; with a 100,000-report backlog a
-    # 1 s interval would keep it busy writing instead of acknowledging. Stopping saves anyway.
+    # Mosquitto rewrites its whole database at each autosave; with a 100,000-report backlog
+    # writes every 100 changes (the default) would keep it busy writing instead of
+    # acknowledging. Every 60 s is not safe against a SIGKILL, which the benchmark never sends;
+    # stopping writes anyway.
     broker_dir = base / "broker"
     with LocalNode(base / "home") as node, MosquittoBroker(broker_dir, autosave_s=60) as broker:
         Wallet(keystore.load("issuer", PASSWORD), node.client).send(

@@ -50,6 +50,7 @@ from citychain.benchmarks.payments import Options, Workload, prepare
 from citychain.benchmarks.payments import run as run_solo
 from citychain.benchmarks.submission import Batch, tally
 from citychain.client import Client
+from citychain.home import Home
 from citychain.net.create import NetOptions, create_network
 from citychain.net.layout import NodeSpec, cometbft_binary
 from citychain.net.ports import reserved_ports
@@ -189,7 +190,7 @@ def _run_citychain(
             height_after = _height(specs[0])
             tallied = _tally_api(specs, batches)
             _catch_up(batches, watchers)
-            metrics = [_metrics(spec) for spec in specs]
+            metrics = [_metrics(spec, directory / spec.folder) for spec in specs]
             agree = _app_hashes_agree(specs)
             profiles = _profiles(cluster) if profile is not None else None
         finally:
@@ -277,8 +278,8 @@ def _height(spec: NodeSpec) -> int:
     return int(status["sync_info"]["latest_block_height"])
 
 
-def _metrics(spec: NodeSpec) -> dict[str, Any]:
-    with Client(spec.api_url) as client:
+def _metrics(spec: NodeSpec, home: Path) -> dict[str, Any]:
+    with Client(spec.api_url, operator_token=Home(home).operator_token()) as client:
         return node_metrics(client)
 
 

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from citychain.client import Client
 
 __all__ = ["children_cpu_seconds", "cpu_seconds", "node_metrics", "own_cpu_seconds"]
@@ -52,8 +50,7 @@ def _histogram(families: dict[str, Any], name: str) -> dict[str, Any]:
 def node_metrics(client: Client) -> dict[str, Any]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    response = httpx.get(f"{client.url}/metrics", timeout=30)
-    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    families = {f.name: f for f in text_string_to_metric_families(client.metrics())}
     committed: dict[str, int] = {}
     if "citychain_txs_committed" in families:
         for sample in families["citychain_txs_committed"].samples:

@@ -70,7 +70,7 @@ DEFAULT_ACCOUNTS = 100_000
 MAX_DEFAULT_SENDERS = 20_000
 DEFAULT_BATCH = 500
 DEFAULT_CONCURRENCY = 8  # a wallet server keeps several batches in flight; 4 gives smaller blocks
-MAX_BATCH = 10_000  # transactions in one POST /txs/batch: the API's limit
+MAX_BATCH = 5_000  # transactions in one POST /txs/batch: the API's limit (one block)
 MAX_NETWORK_VALIDATORS = 10  # --network N: the consortium's ports are a block of 100
 
 

@@ -3,13 +3,17 @@
 ```
 citychain battery register --data PASSPORT.json --from KEY [--owner ADDRESS]   (manufacturer)
     [--lot-curves CURVES.csv --lot-cycles CYCLES.csv --lot-cell ID [--lot-nominal-ah X]]
+citychain battery open-holding ID --from KEY [--owner ADDRESS]  (manufacturer, if register
+                                                        could not open it)
+citychain battery holding-import FILE                   (keep a holding file handed over)
 citychain battery show ID [--json]                              (anyone: the public passport)
 citychain battery history ID --from KEY [--json]     (owner, lessee, manufacturer: point 4)
 citychain battery health ID --from KEY [--json]      (likewise: health and prediction)
 citychain battery part ID PART --from KEY [--json]   (a restricted part in clear, checked)
-citychain battery fleet --from KEY [--limit N] [--json]        (the batteries KEY may read)
+citychain battery fleet --from KEY [--limit N] [--json]    (the batteries KEY owns, leases)
 citychain battery transfer ID --to ADDRESS --from KEY                            (owner)
-citychain battery status ID --status S --from KEY          (owner; remanufactured: maker)
+citychain battery lease ID --to ADDRESS [--until HEIGHT] | --end --from KEY       (owner)
+citychain battery status ID --status S --from KEY   (owner; remanufactured: a maker holding it)
 citychain battery read-request ID|--fleet --from KEY --out FILE    (for the web pages)
 ```
 
@@ -17,7 +21,9 @@ ID is the battery's 64-hex ledger id or the identifier printed on it. These sub-
 the ``citychain battery`` command that citychain/cli/battery_predict.py registers (``predict``);
 register them after it. Restricted reads sign a read request with --from's key
 (citychain/client/battery.py); writes are transactions like every module's, and a refused one
-prints its code, codespace and log (exit 1).
+prints its code, codespace and log (exit 1). Who holds a battery is on the ledger under its
+holding id, which only the battery's holding file gives (``--holding FILE``, default
+``HOME/battery-holdings/ID.json``: citychain/cli/battery_holding.py).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from citychain.cli import battery_holding as holdings
 from citychain.cli import battery_passport_reads as reads
 from citychain.cli.battery_lot_curves import add_lot_curve_options, with_lot_curves
 from citychain.cli.common import (
@@ -44,18 +51,22 @@ from citychain.cli.common import (
 )
 from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
-from citychain.client.battery import battery_id_from
+from citychain.client.battery import battery_id_from, new_holding_secret
 from citychain.client.errors import ApiError
 from citychain.crypto.address import address_to_bytes
 from citychain.modules.battery import (
     MAX_PAGE,
     RESTRICTED_PARTS,
     STATUS_NAMES,
+    MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
     Passport,
     battery_id_of,
+    holding_commitment,
+    holding_id_of,
 )
 from citychain.passport.restricted import seal_part
 
@@ -97,8 +108,27 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     reader = [_reader_parent(), *node, parents["password"]]
     # in this order: the order of `citychain battery --help`
     _add_register(sub, signed)
+    p = sub.add_parser(
+        "holding-import",
+        parents=node,
+        help="keep a battery's holding file handed over with it (checked against the ledger)",
+    )
+    p.add_argument("file", metavar="FILE", help="the holding file")
+    p.set_defaults(func=holdings.import_holding)
+    p = sub.add_parser(
+        "open-holding",
+        parents=[_holding_parent(), *signed],
+        help="open a registered battery's holding, if register could not (manufacturer)",
+        description="Open the holding of a battery registered from this home (its holding "
+        "file): the first owner and BMS device. register does it; this is for when its second "
+        "transaction failed.",
+    )
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    p.add_argument("--owner", metavar="ADDRESS", help="the first owner (default: --from)")
+    p.add_argument("--bms-device-id", metavar="HEX", help="the BMS's device id (64 hex)")
+    p.set_defaults(func=_open_holding)
     _add_reads(sub, node, reader)
-    _add_owner_writes(sub, signed)
+    _add_owner_writes(sub, [_holding_parent(), *signed])
     _add_read_request(sub, reader)
 
 
@@ -108,9 +138,11 @@ def _add_register(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
         parents=signed,
         help="register a battery's passport (manufacturer role)",
         description="Put a battery on the ledger: its public passport (Annex XIII point 1) in "
-        "clear, the composition (point 2) and test reports (point 3) as salted commitments. "
-        f"The parts and salts are kept in HOME/{PASSPORTS_DIR}/ID.json (mode 0600). See "
-        "examples/battery.json for every field and its unit.",
+        "clear, the composition (point 2) and test reports (point 3) as salted commitments, "
+        "then, in a second transaction, its holding (first owner, BMS device, status). "
+        f"The parts and salts are kept in HOME/{PASSPORTS_DIR}/ID.json, the holding secret in "
+        f"HOME/{holdings.HOLDINGS_DIR}/ID.json (mode 0600): hand a copy of the latter to the "
+        "owner with the battery. See examples/battery.json for every field and its unit.",
     )
     p.add_argument("--data", required=True, metavar="PASSPORT.json", help="the passport file")
     p.add_argument(
@@ -157,12 +189,15 @@ def _add_reads(
     p = sub.add_parser(
         "fleet",
         parents=reader,
-        help="the batteries you may read, soonest predicted end of life first",
+        help="the batteries you own or lease, soonest predicted end of life first",
+        description="List the battery holdings KEY owns, then those it leases (the ledger's "
+        "indexes), naming each battery whose holding file this home keeps, with its "
+        "predicted end of life.",
     )
     p.add_argument(
         "--limit", type=_limit, default=MAX_PAGE, help=f"at most N (1..{MAX_PAGE}, default all)"
     )
-    p.set_defaults(func=reads.fleet)
+    p.set_defaults(func=holdings.fleet)
 
 
 def _add_owner_writes(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
@@ -171,10 +206,20 @@ def _add_owner_writes(sub: Any, signed: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", required=True, metavar="ADDRESS", help="address or key name")
     p.set_defaults(func=_transfer)
 
+    p = sub.add_parser("lease", parents=signed, help="lease a battery out, or end it (owner)")
+    p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--to", metavar="ADDRESS", help="the lessee: address or key name")
+    which.add_argument("--end", action="store_true", help="end the running lease")
+    p.add_argument(
+        "--until", type=positive, metavar="HEIGHT", help="the lease's last height (default open)"
+    )
+    p.set_defaults(func=_lease)
+
     p = sub.add_parser(
         "status",
         parents=signed,
-        help="set the lifecycle status (owner; remanufactured: manufacturer)",
+        help="set the lifecycle status (owner; remanufactured: a manufacturer holding it)",
     )
     p.add_argument("battery_id", metavar="ID", type=_battery_id, help="id or identifier")
     p.add_argument("--status", required=True, choices=list(STATUS_NAMES), help="the new status")
@@ -185,10 +230,10 @@ def _add_read_request(sub: Any, reader: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "read-request",
         parents=reader,
-        help="write a signed read request for the web pages (valid 5 minutes)",
-        description="Sign a read request of ID's point-4 data (or, with --fleet, of your "
-        "fleet) and write it to --out, to drop on the /battery or /fleet page. The node "
-        "accepts it for 5 minutes from now.",
+        help="write signed read requests for the web pages (valid 60 seconds)",
+        description="Sign read requests of ID's point-4 data (or, with --fleet, of your "
+        "fleet) for the node --node names and write them to --out, to drop on that node's "
+        "/battery or /fleet page. The node accepts each once, within 60 seconds from now.",
     )
     p.add_argument("battery_id", metavar="ID", nargs="?", type=_battery_id)
     p.add_argument("--fleet", action="store_true", help="a fleet request instead of one battery")
@@ -209,8 +254,18 @@ def _tx_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _reader_parent() -> argparse.ArgumentParser:
+def _holding_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--holding",
+        metavar="FILE",
+        help=f"the battery's holding file (default HOME/{holdings.HOLDINGS_DIR}/ID.json)",
+    )
+    return parent
+
+
+def _reader_parent() -> argparse.ArgumentParser:
+    parent = _holding_parent()
     parent.add_argument(
         "--from",
         dest="from_key",
@@ -304,6 +359,11 @@ def _deliver_openings(
     return True
 
 
+def _submit(wallet: Wallet, message: Any, args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = wallet.submit([message], wait=not args.no_wait)
+    return result
+
+
 def _register(args: argparse.Namespace) -> int:
     doc = _read_data(args.data)
     passport = _passport(doc, args.data)
@@ -320,21 +380,21 @@ def _register(args: argparse.Namespace) -> int:
     home = require_home(args)
     battery_id = battery_id_of(passport.identifier)
     keep = home.path / PASSPORTS_DIR / f"{battery_id.hex()}.json"
-    if keep.exists():
+    if keep.exists() or holdings.holding_path(home, battery_id.hex()).exists():
         raise UsageError(f"{keep} exists: this battery was registered from this home already")
     key = signing_key(args)
+    secret = new_holding_secret()
     with client_for(args) as client:
         wallet = Wallet(key, client, fee=args.fee)
         owner_text = args.owner or doc.get("owner") or wallet.address
         owner = resolve_address(str(owner_text), args)
         message = MsgRegisterBattery(
             passport=passport,
-            bms_device_id=bms_id,
             legitimate_interest_commitment=composition_commitment,
             authority_commitment=tests_commitment,
-            owner=address_to_bytes(owner),
+            holding_commitment=holding_commitment(battery_id, secret),
         )
-        result = wallet.submit([message], wait=not args.no_wait)
+        result = _submit(wallet, message, args)
         keep.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private_json(
             keep,
@@ -345,6 +405,10 @@ def _register(args: argparse.Namespace) -> int:
                 "test_reports": {"fields": test_reports, "salt": tests_salt.hex()},
             },
         )
+        holding_file = holdings.save_holding(home, battery_id, passport.identifier, secret)
+        # A transaction of its own: no transaction names both the battery and its holding.
+        opened = MsgOpenHolding(holding_id_of(battery_id, secret), address_to_bytes(owner), bms_id)
+        holding_result = _submit(wallet, opened, args)
         delivered: bool | str = False
         if not args.no_wait:
             parts = {
@@ -356,6 +420,9 @@ def _register(args: argparse.Namespace) -> int:
         "battery_id": battery_id.hex(),
         "identifier": passport.identifier,
         "owner": owner,
+        "holding_id": opened.holding_id.hex(),
+        "holding_hash": holding_result.get("hash"),
+        "holding_file": str(holding_file),
         "restricted_parts": str(keep),
         "openings_delivered": delivered,
     }
@@ -364,18 +431,56 @@ def _register(args: argparse.Namespace) -> int:
     return _result(args, result, summary)
 
 
-def _transfer(args: argparse.Namespace) -> int:
-    new_owner = resolve_address(args.to, args)
+def _open_holding(args: argparse.Namespace) -> int:
+    holding_id = holdings.holding_id(args, args.battery_id)
+    bms_id = _bms_device_id({"bms_device_id": args.bms_device_id}, "--bms-device-id")
     with client_for(args) as client:
         wallet = Wallet(signing_key(args), client, fee=args.fee)
-        message = MsgTransfer(bytes.fromhex(args.battery_id), address_to_bytes(new_owner))
-        result = wallet.submit([message], wait=not args.no_wait)
-    return _result(args, result, {"battery_id": args.battery_id, "new_owner": new_owner})
+        owner = resolve_address(args.owner or wallet.address, args)
+        message = MsgOpenHolding(holding_id, address_to_bytes(owner), bms_id)
+        result = _submit(wallet, message, args)
+    summary = {"battery_id": args.battery_id, "holding_id": holding_id.hex(), "owner": owner}
+    return _result(args, result, summary)
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    new_owner = resolve_address(args.to, args)
+    holding_id = holdings.holding_id(args, args.battery_id)
+    with client_for(args) as client:
+        wallet = Wallet(signing_key(args), client, fee=args.fee)
+        result = _submit(wallet, MsgTransfer(holding_id, address_to_bytes(new_owner)), args)
+    summary = {
+        "battery_id": args.battery_id,
+        "holding_id": holding_id.hex(),
+        "new_owner": new_owner,
+    }
+    return _result(args, result, summary)
+
+
+def _lease(args: argparse.Namespace) -> int:
+    if args.end and args.until is not None:
+        raise UsageError("--until goes with --to: ending a lease takes no height")
+    lessee = None if args.end else resolve_address(args.to, args)
+    holding_id = holdings.holding_id(args, args.battery_id)
+    message = MsgLease(
+        holding_id, address_to_bytes(lessee) if lessee is not None else None, args.until
+    )
+    with client_for(args) as client:
+        wallet = Wallet(signing_key(args), client, fee=args.fee)
+        result = _submit(wallet, message, args)
+    summary = {
+        "battery_id": args.battery_id,
+        "holding_id": holding_id.hex(),
+        "lessee": lessee,
+        "end_height": args.until,
+    }
+    return _result(args, result, summary)
 
 
 def _set_status(args: argparse.Namespace) -> int:
+    holding_id = holdings.holding_id(args, args.battery_id)
     with client_for(args) as client:
         wallet = Wallet(signing_key(args), client, fee=args.fee)
-        message = MsgSetStatus(bytes.fromhex(args.battery_id), args.status)
-        result = wallet.submit([message], wait=not args.no_wait)
-    return _result(args, result, {"battery_id": args.battery_id, "status": args.status})
+        result = _submit(wallet, MsgSetStatus(holding_id, args.status), args)
+    summary = {"battery_id": args.battery_id, "holding_id": holding_id.hex(), "status": args.status}
+    return _result(args, result, summary)

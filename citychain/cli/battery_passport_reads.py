@@ -10,15 +10,19 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from citychain.cli.battery_holding import holding_secret
 from citychain.cli.common import UsageError, client_for, fail, print_json, write_private_json
 from citychain.cli.tx import signing_key
 from citychain.client import Client
-from citychain.client.battery import fleet_read_request, read_request
+from citychain.client.battery import (
+    ReadTarget,
+    part_read_request,
+    read_request,
+)
 from citychain.client.battery import read_request_file as build_read_request_file
-from citychain.modules.battery import HEALTH, MAX_PAGE, HealthValues, commit_part
+from citychain.modules.battery import HEALTH, HealthValues, commit_part
 
 __all__ = [
-    "fleet",
     "health",
     "history",
     "print_fields",
@@ -49,17 +53,35 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signed_reader(args: argparse.Namespace, client: Client) -> tuple[Any, str]:
+def _signed_reader(args: argparse.Namespace, client: Client) -> tuple[Any, ReadTarget]:
+    """The reader's key and the node its requests are for: each request is signed for one
+    node, one route and 60 seconds, and answered once."""
     key = signing_key(args)
-    return key, str(client.status()["chain_id"])
+    return key, ReadTarget.of(client)
+
+
+def _history(client: Client, key: Any, target: ReadTarget, raw: bytes, secret: bytes) -> Any:
+    """Every page of the battery's history: one read request a page."""
+    entries: list[dict[str, Any]] = []
+    after = None
+    while True:
+        header = read_request(key, target, raw, "history", holding=secret)
+        page = client.battery_history(raw.hex(), header, after=after)
+        entries.extend(page["history"])
+        after = page["next"]
+        if after is None:
+            return entries
 
 
 def history(args: argparse.Namespace) -> int:
+    secret = holding_secret(args, args.battery_id, required=True)
     with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
-        status = client.battery_status(args.battery_id, header)
-        history = client.battery_history(args.battery_id, header)["history"]
+        key, target = _signed_reader(args, client)
+        raw = bytes.fromhex(args.battery_id)
+        status = client.battery_status(
+            args.battery_id, read_request(key, target, raw, "status", holding=secret)
+        )
+        history = _history(client, key, target, raw, secret)
     if args.json:
         print_json({**status, "history": history})
         return 0
@@ -72,11 +94,16 @@ def history(args: argparse.Namespace) -> int:
 
 
 def health(args: argparse.Namespace) -> int:
+    secret = holding_secret(args, args.battery_id, required=False)
     with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        header = read_request(key, chain_id, bytes.fromhex(args.battery_id))
-        health = client.battery_health(args.battery_id, header)
-        prediction = client.battery_prediction(args.battery_id, header)
+        key, target = _signed_reader(args, client)
+        raw = bytes.fromhex(args.battery_id)
+        health = client.battery_health(
+            args.battery_id, read_request(key, target, raw, "health", holding=secret)
+        )
+        prediction = client.battery_prediction(
+            args.battery_id, read_request(key, target, raw, "prediction", holding=secret)
+        )
     latest = health["health"]
     if latest is not None and latest.get("opened"):
         # The values are off the ledger: check that they open the ledger's commitment, so a
@@ -114,14 +141,19 @@ def _check_opens(
 
 def read_part(args: argparse.Namespace) -> int:
     raw = bytes.fromhex(args.battery_id)
+    secret = holding_secret(args, args.battery_id, required=False)
     with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
+        key, target = _signed_reader(args, client)
         served = client.battery_part(
-            args.battery_id, args.part, read_request(key, chain_id, raw, part=args.part)
+            args.battery_id,
+            args.part,
+            part_read_request(key, target, raw, args.part, holding=secret),
         )
         # The commitment comes from the ledger's own view, not from the answer being checked.
         if args.part == HEALTH:
-            latest = client.battery_health(args.battery_id, read_request(key, chain_id, raw))
+            latest = client.battery_health(
+                args.battery_id, read_request(key, target, raw, "health", holding=secret)
+            )
             expected = latest["health"]["commitment"] if latest["health"] else None
         else:
             expected = client.battery_passport(args.battery_id)["commitments"][args.part]
@@ -143,35 +175,6 @@ def read_part(args: argparse.Namespace) -> int:
     return 0
 
 
-def fleet(args: argparse.Namespace) -> int:
-    with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
-        batteries: list[dict[str, Any]] = []
-        after = None
-        while len(batteries) < args.limit:
-            page = client.battery_fleet(
-                fleet_read_request(key, chain_id),
-                limit=min(MAX_PAGE, args.limit - len(batteries)),
-                after=after,
-            )
-            batteries.extend(page["batteries"])
-            after = page["next"]
-            if after is None:
-                break
-    if args.json:
-        print_json({"batteries": batteries, "horizon_days": page["horizon_days"]})
-        return 0
-    if not batteries:
-        print("no battery with a prediction that this key may read")
-        return 0
-    print(f"{'predicted end':<14}{'days':>6}  {'':<4}{'status':<16}identifier")
-    for b in batteries:
-        days = "-" if b["days_left"] is None else str(b["days_left"])
-        due = "DUE" if b["due"] else ""
-        print(f"{b['eol_date']:<14}{days:>6}  {due:<4}{b['status']:<16}{b['identifier']}")
-    return 0
-
-
 def write_read_request(args: argparse.Namespace) -> int:
     if args.fleet == (args.battery_id is not None):
         raise UsageError("give a battery ID or --fleet (one of them)")
@@ -181,9 +184,10 @@ def write_read_request(args: argparse.Namespace) -> int:
     if not out.absolute().parent.is_dir():
         raise UsageError(f"the folder of {out} does not exist")
     with client_for(args) as client:
-        key, chain_id = _signed_reader(args, client)
+        key, target = _signed_reader(args, client)
     battery_id = None if args.fleet else bytes.fromhex(args.battery_id)
-    doc = build_read_request_file(key, chain_id, battery_id)
+    secret = b"" if args.fleet else holding_secret(args, args.battery_id, required=False)
+    doc = build_read_request_file(key, target, battery_id, holding=secret)
     write_private_json(out, doc)
     expires = datetime.datetime.fromtimestamp(doc["expires_at_ms"] / 1000, datetime.UTC)
     if args.json:

@@ -173,7 +173,7 @@ def client_for(args: argparse.Namespace) -> Client:
     home = home_of(args)
     if home is None:
         raise UsageError(f"give --home DIR (or {HOME_ENV}) to find the node, or --node URL")
-    return Client(home.api_url())
+    return Client(home.api_url(), ca_file=home.api_ca_file())
 
 
 def resolve_address(text: str, args: argparse.Namespace) -> str:

@@ -16,6 +16,8 @@ __all__ = ["DELEGATED", "register", "run_delegated"]
 DELEGATED: dict[tuple[str, ...], str] = {
     ("demo",): "citychain.sim.demo",
     ("bench", "payments"): "citychain.benchmarks.payments",
+    ("bench", "attacks"): "citychain.benchmarks.attacks",
+    ("bench", "soak"): "citychain.benchmarks.soak",
     ("oracle",): "citychain.oracle.service",
 }
 
@@ -42,6 +44,16 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         help="signed transfers through the HTTP ingress: committed tps, p50/p99, ratio",
     )
     payments.add_argument("args", nargs=argparse.REMAINDER, help="--txs N --accounts M --json ...")
+    attacks = bench_sub.add_parser(
+        "attacks",
+        add_help=False,
+        help="issue 13's attacks while an honest client pays: answers, p99, RSS",
+    )
+    attacks.add_argument("args", nargs=argparse.REMAINDER, help="--network N --only ... --check")
+    soak = bench_sub.add_parser(
+        "soak", add_help=False, help="mixed load on 4 validators, sampled each minute"
+    )
+    soak.add_argument("args", nargs=argparse.REMAINDER, help="--minutes M --json --check")
 
 
 def delegated_command(argv: Sequence[str]) -> tuple[str, list[str]] | None:

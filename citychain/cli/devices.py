@@ -9,8 +9,12 @@ citychain device decommission DEVICE_ID --from OWNER
 citychain device show DEVICE_ID
 citychain device prove REPORT_ID --gateway-dir DIR [--out FILE]
 citychain gateway --broker HOST:PORT --from KEY --gateway-device ID --store DIR
+    [--mqtt-user NAME [--mqtt-password-file FILE]]
     [--shards N] [--batch-size N] [--batch-ms T] [--metrics HOST:PORT]
 ```
+
+``--mqtt-user`` is the gateway's broker account; its password is the first line of
+``--mqtt-password-file``, else ``$CITYCHAIN_MQTT_PASSWORD``.
 
 ``--shards N`` runs N gateway processes, each on its own buckets of devices with its own store
 (``DIR/shard-k``), this process anchoring for all (citychain.telemetry.gateway.shards);
@@ -61,6 +65,7 @@ from citychain.modules.devices import (
     device_key,
     possession_statement,
 )
+from citychain.telemetry.broker_access import MQTT_PASSWORD_ENV
 from citychain.telemetry.gateway import Gateway, GatewayConfig, GatewayStore
 from citychain.telemetry.gateway.prove import NoGatewayStore, NotProvable, prove_report
 from citychain.telemetry.gateway.service import BUCKETS, Anchorer
@@ -147,6 +152,12 @@ def _add_gateway(commands: Any, gateway_parents: list[argparse.ArgumentParser]) 
         "PORT+1+k)",
     )
     g.add_argument("--fee", type=int, default=1, help="fee per anchor transaction")
+    g.add_argument("--mqtt-user", metavar="NAME", help="the gateway's broker account")
+    g.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"its password, first line of FILE (else ${MQTT_PASSWORD_ENV})",
+    )
     shard = g.add_mutually_exclusive_group()
     shard.add_argument(
         "--shards",
@@ -314,6 +325,7 @@ def _gateway(args: argparse.Namespace) -> int:
         raise UsageError("--no-anchor runs one shard of a gateway: give --shard K/N")
     if not args.no_anchor and not args.from_key:
         raise UsageError("give --from KEY: the gateway device owner's key signs the anchors")
+    mqtt_password = _mqtt_password(args)
     if args.exit_with_parent:
         threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
     client = client_for(args)
@@ -340,6 +352,8 @@ def _gateway(args: argparse.Namespace) -> int:
         shard=shard,
         shards=shards,
         anchor=not args.no_anchor,
+        mqtt_username=args.mqtt_user or "",
+        mqtt_password=mqtt_password,
     )
     try:
         gateway = Gateway(config, GatewayStore(Path(args.store)), wallet, client).start()
@@ -347,13 +361,33 @@ def _gateway(args: argparse.Namespace) -> int:
         raise CliFailure(str(exc)) from None
     if not gateway.wait_subscribed(30):
         gateway.stop()
-        raise CliFailure(f"no subscription confirmed by the broker at {args.broker} in 30 s")
+        refused = f" (refused: {gateway.connect_error})" if gateway.connect_error else ""
+        raise CliFailure(
+            f"no subscription confirmed by the broker at {args.broker} in 30 s{refused}"
+        )
     done = _until_signalled()
     print(json.dumps({"gateway": "running", "broker": args.broker}), flush=True)
     done.wait()
     gateway.stop()
     client.close()
     return 0
+
+
+def _mqtt_password(args: argparse.Namespace) -> str:
+    """The broker account's password: --mqtt-password-file, else $CITYCHAIN_MQTT_PASSWORD."""
+    if not args.mqtt_user:
+        return ""
+    if args.mqtt_password_file:
+        try:
+            return Path(args.mqtt_password_file).read_text().splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise UsageError(
+                f"cannot read --mqtt-password-file {args.mqtt_password_file}: {exc}"
+            ) from None
+    password = os.environ.get(MQTT_PASSWORD_ENV)
+    if password is None:
+        raise UsageError(f"--mqtt-user needs --mqtt-password-file FILE or ${MQTT_PASSWORD_ENV}")
+    return password
 
 
 def _metrics_address(text: str | None, offset: int = 0) -> tuple[str, int] | None:
@@ -398,6 +432,10 @@ def _run_shards(args: argparse.Namespace, client: Client, wallet: Wallet, gatewa
         common += ["--home", args.home]
     if args.node:
         common += ["--node", args.node]
+    if args.mqtt_user:  # the password reaches the shards in their environment, or its file
+        common += ["--mqtt-user", args.mqtt_user]
+        if args.mqtt_password_file:
+            common += ["--mqtt-password-file", args.mqtt_password_file]
     shards = []
     for k in range(args.shards):
         argv = [sys.executable, "-m", "citychain", "gateway", *common]

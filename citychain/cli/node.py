@@ -6,11 +6,13 @@ import argparse
 import json
 import os
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from citychain.cli.common import (
     CliFailure,
+    UsageError,
     client_for,
     host_port,
     positive,
@@ -51,6 +53,15 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     start.add_argument(
         "--verifier-workers", type=positive, default=1, help="signature-checking processes"
     )
+    start.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve the API over HTTPS with this certificate chain (PEM; needs --tls-key)",
+    )
+    start.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the certificate's private key (PEM)"
+    )
     start.set_defaults(func=cmd_start)
 
     status = commands.add_parser(
@@ -73,6 +84,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         moniker=args.moniker,
         api=args.api,
     )
+    # Imported here: the node package pulls in the server stack, which init does not need.
+    from citychain.node.operator import ensure_operator_token
+
+    ensure_operator_token(home)
     report = {
         "home": str(home.path),
         "chain_id": genesis.chain_id,
@@ -80,6 +95,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         "genesis": str(home.genesis_file),
         "validator_key": str(home.validator_key_file),
         "keys": str(home.keys_dir),
+        "operator_token": str(home.operator_token_file),
         "api": args.api,
         "addresses": addresses,
     }
@@ -91,6 +107,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"  genesis        {home.genesis_file}")
     print(f"  validator key  {home.validator_key_file}")
     print(f"  keystore       {home.keys_dir}")
+    print(f"  operator token {home.operator_token_file}")
     for name, address in addresses.items():
         print(f"  {name:<14} {address}")
     print(f"next: citychain start --home {home.path}")
@@ -109,7 +126,7 @@ def _running_node(home: Home) -> str | None:
     except OSError:
         return None  # a stale node.json from a node that was killed
     try:
-        with Client(url, timeout=2.0) as client:
+        with Client(url, timeout=2.0, ca_file=home.api_ca_file()) as client:
             client.health()
     except ApiError:
         return None
@@ -119,26 +136,36 @@ def _running_node(home: Home) -> str | None:
 def cmd_start(args: argparse.Namespace) -> int:
     home = require_home(args)
     home.require()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
     running = _running_node(home)
     if running:
         raise CliFailure(f"a node is already running from {home.path} at {running}")
     # Imported here: the server stack (uvicorn, FastAPI) is only needed by this command.
     from citychain.node.run import run_node
 
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal under the handler it
-    # found. Ours turns it into an exception, so that run_node's clean-up (removing node.json)
-    # runs and the command exits 0 instead of dying by the signal.
+    # While serving, the node handles SIGTERM itself (a graceful stop). Before that, while it
+    # loads its state, ours turns SIGTERM into an exception, so that the command exits 0
+    # instead of dying by the signal.
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        run_node(home, args.api, verifier_workers=args.verifier_workers)
+        failure = run_node(
+            home,
+            args.api,
+            verifier_workers=args.verifier_workers,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
     except (KeyboardInterrupt, _Terminated):
         return 0
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # an address in use, a setting it cannot use
         raise CliFailure(f"the node could not run: {exc}") from None
     except RuntimeError as exc:  # StateCorruptedError and the like: refuse to go on
         raise CliFailure(f"the node stopped: {exc}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if failure is not None:  # the engine stopped on its own: a supervisor should know
+        raise CliFailure(f"the node stopped: {failure}")
     return 0
 
 

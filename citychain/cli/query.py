@@ -1,7 +1,8 @@
 """``citychain query ...``: read the ledger through the node's API; every answer is JSON.
 
-``query bank balance ADDRESS --prove --out FILE`` also writes the proof bundle (value, Merkle
-proof, signed header; docs/proofs.md) that ``citychain verify proof FILE`` checks offline.
+``query bank balance ADDRESS --prove`` prints the balance with its proof bundle (value, Merkle
+proof, signed header; docs/proofs.md) under ``proof``; ``--out FILE`` writes the same document to
+FILE. ``citychain verify proof`` checks either offline, every field of it.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         help="an account's balance, with --prove its proof bundle",
         description="Print an account's balance as JSON. With --prove, the answer carries the "
         "proof bundle under 'proof': the value, its Merkle proof and the signed header it is "
-        "proven against.",
+        "proven against. 'verify proof' checks the answer offline, printed or written by --out.",
     )
     balance.add_argument("address", metavar="ADDRESS", help="address or key name")
     balance.add_argument("--denom", type=denom, default="ccy", help="default ccy")
     balance.add_argument("--prove", action="store_true", help="include the proof bundle")
     balance.add_argument(
-        "--out", metavar="FILE", help="write the proof bundle to FILE (implies --prove)"
+        "--out",
+        metavar="FILE",
+        help="also write the answer with its proof to FILE (implies --prove)",
     )
     balance.set_defaults(func=cmd_balance)
 
@@ -96,11 +99,11 @@ def cmd_balance(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         answer = client.balance(address, args.denom, prove=prove)
     if args.out:
-        bundle = answer.get("proof")
-        if not isinstance(bundle, dict):
+        # The same document as printed: one form for 'verify proof', whichever the user kept.
+        if not isinstance(answer.get("proof"), dict):
             raise CliFailure("the node returned no proof bundle")
-        Path(args.out).write_text(json.dumps(bundle, indent=2) + "\n")
-        print(f"proof bundle written to {args.out}", file=sys.stderr)
+        Path(args.out).write_text(json.dumps(answer, indent=2) + "\n")
+        print(f"balance and proof written to {args.out}", file=sys.stderr)
     return _answer(answer)
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from citychain.cli.common import EXIT_FAILURE, CliFailure, UsageError, print_json
-from citychain.client import VerifyResult, verify_bundle
+from citychain.client import VerifyResult
 from citychain.credentials import Check, CredentialError, verify_certificate
 from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
 from citychain.genesis import Genesis
 from citychain.home import Home
+from citychain.light.answer import bundle_of, verify_document
 from citychain.telemetry.proof import ReportProofResult, is_report_proof, verify_report_proof
 
 __all__ = ["register"]
@@ -37,8 +38,9 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
         "proof",
         parents=[parents["json"]],
         help="check a proof bundle offline; exit 0 only when valid",
-        description="Check a proof bundle (or the output of 'query bank balance --prove', which "
-        "holds it under 'proof') without any network access. Exit 0 only when it is valid.",
+        description="Check a proof bundle, or the output of 'query bank balance --prove' (which "
+        "holds one under 'proof'), without any network access. Exit 0 only when it is valid: "
+        "the proof holds and every field the file states is what it proves.",
     )
     proof.add_argument("file", metavar="FILE", help="the bundle JSON ('-' reads stdin)")
     trust = proof.add_mutually_exclusive_group()
@@ -78,19 +80,6 @@ def _load_document(name: str) -> Any:
         raise CliFailure(f"{name} is not JSON: {exc}") from None
 
 
-def extract_bundle(doc: Any) -> Any:
-    """The bundle itself, or the one that ``query bank balance --prove`` carries under "proof".
-
-    A bundle has a "proof" field too (its Merkle path), so the wrapper is told apart by the
-    bundle's own "header" field.
-    """
-    if isinstance(doc, dict) and "header" not in doc:
-        inner = doc.get("proof")
-        if isinstance(inner, dict) and "header" in inner:
-            return inner
-    return doc
-
-
 def _trusted_genesis(args: argparse.Namespace) -> tuple[Genesis | None, str]:
     if args.genesis:
         return Genesis.load(Path(args.genesis)), args.genesis
@@ -100,20 +89,44 @@ def _trusted_genesis(args: argparse.Namespace) -> tuple[Genesis | None, str]:
     return None, "the bundle itself"
 
 
-def check(bundle: Any, genesis: Genesis | None) -> VerifyResult:
-    """verify_bundle, plus: with a genesis, the proven header must be for the genesis' chain."""
+def _names_failure(bundle: Any, genesis: Genesis) -> str | None:
+    """A solo bundle names its validators: each name must be the genesis' for that key."""
+    if not isinstance(bundle, dict) or bundle.get("engine") is not None:
+        return None
+    listed = bundle.get("validators")
+    if not isinstance(listed, list):
+        return None
+    names = {v.public_key.hex(): v.name for v in genesis.validators}
+    for entry in listed:
+        key, name = str(entry.get("public_key", "")).lower(), entry.get("name")
+        if name is not None and names.get(key) != name:
+            return (
+                f"the bundle names validator {key} {name!r}, the trusted genesis {names.get(key)!r}"
+            )
+    return None
+
+
+def check(document: Any, genesis: Genesis | None) -> VerifyResult:
+    """verify_document (a bundle, or the answer of ``query bank balance --prove``), plus, with
+    a genesis: the proven header is for the genesis' chain, and a solo bundle's validator
+    names are the genesis'."""
     trusted = None if genesis is None else [(v.public_key, v.power) for v in genesis.validators]
     try:
-        result = verify_bundle(bundle, trusted)
+        result = verify_document(document, trusted)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return VerifyResult(False, f"malformed bundle: {exc}")
-    if result.valid and genesis is not None and result.details["chain_id"] != genesis.chain_id:
+    if not result.valid or genesis is None:
+        return result
+    if result.details["chain_id"] != genesis.chain_id:
         return VerifyResult(
             False,
             f"the header is for chain {result.details['chain_id']!r}, the trusted genesis for "
             f"{genesis.chain_id!r}",
             result.details,
         )
+    names = _names_failure(bundle_of(document), genesis)
+    if names:
+        return VerifyResult(False, names, result.details)
     return result
 
 
@@ -122,8 +135,7 @@ def cmd_verify_proof(args: argparse.Namespace) -> int:
     document = _load_document(args.file)
     if is_report_proof(document):
         return _verify_report_proof(args, document, genesis, trust_source)
-    bundle = extract_bundle(document)
-    result = check(bundle, genesis)
+    result = check(document, genesis)
     if args.json:
         _print_verdict(result, trust_source)
     if not result.valid:

@@ -1,21 +1,73 @@
-"""A synchronous HTTP client for the node API (see the OpenAPI document at /openapi.json)."""
+"""A synchronous HTTP client for the node API (see the OpenAPI document at /openapi.json).
+
+``https://`` URLs are verified against the system's authorities, or against ``ca_file`` (else
+``$CITYCHAIN_CA_FILE``): a bundle of authorities, or a node's own self-signed certificate.
+``operator_token`` (the node's HOME/operator-token) is sent only to the operator routes.
+"""
 
 from __future__ import annotations
 
+import os
+import ssl
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from citychain.client.errors import ApiError
 
-__all__ = ["Client"]
+__all__ = ["CA_FILE_ENV", "Client", "tls_context"]
+
+CA_FILE_ENV = "CITYCHAIN_CA_FILE"
+# One POST /txs/batch: at most the solo engine's default block of transactions, and bytes whose
+# hex, with the JSON around it, stays under the API's default 4 MiB body limit.
+BATCH_MAX_TXS = 5_000
+BATCH_MAX_BYTES = 1_536 * 1024
+
+
+def _batches(raws: list[bytes]) -> list[list[bytes]]:
+    batches: list[list[bytes]] = [[]]
+    size = 0
+    for raw in raws:
+        current = batches[-1]
+        if current and (len(current) >= BATCH_MAX_TXS or size + len(raw) > BATCH_MAX_BYTES):
+            batches.append([])
+            size = 0
+        batches[-1].append(raw)
+        size += len(raw)
+    return batches if raws else []
+
+
+def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
+    """Verification of a node's certificate: against ``ca_file`` when given (where a
+    certificate that is not an authority's, such as a node's self-signed one, is trusted as
+    it is), else against the system's authorities."""
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ApiError(0, f"cannot use the CA file {ca_file}: {exc}") from None
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 60.0,
+        *,
+        ca_file: str | Path | None = None,
+        operator_token: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.operator_token = operator_token
+        if ca_file is None:
+            ca_file = os.environ.get(CA_FILE_ENV) or None
+        verify = tls_context(ca_file) if self.url.startswith("https://") else True
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -53,6 +105,13 @@ class Client:
         result: dict[str, Any] = self._request("GET", "/status")
         return result
 
+    def metrics(self) -> str:
+        """The node's Prometheus metrics (text); an operator route: needs ``operator_token``."""
+        headers = {}
+        if self.operator_token:
+            headers["Authorization"] = f"Bearer {self.operator_token}"
+        return str(self._request("GET", "/metrics", headers=headers))
+
     # --- transactions ---------------------------------------------------------------------
     def broadcast(self, raw: bytes, wait: bool = False) -> dict[str, Any]:
         """Submit one signed transaction; ``wait`` returns only after its block commits."""
@@ -61,11 +120,15 @@ class Client:
         return result
 
     def broadcast_batch(self, raws: list[bytes], wait: bool = False) -> list[dict[str, Any]]:
+        """Submit signed transactions, each answered in order. A batch larger than the API
+        takes in one request (one block's worth, within its body limit) goes in several."""
         mode = "commit" if wait else "sync"
-        body = self._request(
-            "POST", "/txs/batch", json={"txs": [r.hex() for r in raws], "mode": mode}
-        )
-        results: list[dict[str, Any]] = body["results"]
+        results: list[dict[str, Any]] = []
+        for part in _batches(raws):
+            body = self._request(
+                "POST", "/txs/batch", json={"txs": [r.hex() for r in part], "mode": mode}
+            )
+            results.extend(body["results"])
         return results
 
     def tx(self, tx_hash: str) -> dict[str, Any]:
@@ -189,9 +252,19 @@ class Client:
         return self._battery_gated(battery_id, "status", read_request, prove)
 
     def battery_history(
-        self, battery_id: str, read_request: str, prove: bool = False
+        self, battery_id: str, read_request: str, prove: bool = False, after: int | None = None
     ) -> dict[str, Any]:
-        return self._battery_gated(battery_id, "history", read_request, prove)
+        """One page of the battery's history (``next``: the ``after`` of the next page)."""
+        if after is None:
+            return self._battery_gated(battery_id, "history", read_request, prove)
+        params: dict[str, Any] = {"after": after, **({"prove": "true"} if prove else {})}
+        result: dict[str, Any] = self._request(
+            "GET",
+            f"/battery/{battery_id}/history",
+            params=params,
+            headers={"X-Citychain-Read-Request": read_request},
+        )
+        return result
 
     def battery_health(
         self, battery_id: str, read_request: str, prove: bool = False
@@ -235,7 +308,7 @@ class Client:
     def battery_fleet(
         self, read_request: str, limit: int = 50, after: str | None = None
     ) -> dict[str, Any]:
-        """One page of the signer's fleet, soonest predicted end of life first."""
+        """One page of the signer's fleet: the battery holdings it owns, then leases."""
         params: dict[str, Any] = {"limit": limit}
         if after is not None:
             params["after"] = after

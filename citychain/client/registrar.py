@@ -3,27 +3,27 @@
 The office keeps the personal data; the ledger gets a salted commitment; the citizen gets a
 signed credential bundled with a proof of the record::
 
-    office = Registrar(wallet, register_dir=home / "registrar")
+    register = OfficeRegister.open(Path("~/.citychain-office"), passphrase)
+    office = Registrar(wallet, register=register)
     issued = office.register_birth(content)          # content: the schema's fields
     Path("ada.json").write_text(json.dumps(issued.bundle))
 
-``register_dir`` is the office's own register: one JSON file per record version with the
-content and the salt, readable only by the office's user. The commitment on the ledger can be
-opened only with it, so an auditor with the office's consent can check any record.
+``register`` is the office's own register (citychain/client/office.py): one entry per record
+version with the content and the salt, encrypted under the office's passphrase in the office's
+own folder, never in a node's home. The commitment on the ledger can be opened only with it, so
+an auditor with the office's consent can check any record.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from citychain.client.certificates import make_bundle
+from citychain.client.office import OfficeRegister
 from citychain.client.wallet import Wallet
 from citychain.credentials import (
     CredentialError,
@@ -85,11 +85,11 @@ class Registrar:
         self,
         wallet: Wallet,
         *,
-        register_dir: Path | None = None,
+        register: OfficeRegister | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.wallet = wallet
-        self.register_dir = register_dir
+        self.register = register
         self.clock = clock
 
     # --- preparing and issuing, separately (batches) ----------------------------------------
@@ -181,19 +181,17 @@ class Registrar:
 
     # --- the office's own register -----------------------------------------------------------
     def _keep(self, issued: IssuedCertificate, message: MsgRegister | MsgAmend) -> None:
-        if self.register_dir is None:
+        if self.register is None:
             return
-        self.register_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        entry = {
-            "kind": issued.kind,
-            "record_id": issued.record_id.hex(),
-            "salt": issued.salt.hex(),
-            "content": issued.content,
-            "height": issued.height,
-            "tx_hash": issued.tx_hash,
-            "amends": message.record_id.hex() if isinstance(message, MsgAmend) else None,
-        }
-        path = self.register_dir / f"{issued.record_id.hex()}.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(entry, out, indent=2)
+        self.register.keep(
+            issued.record_id,
+            {
+                "kind": issued.kind,
+                "record_id": issued.record_id.hex(),
+                "salt": issued.salt.hex(),
+                "content": issued.content,
+                "height": issued.height,
+                "tx_hash": issued.tx_hash,
+                "amends": message.record_id.hex() if isinstance(message, MsgAmend) else None,
+            },
+        )

@@ -34,6 +34,7 @@ import msgspec
 import segno
 
 from citychain.credentials.schema import CredentialError
+from citychain.credentials.sdjwt import MAX_JSON_DEPTH
 
 __all__ = [
     "MAGIC",
@@ -57,6 +58,7 @@ codes than the version-40 maximum, so that a phone camera at arm's length can re
 HEADER_BYTES = len(MAGIC) + 2 + 8
 MAX_PARTS = 16
 MAX_INFLATED = 1_000_000  # a QR payload never inflates beyond this: refuse a zip bomb
+MAX_DEPTH = MAX_JSON_DEPTH  # nor nests deeper than the JSON it stands for may
 _LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _UPPER_HEX = re.compile(r"(?:[0-9A-F]{2})+")
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
@@ -79,6 +81,20 @@ def _pack(value: Any) -> Any:
     if isinstance(value, list):
         return [_pack(v) for v in value]
     return value
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and maps nest in a decoded payload, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _unpack(value: Any) -> Any:
@@ -161,8 +177,12 @@ def decode_qr_parts(parts: Sequence[bytes]) -> dict[str, Any]:
         doc = msgspec.msgpack.decode(raw)
     except (zlib.error, msgspec.DecodeError) as exc:
         raise CredentialError(f"the QR payload does not decode: {exc}") from None
+    except RecursionError:
+        raise CredentialError("the QR payload is nested too deeply") from None
     if not isinstance(doc, dict) or not all(isinstance(k, str) for k in doc):
         raise CredentialError("the QR payload is not a certificate bundle")
+    if _depth(doc) > MAX_DEPTH:
+        raise CredentialError(f"the QR payload is nested deeper than {MAX_DEPTH}")
     try:
         bundle: dict[str, Any] = _unpack(doc)
     except (ValueError, binascii.Error) as exc:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import secrets
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,16 @@ SD_ALG = "sha-256"
 SALT_BYTES = 16
 DISCLOSURE_ITEMS = 3  # [salt, claim name, value]: the disclosure of an object property
 """Random bytes in a disclosure salt (RFC 9901 recommends at least 128 bits)."""
+# Untrusted JSON (a JWT segment, a disclosure, a certificate bundle) is refused before parsing
+# when it nests deeper than this or is longer: citychain's credentials are flat objects, and
+# Python's parser would otherwise recurse until RecursionError.
+MAX_JSON_DEPTH = 32
+MAX_JSON_CHARS = 1_000_000
+# A JSON string (up to its closing quote, or to the end when there is none) or a bracket; the
+# string alternative never backtracks, so a scan is linear in the text.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]+|\\.)*"?|[\[\]{}]', re.DOTALL)
+_OPENING = frozenset("[{")
+_CLOSING = frozenset("]}")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -47,6 +58,37 @@ def b64url_decode(text: str) -> bytes:
     if b64url_encode(raw) != text:
         raise ValueError("not canonical base64url")
     return raw
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in ``text``, brackets inside strings aside
+    (for text that is not JSON, an upper bound of what a parser would reach before failing)."""
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(text):
+        char = text[token.start()]
+        if char in _OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSING:
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(
+    data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH, max_chars: int = MAX_JSON_CHARS
+) -> Any:
+    """``json.loads`` of untrusted ``data`` (bytes: UTF-8); ValueError when it is not JSON,
+    longer than ``max_chars`` characters, or nested deeper than ``max_depth``."""
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    if len(text) > max_chars:
+        raise ValueError(f"JSON of {len(text)} characters; at most {max_chars}")
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise ValueError(f"JSON nested {depth} deep; at most {max_depth}")
+    try:
+        return json.loads(text)
+    except RecursionError:  # not reached under the depth bound; kept as the last guard
+        raise ValueError("JSON nested too deeply") from None
 
 
 def canonical_json(value: object) -> bytes:
@@ -71,7 +113,7 @@ def decoy_digest() -> str:
 def parse_disclosure(disclosure: str) -> tuple[str, str, Any]:
     """Return (salt, name, value); raises ValueError unless it is a 3-element JSON array of
     two strings and a value."""
-    item = json.loads(b64url_decode(disclosure).decode("utf-8"))
+    item = loads_bounded(b64url_decode(disclosure))
     if not isinstance(item, list) or len(item) != DISCLOSURE_ITEMS:
         raise ValueError("a disclosure must be a JSON array [salt, name, value]")
     salt, name, value = item
@@ -116,6 +158,8 @@ def verify_jwt_signature(jwt: str, public_key: bytes) -> bool:
     if len(public_key) != PUBLIC_KEY_SIZE:
         return False
     try:
+        # jwcrypto parses the header itself, with an unbounded parser: check it first.
+        decode_segment(jwt.split(".", 1)[0])
         jws = JWS()
         jws.deserialize(jwt, _public_jwk(bytes(public_key)), alg="EdDSA")
     except (InvalidJWSSignature, JWException, ValueError):
@@ -125,7 +169,7 @@ def verify_jwt_signature(jwt: str, public_key: bytes) -> bool:
 
 def decode_segment(segment: str) -> dict[str, Any]:
     """A JWT header or payload segment as a JSON object; raises ValueError otherwise."""
-    value = json.loads(b64url_decode(segment).decode("utf-8"))
+    value = loads_bounded(b64url_decode(segment))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value

@@ -38,7 +38,6 @@ holds the role today is not part of a certificate's validity.)
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +48,7 @@ from citychain.credentials.certificate import (
     VerifiedCredential,
     verify_presentation,
 )
+from citychain.credentials.sdjwt import loads_bounded
 from citychain.crypto.address import address_from_bytes
 from citychain.light.verify import verify_bundle
 from citychain.modules.registry import (
@@ -124,7 +124,7 @@ class CertificateResult:
 def _parse_bundle(bundle: Any) -> tuple[str, dict[str, Any], bytes | None] | str:
     if isinstance(bundle, (str, bytes)):
         try:
-            bundle = json.loads(bundle)
+            bundle = loads_bounded(bundle)
         except ValueError as exc:
             return f"the certificate bundle is not JSON: {exc}"
     if not isinstance(bundle, dict):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from citychain.app import BlockResult
 from citychain.store.sqlite import BlockRecord
 
-__all__ = ["Admission", "CommitListener", "Committed", "Engine"]
+__all__ = ["Admission", "BlockLimits", "CommitListener", "Committed", "Engine"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,16 @@ class Admission:
     @property
     def ok(self) -> bool:
         return self.code == 0
+
+
+class BlockLimits(NamedTuple):
+    """The most one block holds: transactions, and their bytes (the transactions' own bytes).
+
+    A batch of transactions larger than this can never reach one block; the API caps its
+    batches with it (docs/network.md, "Mempool admission and block limits")."""
+
+    max_txs: int
+    max_bytes: int
 
 
 class Committed(Protocol):
@@ -90,6 +100,9 @@ class Engine(Protocol):
 
     def mempool_size(self) -> int:
         """Transactions this engine holds for a block (0 where CometBFT holds them)."""
+
+    def block_limits(self) -> BlockLimits:
+        """The most transactions, and transaction bytes, one block of this engine holds."""
 
     def on_commit(self, listener: CommitListener) -> None:
         """Call ``listener`` with each block once it is durable, in height order."""

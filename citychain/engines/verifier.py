@@ -79,6 +79,16 @@ class Verifier:
         )
         return [ok for part in parts for ok in part]
 
+    async def verify_off_loop(self, raws: list[bytes]) -> list[bool]:
+        """As ``verify``, but never on the calling event loop: a batch too small for the
+        workers (or a verifier without any) runs on a thread, where libsodium's Ed25519 runs
+        without holding the GIL. ProcessProposal verifies a block's unknown signatures here."""
+        if not raws:
+            return []
+        if self._pool is not None and len(raws) >= MIN_BATCH_FOR_WORKERS:
+            return await self.verify(raws)
+        return await asyncio.to_thread(verify_chunk, raws)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -13,10 +13,12 @@ Modules: `types` (typed headers, commits, validator sets), `rpc_parse`/`rpc_rend
 RPC JSON), `encoding` and `merkle` (the bytes CometBFT hashes and signs), `verifier` (commit,
 adjacent, skipping and chain verification), `bundle` (version-2 proof bundles), `fetch`
 (building them from a node's RPC), `errors` (LightClientError and its checks), `verify`
-(bundles of either engine: a solo header signed by its node, or a CometBFT commit) and `claims`
-(what a bundle states).
+(bundles of either engine: a solo header signed by its node, or a CometBFT commit), `claims`
+(what a bundle states, checked against what it proves) and `answer` (a node's answer carrying a
+bundle, every field of it checked).
 """
 
+from citychain.light.answer import verify_document
 from citychain.light.bundle import BUNDLE_VERSION, verify_cometbft_bundle
 from citychain.light.encoding import header_hash, precommit_sign_bytes, validator_set_hash
 from citychain.light.errors import Check, LightClientError
@@ -83,5 +85,6 @@ __all__ = [
     "verify_cometbft_bundle",
     "verify_commit",
     "verify_commit_trusting",
+    "verify_document",
     "verify_non_adjacent",
 ]

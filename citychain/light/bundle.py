@@ -12,7 +12,8 @@ this order:
    else the first hop's own set, which the result then says it trusted), each hop by CometBFT's
    skipping rule (`citychain.light.verifier.verify_chain`);
 4. the Merkle proof shows `key -> value` under the target header's app hash;
-5. the human-readable claim (a balance, say) is what the key and value encode.
+5. the human-readable claim (a balance, say) is exactly what the key and value encode, and the
+   bundle has no field besides those below (`BUNDLE_FIELDS`): nothing it states goes unchecked.
 
 Each failure names the step, and for step 3 the hop and the check.
 """
@@ -23,7 +24,14 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from citychain.light.claims import VerifyResult, hex_field, proven_claim_failure, utc_text
+from citychain.light.claims import (
+    VerifyResult,
+    derived_claim,
+    hex_field,
+    proven_claim_failure,
+    unknown_fields_failure,
+    utc_text,
+)
 from citychain.light.encoding import header_hash
 from citychain.light.errors import Check, LightClientError
 from citychain.light.rpc_parse import parse_light_block
@@ -31,12 +39,27 @@ from citychain.light.types import Header, LightBlock, ValidatorSet, make_validat
 from citychain.light.verifier import DEFAULT_TRUST_LEVEL, verify_chain
 from citychain.state import Proof, ProofFormatError
 
-__all__ = ["BUNDLE_ENGINE", "BUNDLE_VERSION", "verify_cometbft_bundle"]
+__all__ = ["BUNDLE_ENGINE", "BUNDLE_FIELDS", "BUNDLE_VERSION", "verify_cometbft_bundle"]
 
 BUNDLE_VERSION = 2
 """The bundle format this module reads; version 1 is the solo engine's (citychain.light.verify)."""
 
 BUNDLE_ENGINE = "cometbft"
+
+BUNDLE_FIELDS = (
+    "version",
+    "engine",
+    "chain_id",
+    "height",
+    "key",
+    "value",
+    "claim",
+    "proof",
+    "signed_header",
+    "validators",
+    "trust_chain",
+)
+"""Every field of a version-2 bundle; any other is refused."""
 
 
 def _fail(reason: str, **details: Any) -> VerifyResult:
@@ -85,6 +108,9 @@ def _envelope(bundle: Any) -> tuple[str, int]:
         raise _Invalid("malformed bundle: chain_id must be a string")
     if not isinstance(height, int) or isinstance(height, bool) or height < 0:
         raise _Invalid("malformed bundle: height must be a non-negative integer")
+    unknown = unknown_fields_failure(bundle, BUNDLE_FIELDS)
+    if unknown:
+        raise _Invalid(unknown)
     return chain_id, height
 
 
@@ -195,7 +221,7 @@ def verify_cometbft_bundle(
             "validators_from": source,
             "hops": len(hops),
             "trust_level": str(trust_level),
-            "claim": bundle.get("claim") or {},
+            "claim": derived_claim(key, value),
             "present": value is not None,
         },
     )

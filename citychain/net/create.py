@@ -1,208 +1,140 @@
-"""``citychain net init`` and ``net add-node``: homes, keys and a shared genesis for N members.
+"""``citychain net init`` and ``net add-node``: N members' homes and their shared genesis.
 
-Every node gets a citychain home (engine ``cometbft``) and a CometBFT home made by ``cometbft
-init`` (validator and node keys, config.toml). The genesis is built once and copied to all:
-CometBFT's ``validators`` are the members' consensus keys, and its ``app_state`` is the
-citychain genesis document, which the Application receives in InitChain.
+Each member's home is made as ``net keygen`` makes it on the member's own machine (citychain
+home, engine ``cometbft``, and a CometBFT home from ``cometbft init``), the genesis is built from
+the members' public files as ``net genesis`` builds it, and installed as ``net join`` does
+(citychain/net/member.py). Each authority key (issuer, kyc, registrar, oracle, manufacturer) is
+made in the home of the member that holds the role (``DEFAULT_ROLE_ORGS``, or the hosts file).
+
+Two shapes:
+
+* ``create_network``: every member on this machine, on loopback, ports from ``base_port``; one
+  operator runs them all, with one key password.
+* ``create_hosts_network``: one member per host (``net init --hosts FILE``); each home is meant
+  to be copied to its member's machine, with its own password.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import hashlib
 import json
-import re
-import subprocess
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from citychain.crypto.keystore import Keystore
-from citychain.genesis import Genesis
-from citychain.home import Home
-from citychain.init_home import ROLE_KEY_FEE_FLOAT, ROLE_KEYS
-from citychain.modules.bank import DEFAULT_SECTION
-from citychain.net.layout import (
-    NetError,
-    NetLayout,
-    NodeSpec,
-    cometbft_binary,
-    validator_public_key,
+from citychain.modules.consortium import (
+    ISSUER,
+    KYC_VERIFIER,
+    MANUFACTURER,
+    ORACLE,
+    REGISTRAR,
 )
-from citychain.net.toml_edit import TomlValue, set_toml_values
+from citychain.net.layout import MEMBER_ORGS, NetError, NetLayout, NodeSpec
+from citychain.net.member import (
+    LOOPBACK,
+    OPERATOR_KEY,
+    PEERS_FORMAT,
+    ROLE_NAMES,
+    MemberInfo,
+    MemberPlan,
+    NetInputError,
+    NetOptions,
+    build_genesis,
+    check_chain_id,
+    host_port,
+    join,
+    keygen,
+    moniker_of,
+    peers_document,
+)
 
-__all__ = ["DEFAULT_BASE_PORT", "NetOptions", "add_node", "create_network"]
+__all__ = [
+    "DEFAULT_BASE_PORT",
+    "DEFAULT_ROLE_ORGS",
+    "OPERATOR_KEY",
+    "NetOptions",
+    "add_node",
+    "create_hosts_network",
+    "create_network",
+    "default_role_holders",
+]
 
 DEFAULT_BASE_PORT = 27000
-VALIDATOR_POWER = 10
 MAX_VALIDATORS = 64  # the most `--validators` a network is created with
-OPERATOR_KEY = "operator"
+
+# Which member organisation holds each authority role by default: the city issues its currency
+# and keeps the civil registry, the bank checks identities, the battery maker registers its
+# batteries and runs the telemetry oracle. With fewer members, the member at that position
+# modulo N.
+DEFAULT_ROLE_ORGS: dict[str, str] = {
+    ISSUER: "City Hall",
+    KYC_VERIFIER: "First City Bank",
+    REGISTRAR: "City Hall",
+    ORACLE: "Voltcell Batteries",
+    MANUFACTURER: "Voltcell Batteries",
+}
 
 
-class NetOptions:
-    def __init__(
-        self,
-        *,
-        timeout_commit: str = "500ms",
-        timeout_propose: str = "1500ms",
-        mempool_size: int = 50_000,
-        kdf_limits: tuple[int, int] | None = None,
-    ) -> None:
-        self.timeout_commit = timeout_commit
-        # How long validators wait for a proposal before voting nil: a round whose proposer is
-        # down costs this much. CometBFT's default, 3s, is meant for networks wider than loopback.
-        self.timeout_propose = timeout_propose
-        self.mempool_size = mempool_size
-        self.kdf_limits = kdf_limits
+def default_role_holders(members: int) -> dict[str, int]:
+    """Role (= key name) -> index of the member whose home holds its key."""
+    return {role: MEMBER_ORGS.index(DEFAULT_ROLE_ORGS[role]) % members for role in ROLE_NAMES}
 
 
-def _run(args: list[str]) -> str:
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    except OSError as exc:
-        raise NetError(f"cannot run {args[0]}: {exc}") from None
-    if done.returncode != 0:
-        raise NetError(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
+def _roles_of(index: int, holders: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(role for role in ROLE_NAMES if holders[role] == index)
 
 
-def _keystore(home: Home, options: NetOptions) -> Keystore:
-    if options.kdf_limits is None:
-        return Keystore(home.keys_dir)
-    return Keystore(home.keys_dir, opslimit=options.kdf_limits[0], memlimit=options.kdf_limits[1])
+def _check_new_dir(directory: Path) -> None:
+    if NetLayout(directory).exists() or (directory.exists() and any(directory.iterdir())):
+        raise NetError(f"{directory} is not empty; choose another --dir")
 
 
-def _init_node(
-    layout: NetLayout, spec: NodeSpec, chain_id: str, password: str, options: NetOptions
-) -> tuple[NodeSpec, str, bytes]:
-    """Create node ``spec``'s folders and keys; returns the spec with its node id, the member's
-    operator address and its consensus public key."""
-    binary = str(cometbft_binary())
-    node_dir = layout.node_dir(spec.index)
-    comet_home = layout.cometbft_home(spec.index)
-    _run([binary, "init", "--home", str(comet_home)])
-    node_id = _run([binary, "show-node-id", "--home", str(comet_home)])
-    home = Home(node_dir)
-    home.write_config(
-        {
-            "chain_id": chain_id,
-            "moniker": spec.moniker,
-            "member": spec.name,
-            "engine": "cometbft",
-            "api": f"127.0.0.1:{spec.api_port}",
-            "abci": f"tcp://127.0.0.1:{spec.abci_port}",
-            "cometbft_rpc": spec.rpc_url,
-            "cometbft_home": str(comet_home),
-        }
-    )
-    operator = _keystore(home, options).add(OPERATOR_KEY, password)
-    pub = validator_public_key(comet_home)
-    return NodeSpec(**{**spec.__dict__, "node_id": node_id}), operator.address, pub
+def _check_plans(plans: Sequence[MemberPlan]) -> None:
+    """What ``build_genesis`` would refuse, before any home is made."""
+    for what, values in (
+        ("name", [plan.name for plan in plans]),
+        ("host and p2p port", [host_port(plan.host, plan.p2p_port) for plan in plans]),
+    ):
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                raise NetInputError(f"two members have the same {what}: {value}")
 
 
-def _configure(
-    layout: NetLayout, spec: NodeSpec, peers: list[NodeSpec], options: NetOptions
-) -> None:
-    persistent = ",".join(f"{p.node_id}@127.0.0.1:{p.p2p_port}" for p in peers if p != spec)
-    values: dict[str, dict[str, TomlValue]] = {
-        "": {
-            "moniker": spec.moniker,
-            "proxy_app": f"tcp://127.0.0.1:{spec.abci_port}",
-            "log_level": "main:info,state:info,consensus:error,p2p:error,*:error",
-        },
-        "rpc": {
-            "laddr": f"tcp://127.0.0.1:{spec.rpc_port}",
-            "max_body_bytes": 16_000_000,
-            # The app broadcasts in JSON-RPC batches of
-            # citychain.engines.cometbft.engine.RPC_BATCH (500).
-            "max_request_batch_size": 500,
-        },
-        "p2p": {
-            "laddr": f"tcp://127.0.0.1:{spec.p2p_port}",
-            "persistent_peers": persistent,
-            "addr_book_strict": False,
-            "allow_duplicate_ip": True,
-            "pex": False,
-            "send_rate": 50_000_000,
-            "recv_rate": 50_000_000,
-        },
-        "mempool": {
-            "size": options.mempool_size,
-            "cache_size": 4 * options.mempool_size,
-            # The app rebases its check state itself after each commit (Application.
-            # rebase_check_state): CometBFT's recheck would run every waiting transaction again.
-            "recheck": False,
-        },
-        "consensus": {
-            "timeout_commit": options.timeout_commit,
-            "timeout_propose": options.timeout_propose,
-        },
-        # citychain indexes transactions itself; CometBFT's indexer would do the work twice.
-        "tx_index": {"indexer": "null"},
-    }
-    set_toml_values(layout.cometbft_home(spec.index) / "config" / "config.toml", values)
-
-
-def _app_genesis(
+def _build(
+    directory: Path,
+    plans: Sequence[MemberPlan],
+    passwords: Sequence[str],
     chain_id: str,
-    members: list[tuple[NodeSpec, str, bytes]],
-    role_addresses: dict[str, list[str]],
-    funded: list[str],
-    extra_balances: Sequence[Mapping[str, Any]] = (),
-) -> dict[str, Any]:
-    bank = copy.deepcopy(DEFAULT_SECTION)
-    bank["wallet_tiers"] = [{"address": a, "tier": 2} for a in funded]
-    bank["balances"] = [
-        {"address": a, "denom": "ccy", "amount": ROLE_KEY_FEE_FLOAT} for a in funded
+    options: NetOptions,
+    extra_balances: Sequence[Mapping[str, Any]],
+) -> list[NodeSpec]:
+    """keygen for every member, the genesis from their public files, join for every member."""
+    _check_plans(plans)
+    directory.mkdir(parents=True, exist_ok=True)
+    layout = NetLayout(directory)
+    infos: list[MemberInfo] = [
+        keygen(layout.node_dir(i), plan, passwords[i], options) for i, plan in enumerate(plans)
     ]
-    bank["balances"].extend(dict(entry) for entry in extra_balances)
-    return {
-        "chain_id": chain_id,
-        "genesis_time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "validators": [
-            {"name": spec.name, "public_key": pub.hex(), "power": VALIDATOR_POWER}
-            for spec, _, pub in members
-        ],
-        "app_state": {
-            "consortium": {
-                "roles": role_addresses,
-                "members": [
-                    {
-                        "name": spec.name,
-                        "operator": operator,
-                        "validator_public_key": pub.hex(),
-                        "power": VALIDATOR_POWER,
-                    }
-                    for spec, operator, pub in members
-                ],
-            },
-            "bank": bank,
-        },
-    }
-
-
-def _cometbft_genesis(template: Path, app_genesis: dict[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(template.read_text())
-    doc["chain_id"] = app_genesis["chain_id"]
-    doc["genesis_time"] = (
-        datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
-    doc["validators"] = [
-        {
-            "address": hashlib.sha256(bytes.fromhex(v["public_key"])).digest()[:20].hex().upper(),
-            "pub_key": {
-                "type": "tendermint/PubKeyEd25519",
-                "value": base64.b64encode(bytes.fromhex(v["public_key"])).decode(),
-            },
-            "power": str(v["power"]),
-            "name": v["name"],
-        }
-        for v in app_genesis["validators"]
+    genesis = build_genesis(infos, chain_id, extra_balances=extra_balances)
+    peers = peers_document(chain_id, infos)
+    for i in range(len(plans)):
+        join(layout.node_dir(i), genesis, peers)
+    specs = [
+        NodeSpec(
+            index=i,
+            name=plan.name,
+            moniker=moniker_of(plan.name),
+            p2p_port=plan.p2p_port,
+            rpc_port=plan.rpc_port,
+            abci_port=plan.abci_port,
+            api_port=plan.api_port,
+            node_id=info.node_id,
+            host=plan.host,
+        )
+        for i, (plan, info) in enumerate(zip(plans, infos, strict=True))
     ]
-    doc["app_state"] = app_genesis
-    return doc
+    holders = {role: i for i, info in enumerate(infos) for role in info.roles}
+    layout.save(chain_id, specs, roles=holders)
+    return specs
 
 
 def create_network(
@@ -215,54 +147,62 @@ def create_network(
     options: NetOptions | None = None,
     extra_balances: Sequence[Mapping[str, Any]] = (),
 ) -> list[NodeSpec]:
-    """Create DIR with ``validators`` member nodes sharing one genesis.
+    """Create DIR with ``validators`` member nodes on this machine's loopback, one genesis.
 
     ``extra_balances`` are bank genesis entries (``{"address", "denom", "amount"}``) added to
     the members' and role keys' own, e.g. the accounts of ``citychain bench payments``.
     """
-    options = options or NetOptions()
-    layout = NetLayout(directory)
-    if layout.exists() or (directory.exists() and any(directory.iterdir())):
-        raise NetError(f"{directory} is not empty; choose another --dir")
+    _check_new_dir(directory)
     if not 1 <= validators <= MAX_VALIDATORS:
-        raise NetError("--validators must be 1..64")
-    # CometBFT takes chain ids of at most 50 characters (types.MaxChainIDLen).
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,49}", chain_id):
-        raise NetError(f"chain id must be 1..50 letters, digits, '.', '_' or '-', got {chain_id!r}")
-    directory.mkdir(parents=True, exist_ok=True)
-    members = [
-        _init_node(layout, NodeSpec.at(i, base_port), chain_id, password, options)
-        for i in range(validators)
-    ]
-    specs = [spec for spec, _, _ in members]
-    # The first member's home holds the role keys `citychain init` creates.
-    first = Home(layout.node_dir(0))
-    keystore = _keystore(first, options)
-    roles: dict[str, list[str]] = {}
-    funded = [operator for _, operator, _ in members]
-    for role, name in ROLE_KEYS:
-        address = keystore.add(name, password).address
-        roles.setdefault(role, []).append(address)
-        funded.append(address)
-    app_genesis = _app_genesis(chain_id, members, roles, funded, extra_balances)
-    Genesis.from_dict(app_genesis)  # refuse to write a genesis the Application would refuse
-    comet_genesis = _cometbft_genesis(
-        layout.cometbft_home(0) / "config" / "genesis.json", app_genesis
+        raise NetInputError(f"--validators must be 1..{MAX_VALIDATORS}")
+    check_chain_id(chain_id)
+    holders = default_role_holders(validators)
+    plans = []
+    for i in range(validators):
+        spec = NodeSpec.at(i, base_port)
+        plans.append(
+            MemberPlan(
+                name=spec.name,
+                host=LOOPBACK,
+                p2p_port=spec.p2p_port,
+                roles=_roles_of(i, holders),
+                p2p_listen=LOOPBACK,
+            )
+        )
+    return _build(
+        directory,
+        plans,
+        [password] * validators,
+        chain_id,
+        options or NetOptions(),
+        extra_balances,
     )
-    for spec in specs:
-        _write_genesis(layout, spec.index, app_genesis, comet_genesis)
-        _configure(layout, spec, specs, options)
-    layout.save(chain_id, specs)
-    return specs
 
 
-def _write_genesis(
-    layout: NetLayout, index: int, app_genesis: dict[str, Any], comet_genesis: dict[str, Any]
-) -> None:
-    Home(layout.node_dir(index)).genesis_file.write_bytes(Genesis.canonical_json(app_genesis))
-    (layout.cometbft_home(index) / "config" / "genesis.json").write_text(
-        json.dumps(comet_genesis, indent=2) + "\n"
-    )
+def create_hosts_network(
+    directory: Path,
+    plans: Sequence[MemberPlan],
+    *,
+    passwords: Sequence[str],
+    chain_id: str = "citychain-net",
+    options: NetOptions | None = None,
+    extra_balances: Sequence[Mapping[str, Any]] = (),
+) -> list[NodeSpec]:
+    """Create DIR/nodeI for each member of ``plans`` (one per host), each home to be copied to
+    its member's machine. When no plan names a role, the roles go to ``DEFAULT_ROLE_ORGS``."""
+    _check_new_dir(directory)
+    if not 1 <= len(plans) <= MAX_VALIDATORS:
+        raise NetInputError(f"a network has 1..{MAX_VALIDATORS} members, got {len(plans)}")
+    if len(passwords) != len(plans):
+        raise NetInputError("each member needs its own password")
+    check_chain_id(chain_id)
+    if not any(plan.roles for plan in plans):
+        holders = default_role_holders(len(plans))
+        plans = [
+            MemberPlan(**{**plan.__dict__, "roles": _roles_of(i, holders)})
+            for i, plan in enumerate(plans)
+        ]
+    return _build(directory, plans, passwords, chain_id, options or NetOptions(), extra_balances)
 
 
 def add_node(
@@ -271,18 +211,26 @@ def add_node(
     """A new, non-validating node for an organisation that is to join: same genesis, peers with
     every node. Returns its spec, operator address and consensus public key, which a member
     proposes for admission (``citychain tx consortium propose admit-member``)."""
-    options = options or NetOptions()
     layout = NetLayout(directory)
     chain_id, specs = layout.load()
     if name is not None and any(s.name == name for s in specs):
         raise NetError(f"a node named {name!r} already exists")
     base = specs[0].p2p_port
     spec = NodeSpec.at(len(specs), base, name)
-    new_spec, operator, pub = _init_node(layout, spec, chain_id, password, options)
-    app_genesis = json.loads(Home(layout.node_dir(0)).genesis_file.read_text())
-    comet_genesis = json.loads((layout.cometbft_home(0) / "config" / "genesis.json").read_text())
-    _write_genesis(layout, new_spec.index, app_genesis, comet_genesis)
-    everyone = [*specs, new_spec]
-    _configure(layout, new_spec, everyone, options)
-    layout.save(chain_id, everyone)
-    return new_spec, operator, pub
+    if any(s.host != LOOPBACK for s in specs):
+        raise NetError("add-node adds a node on this machine to a network on loopback")
+    plan = MemberPlan(name=spec.name, host=LOOPBACK, p2p_port=spec.p2p_port, p2p_listen=LOOPBACK)
+    info = keygen(layout.node_dir(spec.index), plan, password, options)
+    genesis = json.loads((layout.cometbft_home(0) / "config" / "genesis.json").read_text())
+    everyone = [*specs, NodeSpec(**{**spec.__dict__, "node_id": info.node_id})]
+    peers = {
+        "format": PEERS_FORMAT,
+        "chain_id": chain_id,
+        "peers": [
+            {"name": s.name, "node_id": s.node_id, "host": s.host, "p2p_port": s.p2p_port}
+            for s in everyone
+        ],
+    }
+    join(layout.node_dir(spec.index), genesis, peers)
+    layout.save(chain_id, everyone, roles=layout.role_holders())
+    return everyone[-1], info.operator, bytes.fromhex(info.validator_public_key)

@@ -2,7 +2,8 @@
 
 ```
 DIR/
-  net.json              chain id and the nodes: name, folder, ports
+  net.json              chain id, the nodes (name, host, ports, node id) and which node's
+                        home holds each role key
   node0/ ... nodeN-1/   each a citychain home (config.json engine=cometbft, keys/, data/)
     cometbft/           CometBFT's home: config.toml, genesis.json, validator and node keys
     app.log, cometbft.log, pids.json
@@ -79,6 +80,7 @@ class NodeSpec:
     abci_port: int
     api_port: int
     node_id: str = ""
+    host: str = "127.0.0.1"  # where the other members reach its p2p port
 
     @property
     def folder(self) -> str:
@@ -129,8 +131,25 @@ class NetLayout:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise NetError(f"{self.manifest} is malformed: {exc}") from None
 
-    def save(self, chain_id: str, nodes: list[NodeSpec]) -> None:
+    def role_holders(self) -> dict[str, int]:
+        """Role key name -> the node whose home holds it. A network made before the role keys
+        were spread over the members holds them all in node0."""
+        try:
+            roles = json.loads(self.manifest.read_text()).get("roles", {})
+            return {str(name): int(index) for name, index in roles.items()}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise NetError(f"{self.manifest} is malformed: {exc}") from None
+
+    def role_home(self, name: str) -> Path:
+        """The home folder whose keystore holds role key ``name`` (issuer, kyc, ...)."""
+        return self.node_dir(self.role_holders().get(name, 0))
+
+    def save(
+        self, chain_id: str, nodes: list[NodeSpec], roles: dict[str, int] | None = None
+    ) -> None:
         doc: dict[str, Any] = {"chain_id": chain_id, "nodes": [asdict(n) for n in nodes]}
+        if roles is not None:
+            doc["roles"] = dict(sorted(roles.items()))
         tmp = self.manifest.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, self.manifest)

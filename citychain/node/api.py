@@ -2,23 +2,32 @@
 
 One router per domain in ``citychain/node/routes/``, each at module level, getting the node
 through the ``get_node`` dependency; this module only assembles them (FastAPI, "Bigger
-Applications"). Every error is JSON ``{"error": {"code", "codespace", "message"}}`` with a 4xx
-status; bad input never reaches a stack trace.
+Applications"), each made with ``route_class=EngineRoute`` so that what touches the node runs
+on the engine's loop (node/dispatch.py). Every error is JSON ``{"error": {"code", "codespace",
+"message"}}`` with a 4xx status; bad input never reaches a stack trace.
+
+Around the routes, outermost first (each on the API's thread, before any route runs):
+cross-origin access per route (node/cors.py), a rate limit per client address and the body
+limit (node/http_limits.py). The operator routes want the operator token (node/operator.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette import status
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from citychain.node.cors import CorsByRoute
+from citychain.node.dispatch import check_dispatched
+from citychain.node.http_limits import BodyLimit, Count, RateLimit
+from citychain.node.metrics import NodeMetrics
 from citychain.node.routes import (
     bank,
     battery,
@@ -31,17 +40,29 @@ from citychain.node.routes import (
     ws,
 )
 from citychain.node.routes.deps import error_response
+from citychain.node.routes.ws import WsGate
 from citychain.node.service import Node
+from citychain.node.settings import DEFAULT_MAX_BODY, ApiSettings
 
 __all__ = ["MAX_BODY_BYTES", "create_api"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = DEFAULT_MAX_BODY
 
 
-def create_api(node: Node) -> FastAPI:
-    """The API of ``node``, which it starts and stops with the application's lifespan."""
+def create_api(
+    node: Node,
+    settings: ApiSettings | None = None,
+    *,
+    operator_token: str | None = None,
+    manage_node: bool = True,
+) -> FastAPI:
+    """The API of ``node`` under ``settings`` (defaults: node/settings.py). With
+    ``manage_node``, the application's lifespan starts and stops the node on the API's own loop
+    (one loop for both, as in tests); node/run.py runs them apart and passes False. Without an
+    ``operator_token``, the operator routes refuse everyone."""
+    settings = settings if settings is not None else ApiSettings()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,24 +74,62 @@ def create_api(node: Node) -> FastAPI:
         title="citychain node API",
         version="1",
         description="Submit transactions, read blocks, accounts and proofs, stream events.",
-        lifespan=lifespan,
+        lifespan=lifespan if manage_node else None,
     )
     api.state.node = node
+    api.state.operator_token = operator_token
+    metrics: NodeMetrics | None = getattr(node, "metrics", None)  # none in some tests
+    count = _refusal_counter(metrics)
+    api.state.ws_gate = WsGate(
+        settings.ws_max_connections, settings.ws_max_per_client, settings.ws_origins, count=count
+    )
+    if metrics is not None:
+        api.state.ws_gate.gauge = metrics.ws_connections.set
     api.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     api.add_exception_handler(Exception, unexpected_error)
     api.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
-    api.middleware("http")(limit_body)
-    api.include_router(chain.router)
-    api.include_router(bank.router)
-    api.include_router(ws.router)
-    api.include_router(pages.router)
-    api.include_router(consortium.router)
-    api.include_router(registry.router)
-    api.include_router(battery.router)
-    api.include_router(battery_openings.router)
-    api.include_router(devices.router)
+    # add_middleware puts each one outside those added before it.
+    api.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_timeout_s,
+        count=count,
+    )
+    api.add_middleware(
+        RateLimit,
+        rate=settings.rate_per_second,
+        burst=settings.rate_burst,
+        trusted=settings.rate_trusted,
+        count=count,
+    )
+    api.add_middleware(CorsByRoute, routes=api.routes)
+    for domain in (
+        chain,
+        bank,
+        ws,
+        pages,
+        consortium,
+        registry,
+        battery,
+        battery_openings,
+        devices,
+    ):
+        check_dispatched(domain.router)
+        api.include_router(domain.router)
     api.mount("/static", StaticFiles(directory=str(pages.WEB)), name="static")
     return api
+
+
+def _refusal_counter(metrics: NodeMetrics | None) -> Count:
+    """Counts the API's refusals in ``citychain_api_refused_total``."""
+    if metrics is None:
+        return lambda reason: None
+    refused = metrics.api_refused
+
+    def count(reason: str) -> None:
+        refused.labels(reason).inc()
+
+    return count
 
 
 async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -93,14 +152,3 @@ async def validation_error(_: Request, exc: RequestValidationError) -> JSONRespo
     return error_response(
         status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}: {first.get('msg', 'invalid request')}"
     )
-
-
-async def limit_body(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-        return error_response(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"request body larger than {MAX_BODY_BYTES} bytes"
-        )
-    return await call_next(request)

@@ -5,8 +5,9 @@ One pass (``Oracle.run_once``):
 1. reads the gateway's store (citychain.telemetry.gateway.store, never writing to it) for
    batches marked ``anchored`` it has not processed, checks each on the ledger
    (``dev/b/<batch id>`` holds the same root and count) and recomputes the root from the
-   stored reports, decodes their BMS reports, keeps those of the fleet's BMS devices (each
-   battery's passport on the ledger names its ``bms_device_id``), and stores them in its own
+   stored reports, decodes their BMS reports, keeps those of the fleet's BMS devices (the
+   manifest names each battery's; the ledger keeps the device only in the battery's holding,
+   which it does not link to the battery), and stores them in its own
    SQLite file together with the processed batch ids (its cursor), in one transaction;
 2. for each battery with reports newer than the last it submitted, aggregates them per
    simulated day (the device's clock: ``time_ms // 86_400_000``) and signs, with the
@@ -134,7 +135,9 @@ class Oracle:
         test_reports: Mapping[bytes, TestReport] | None = None,
         curve_model: CurveModel | None = None,
     ) -> None:
-        """``batteries``: (battery id, BMS device id) pairs; each is checked on the ledger.
+        """``batteries``: (battery id, BMS device id) pairs, from the manufacturer's manifest;
+        each battery must be registered on the ledger. The pairing is the manifest's word: the
+        ledger keeps the device in the battery's holding, which the oracle cannot name.
         ``test_reports``: opened test reports by battery id, from the manufacturer; each must
         open the ledger's commitment, and one carrying lot curves gives its battery the curve
         prediction (``curve_model``, default the committed one)."""
@@ -158,8 +161,6 @@ class Oracle:
             if not value:
                 raise ValueError(f"battery {battery_id.hex()} is not registered")
             battery = decode(bytes.fromhex(value), Battery)
-            if battery.bms_device_id != device_id:
-                raise ValueError(f"battery {battery_id.hex()} names another BMS device")
             self.fleet[device_id] = FleetEntry(
                 battery_id,
                 device_id,

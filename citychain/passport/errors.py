@@ -18,6 +18,8 @@ MALFORMED_REQUEST = register(CODESPACE, 10, "the read request is not a canonical
 BAD_VALUES = register(CODESPACE, 11, "the opened values are malformed or physically impossible")
 NOT_MONOTONE = register(CODESPACE, 12, "a cumulative health counter went down")
 NOT_COMMITTED = register(CODESPACE, 13, "the ledger holds no commitment to open for this part")
+WRONG_NODE = register(CODESPACE, 14, "the read request is for another node")
+WRONG_ROUTE = register(CODESPACE, 15, "the read request is for another route")
 
 
 class RestrictedReadError(CityError):

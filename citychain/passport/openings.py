@@ -6,7 +6,8 @@ the ledger holds for that battery and part now, so anyone may deliver it (the ma
 points 2 and 3 after registration, the oracle for the health after each update) and nobody can
 plant other data: the ledger decides what is true, the store only remembers the clear text.
 Openings are not consensus data; each node keeps the ones delivered to it, and the reader
-checks every opening it is served against the ledger (``restricted.verify_served``).
+checks every opening it is served against the ledger (``restricted.verify_served``). The file
+holds the parts in clear, so it is the node user's only: mode 0600 in a folder of mode 0700.
 
 The ledger cannot check the ranges of values it only sees committed, so the store does, for
 the health: the values must decode as ``HealthValues`` (each within its physical range), the
@@ -18,7 +19,6 @@ update's. A commitment whose opening fails stays unopened, which every reader se
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +40,7 @@ from citychain.modules.battery import (
 )
 from citychain.passport import errors
 from citychain.passport.errors import RestrictedReadError
+from citychain.passport.private_db import connect_private
 from citychain.state.overlay import StateReader
 
 __all__ = ["CUMULATIVE", "Opening", "OpeningStore", "health_fields"]
@@ -96,10 +97,11 @@ class OpeningStore:
     """Openings in one SQLite file (WAL); safe to share between the API's threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # The fields in clear: only the node's own user may read the file (mode 0600, in a
+        # folder of mode 0700).
+        self._db = connect_private(path)
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:

@@ -4,6 +4,11 @@
 their signed reports; ``Publisher`` sends them to the broker with QoS 1 on a persistent session
 and tells which ones the broker acknowledged (PUBACK); ``GatewayProcess`` runs
 ``citychain gateway`` in a child process so that it can be killed with SIGKILL.
+
+Broker accounts (citychain.telemetry.broker_access): a ``SimDevice`` logs in as itself
+(``mqtt_login``: its id in hex, a password derived from its key); a ``Publisher`` that sends
+for a whole fleet on one connection logs in as a relay (``MosquittoBroker.relay_login``), and
+the gateway with ``MosquittoBroker.gateway_login``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +33,7 @@ from citychain.client import Wallet
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.devices import MsgRegisterDevice, device_id_of, possession_statement
+from citychain.telemetry.broker_access import DEVICE_RESEND, MQTT_PASSWORD_ENV, MqttLogin
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.service import report_topic
 from citychain.telemetry.report import BmsReadings, ReportBody, report_id, sign_report
@@ -45,6 +53,13 @@ class SimDevice:
 
     def __post_init__(self) -> None:
         self.id = device_id_of(self.key.public_key)
+
+    @property
+    def mqtt_login(self) -> MqttLogin:
+        """The device's broker account: its id in hex, a password derived from its key (a
+        simulator's shortcut: a real device is given a password when it is provisioned)."""
+        secret = hashlib.sha256(b"citychain/sim/mqtt-password/v1\x00" + self.key.seed).hexdigest()
+        return MqttLogin(self.id.hex(), secret)
 
     def report(self, time_ms: int = 0) -> bytes:
         """The next signed BMS report, with plausible readings derived from the counter."""
@@ -91,11 +106,18 @@ class Fleet:
 
 
 class Publisher:
-    """One MQTT connection publishing every device's reports with QoS 1.
+    """One MQTT connection publishing reports with QoS 1: a device's own (``login`` its
+    ``mqtt_login``), or a whole fleet's (a relay's login).
 
     At most ``window`` reports wait for their PUBACK at a time: paho walks all of its unacknowledged
     messages on every PUBACK (``_update_inflight``), so a publisher that queues 100,000 spends
-    its time there and, in the benchmark, measures itself instead of the gateway."""
+    its time there and, in the benchmark, measures itself instead of the gateway.
+
+    After a lost connection it sends its last ``resend`` acknowledged reports again, before
+    anything else (paho itself sends again those still waiting for their PUBACK): Mosquitto
+    writes messages to disk after it acknowledges them, up to ``AUTOSAVE_CHANGES`` later, so a
+    broker SIGKILLed in between lost messages it acknowledged (citychain.telemetry.broker). The
+    gateway recognises a report it already has by its id (``duplicate``)."""
 
     def __init__(
         self,
@@ -103,6 +125,9 @@ class Publisher:
         port: int,
         client_id: str = "citychain-sim-devices",
         window: int = 200,
+        *,
+        login: MqttLogin | None = None,
+        resend: int = DEVICE_RESEND,
     ) -> None:
         self.window = window
         self.client = BufferedClient(
@@ -111,26 +136,81 @@ class Publisher:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
+        if login is not None:
+            self.client.username_pw_set(login.username, login.password)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(1, 2)
         self.sent: list[tuple[bytes, int]] = []  # (report id, MQTT packet id), in order
         # Packet ids the broker acknowledged, in order. paho never reuses an id still waiting
         # for its PUBACK, so the k-th PUBACK of id M belongs to the k-th message sent with M.
         self._acked_mids: list[int] = []
+        self.resend = resend
+        self._recent: deque[tuple[str, bytes]] = deque(maxlen=window + resend)
+        self._recent_lock = threading.Lock()
+        self._resent_mids: Counter[int] = Counter()  # PUBACKs of resent reports, not counted
+        self.resent = 0
+        self.connect_error = ""
+        self._connected = threading.Event()  # connected once
+        self._online = threading.Event()  # connected now
+        self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self.client.on_disconnect = self._on_disconnect
         self._reconnected = False
         self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
 
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: object,
+        props: object,
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            self.connect_error = str(reason)
+            return
+        self.connect_error = ""
+        if self._connected.is_set():
+            # A reconnect. Published from here, these go out before paho sends again the
+            # messages still waiting for their PUBACK (it does so after this callback), so a
+            # device's reports keep their order.
+            recent = self._acknowledged_tail()
+            for topic, payload in recent:
+                self._resent_mids[client.publish(topic, payload, qos=1).mid] += 1
+            self.resent += len(recent)
+        self._connected.set()
+        self._online.set()
+
+    def _acknowledged_tail(self) -> list[tuple[str, bytes]]:
+        """The last ``resend`` reports sent before those still unacknowledged (PUBACKs come in
+        order), taken out: a report goes again once at most, so one that the broker answers by
+        closing the connection (a denied topic) does not do so after every reconnect. A report
+        counted unacknowledged too early is sent again needlessly, never missed."""
+        unacknowledged = max(0, len(self.sent) - len(self._acked_mids))
+        with self._recent_lock:
+            recent = list(self._recent)
+            cut = max(0, len(recent) - unacknowledged)
+            self._recent.clear()
+            self._recent.extend(recent[cut:])  # paho sends these again: keep them in the tail
+        return recent[max(0, cut - self.resend) : cut]
+
+    def wait_connected(self, timeout: float) -> bool:
+        """True once the broker accepted the connection (``connect_error`` says why not)."""
+        return self._connected.wait(timeout)
+
     def _on_publish(
         self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object
     ) -> None:
+        if self._resent_mids[mid]:
+            self._resent_mids[mid] -= 1
+            return
         self._acked_mids.append(mid)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
     ) -> None:
+        self._online.clear()
         self._reconnected = True
 
     def publish(self, device_id: bytes, raw: bytes) -> None:
@@ -153,6 +233,8 @@ class Publisher:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.0005)
+        with self._recent_lock:  # before it is sent: a reconnect in between sends it twice
+            self._recent.append((topic, payload))
         while True:
             info = self.client.publish(topic, payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
@@ -173,9 +255,14 @@ class Publisher:
         return out
 
     def wait_all_acked(self, timeout: float) -> bool:
+        """True once connected with every report acknowledged, those sent again included (a
+        lost connection is waited for: its reconnect sends the last reports again)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self._acked_mids) >= len(self.sent):
+            settled = len(self._acked_mids) >= len(self.sent) and not any(
+                list(self._resent_mids.values())
+            )
+            if settled and self._online.is_set():
                 return True
             time.sleep(0.05)
         return False
@@ -188,19 +275,26 @@ class Publisher:
 class GatewayProcess:
     """``citychain gateway`` in a child process, as an operator runs it."""
 
-    def __init__(self, args: Sequence[str], password: str, log: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], password: str, log: Path, mqtt_login: MqttLogin | None = None
+    ) -> None:
         self.args = list(args)
         self.password = password
         self.log = log
+        self.mqtt_login = mqtt_login
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
         out = self.log.open("ab")
+        args, env = list(self.args), {"CITYCHAIN_PASSWORD": self.password, "PYTHONUNBUFFERED": "1"}
+        if self.mqtt_login is not None:
+            args += ["--mqtt-user", self.mqtt_login.username]
+            env[MQTT_PASSWORD_ENV] = self.mqtt_login.password
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "citychain", "gateway", *self.args],
+            [sys.executable, "-m", "citychain", "gateway", *args],
             stdout=subprocess.PIPE,
             stderr=out,
-            env={**os.environ, "CITYCHAIN_PASSWORD": self.password, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **env},
         )
         out.close()
         assert self.process.stdout is not None

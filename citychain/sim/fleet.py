@@ -46,10 +46,13 @@ from citychain.crypto.keys import PrivateKey
 from citychain.modules.battery import (
     DAY_MS,
     TEST_REPORTS,
+    MsgOpenHolding,
     MsgRegisterBattery,
     Passport,
     battery_id_of,
     commit_part,
+    holding_commitment,
+    holding_id_of,
 )
 from citychain.modules.devices import MsgRegisterDevice, device_id_of, possession_statement
 from citychain.passport.lot_curves import (
@@ -151,10 +154,16 @@ class FleetBattery:
     counter: int = 0
     device_id: bytes = field(init=False)
     battery_id: bytes = field(init=False)
+    holding_secret: bytes = field(init=False)
+    holding_id: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         self.device_id = device_id_of(self.key.public_key)
         self.battery_id = battery_id_of(self.identifier)
+        # Derived from the fleet's seed so that a run is reproducible; a real manufacturer
+        # draws it at random (citychain.client.battery.new_holding_secret).
+        self.holding_secret = hashlib.sha256(f"{self.seed}/holding/{self.index}".encode()).digest()
+        self.holding_id = holding_id_of(self.battery_id, self.holding_secret)
 
     @property
     def true_eol_cycle(self) -> int:
@@ -318,8 +327,10 @@ class Fleet:
         return {b.battery_id: b.test_report() for b in self.batteries}
 
     def manifest(self) -> dict[str, Any]:
-        """What the oracle needs to know (JSON): which batteries, their BMS devices, and each
-        one's opened test report (restricted data, Annex XIII point 3: keep the file private)."""
+        """What the oracle needs to know (JSON): which batteries, their BMS devices (which the
+        ledger keeps only in each battery's holding, unlinked to the battery), and each one's
+        opened test report (restricted data, Annex XIII point 3: keep the file private). No
+        holding secret: the oracle need not know who holds a battery."""
         batteries = []
         for b in self.batteries:
             fields, salt = b.test_report()
@@ -343,11 +354,13 @@ def register_fleet(
     txs_per_request: int = 32,
 ) -> int:
     """Register each battery's BMS device and passport, signed by ``maker`` (who must hold the
-    ``manufacturer`` role and owns the devices), MAX_MESSAGES messages a transaction, then
-    deliver the test reports' openings to the node, which serves them to those who may read
-    test reports; returns the number of transactions. The test report carries the lot's test
-    curves (``FleetBattery.test_report``); the composition's commitment is of placeholder
-    content."""
+    ``manufacturer`` role and owns the devices), MAX_MESSAGES messages a transaction; then open
+    every battery's holding (owner, BMS device) in transactions of their own, in an order
+    shuffled apart from the registrations', so that no transaction and no position links a
+    battery to its holding; then deliver the test reports' openings to the node, which serves
+    them to those who may read test reports. Returns the number of transactions. The test
+    report carries the lot's test curves (``FleetBattery.test_report``); the composition's
+    commitment is of placeholder content."""
     maker_bytes = address_to_bytes(maker.address)
     owner_bytes = address_to_bytes(owner) if owner else maker_bytes
     made = manufacturing_day if manufacturing_day is not None else fleet.start_day - 30
@@ -361,16 +374,21 @@ def register_fleet(
         messages.append(
             MsgRegisterBattery(
                 passport=b.passport(made),
-                bms_device_id=b.device_id,
                 legitimate_interest_commitment=composition,
                 authority_commitment=commit_part(TEST_REPORTS, fields, salt),
-                owner=owner_bytes,
+                holding_commitment=holding_commitment(b.battery_id, b.holding_secret),
             )
         )
         opening = {"part": TEST_REPORTS, "fields": fields, "salt": salt.hex()}
         openings.append({"battery_id": b.battery_id.hex(), **opening})
+    holdings: list[Message] = [
+        MsgOpenHolding(b.holding_id, owner_bytes, b.device_id) for b in fleet
+    ]
+    random.Random(f"{fleet.seed}/holding-order").shuffle(holdings)
     raws = [
-        maker.sign(messages[i : i + MAX_MESSAGES]) for i in range(0, len(messages), MAX_MESSAGES)
+        maker.sign(batch[i : i + MAX_MESSAGES])
+        for batch in (messages, holdings)
+        for i in range(0, len(batch), MAX_MESSAGES)
     ]
     for i in range(0, len(raws), txs_per_request):
         for result in maker.client.broadcast_batch(raws[i : i + txs_per_request], wait=True):

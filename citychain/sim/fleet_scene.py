@@ -11,8 +11,9 @@ The audit then checks what an operator, an owner and an auditor would: every rep
 anchored; every battery's health on the ledger is a commitment whose opening the node serves
 to the manufacturer and which opens it; after the first pass every battery's prediction comes
 from its lot's curves, which the test report read through the node opens and re-runs to the
-same integers; the batteries built to wear out are announced as due; and one report is proven
-anchored, offline, against the genesis validators.
+same integers; the owner's fleet (the ledger's owner index) lists every battery's holding, and
+the batteries built to wear out are among those whose prediction is due; and one report is
+proven anchored, offline, against the genesis validators.
 """
 
 from __future__ import annotations
@@ -22,9 +23,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citychain.client import Client, Wallet
-from citychain.client.battery import fleet_read_request, read_request
+from citychain.client.battery import (
+    ReadTarget,
+    fleet_read_request,
+    part_read_request,
+    read_request,
+)
 from citychain.crypto.keys import PrivateKey
 from citychain.modules.battery import DAY_MS, HEALTH, TEST_REPORTS, HealthValues, commit_part
 from citychain.oracle.curve_model import curve_model_hash, load_curve_params
@@ -122,8 +129,11 @@ def _run_month(
              "--batch-size", "500", "--batch-ms", "300"],
             password,
             work / "gateway.log",
+            broker.gateway_login,
         ).start()  # fmt: skip
-        publisher = Publisher(broker.host, broker.port, client_id="demo-fleet")
+        publisher = Publisher(
+            broker.host, broker.port, client_id="demo-fleet", login=broker.relay_login
+        )
         oracle = Oracle(
             oracle_wallet,
             store_dir,
@@ -159,7 +169,7 @@ def _check_health(
     client: Client,
     fleet: Fleet,
     maker_key: PrivateKey,
-    chain_id: str,
+    target: ReadTarget,
     passes: list[OracleStats],
     audit: Audit,
 ) -> None:
@@ -168,7 +178,7 @@ def _check_health(
     opened = 0
     for battery in fleet.batteries:
         answer = client.battery_health(
-            battery.battery_id.hex(), read_request(maker_key, chain_id, battery.battery_id)
+            battery.battery_id.hex(), read_request(maker_key, target, battery.battery_id, "health")
         )["health"]
         if answer is None or not answer.get("opened"):
             continue
@@ -184,18 +194,19 @@ def _check_health(
     )
 
 
-def _bases(client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str) -> list[str]:
-    """The basis of each battery's latest prediction on the ledger ("" where none yet)."""
+def _predictions(
+    client: Client, fleet: Fleet, maker_key: PrivateKey, target: ReadTarget
+) -> list[dict[str, Any] | None]:
+    """Each battery's latest prediction on the ledger (None where none yet)."""
     out = []
     for battery in fleet.batteries:
-        header = read_request(maker_key, chain_id, battery.battery_id)
-        prediction = client.battery_prediction(battery.battery_id.hex(), header)["prediction"]
-        out.append("" if prediction is None else str(prediction["basis"]))
+        header = read_request(maker_key, target, battery.battery_id, "prediction")
+        out.append(client.battery_prediction(battery.battery_id.hex(), header)["prediction"])
     return out
 
 
 def _check_lot_predictions(
-    client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str
+    client: Client, fleet: Fleet, maker_key: PrivateKey, target: ReadTarget
 ) -> tuple[bool, str]:
     """After the first pass (before 100 cycles), every battery's prediction comes from its
     lot's test curves, and an auditor who may read test reports (here the manufacturer)
@@ -207,11 +218,11 @@ def _check_lot_predictions(
     reproduced = 0
     for battery in fleet.batteries:
         raw, hex_id = battery.battery_id, battery.battery_id.hex()
-        prediction = client.battery_prediction(hex_id, read_request(maker_key, chain_id, raw))[
-            "prediction"
-        ]
+        prediction = client.battery_prediction(
+            hex_id, read_request(maker_key, target, raw, "prediction")
+        )["prediction"]
         served = client.battery_part(
-            hex_id, TEST_REPORTS, read_request(maker_key, chain_id, raw, part=TEST_REPORTS)
+            hex_id, TEST_REPORTS, part_read_request(maker_key, target, raw, TEST_REPORTS)
         )
         committed = client.battery_passport(hex_id)["commitments"][TEST_REPORTS]
         fields, salt = served["fields"], bytes.fromhex(served["salt"])
@@ -240,17 +251,36 @@ def _check_lot_predictions(
 
 
 def _check_due(
-    client: Client, fleet: Fleet, maker_key: PrivateKey, chain_id: str, due: int, audit: Audit
+    client: Client,
+    fleet: Fleet,
+    maker_key: PrivateKey,
+    target: ReadTarget,
+    predictions: list[dict[str, Any] | None],
+    due: int,
+    audit: Audit,
 ) -> list[str]:
-    """The batteries built to wear out are among those the fleet view flags as due."""
-    page = client.battery_fleet(fleet_read_request(maker_key, chain_id), limit=100)
-    flagged = [b["identifier"] for b in page["batteries"] if b["due"]]
+    """The owner's fleet (the ledger's owner index: here the manufacturer owns every battery)
+    lists every holding, and, joined with the holding files (the simulator's secrets), the
+    batteries built to wear out are among those whose prediction is due."""
+    listed: set[str] = set()
+    after = None
+    while True:
+        page = client.battery_fleet(fleet_read_request(maker_key, target), limit=100, after=after)
+        listed |= {h["holding_id"] for h in page["holdings"]}
+        after = page["next"]
+        if after is None:
+            break
+    flagged = [
+        b.identifier
+        for b, prediction in zip(fleet.batteries, predictions, strict=True)
+        if b.holding_id.hex() in listed and prediction is not None and prediction.get("due")
+    ]
     built_due = [b.identifier for b in fleet.batteries[:due]]
     audit.add(
         "replacement due",
-        set(built_due) <= set(flagged),
-        f"predicted within {page['horizon_days']} days: {', '.join(flagged) or 'none'} "
-        f"(built to wear out: {', '.join(built_due)})",
+        set(built_due) <= set(flagged) and listed == {b.holding_id.hex() for b in fleet},
+        f"{len(listed)} holdings in the owner's index; predicted due: "
+        f"{', '.join(flagged) or 'none'} (built to wear out: {', '.join(built_due)})",
     )
     return flagged
 
@@ -282,11 +312,11 @@ def run_fleet_scene(
         batteries, seed="demo", start_day=today - days, cycles_per_day=(4.0, 8.0), due=due,
         days=days,
     )  # fmt: skip
-    chain_id = maker.chain_id
+    target = ReadTarget.of(client)  # the node the read requests are signed for
     lot_check: list[tuple[bool, str]] = []
     month = _run_month(
         client, home, work, password, maker, oracle_wallet, fleet, days,
-        lambda: lot_check.append(_check_lot_predictions(client, fleet, maker_key, chain_id)),
+        lambda: lot_check.append(_check_lot_predictions(client, fleet, maker_key, target)),
     )  # fmt: skip
     passes = month.passes
     audit.add(
@@ -298,9 +328,10 @@ def run_fleet_scene(
     )
     passed, detail = lot_check[0] if lot_check else (False, "no oracle pass ran")
     audit.add("lot curve prediction", passed, detail)
-    _check_health(client, fleet, maker_key, chain_id, passes, audit)
-    bases = _bases(client, fleet, maker_key, chain_id)
-    flagged = _check_due(client, fleet, maker_key, chain_id, due, audit)
+    _check_health(client, fleet, maker_key, target, passes, audit)
+    predictions = _predictions(client, fleet, maker_key, target)
+    bases = ["" if p is None else str(p["basis"]) for p in predictions]
+    flagged = _check_due(client, fleet, maker_key, target, predictions, due, audit)
     proof = _prove_one(client, work / "gateway-store", work / "report-proof.json")
     checked = verify_report_proof(proof, validators)
     audit.add(

@@ -78,7 +78,7 @@ class LocalNode:
                     doc = {}
                 if doc.get("pid") == self.process.pid:
                     self.url = str(doc["api"])
-                    self._client = Client(self.url)
+                    self._client = Client(self.url, operator_token=self.home.operator_token())
                     try:
                         self._client.health()
                         return self

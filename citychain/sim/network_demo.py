@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citychain.client import Client, verify_bundle
+from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
@@ -176,9 +177,12 @@ def _run_demo(
     net_dir, specs = _create(path, validators, password, marker, base)
     layout = NetLayout(net_dir)
     first = Home(layout.node_dir(0))
-    keystore = Keystore(first.keys_dir)
-    issuer, kyc = keystore.load("issuer", password), keystore.load("kyc", password)
-    registrar = keystore.load("registrar", password)
+
+    def role_key(name: str) -> PrivateKey:
+        """A role key, from the home of the member that holds the role (net init)."""
+        return Keystore(layout.role_home(name) / "keys").load(name, password)
+
+    issuer, kyc, registrar = role_key("issuer"), role_key("kyc"), role_key("registrar")
     genesis = Genesis.load(first.genesis_file)
     started: list[NodeSpec] = []
     try:
@@ -202,16 +206,16 @@ def _run_demo(
         print(f"\n{describe(scene)}")
         if fleet_batteries:
             # The battery maker runs the telemetry gateway and the oracle against its own
-            # member's node (the keys were made in the first home, like every role key).
+            # member's node, with the keys in its home.
             maker_node = MEMBER_ORGS.index("Voltcell Batteries") % len(clients)
             print(f"battery fleet: {fleet_batteries} batteries, a month of BMS telemetry over MQTT")
             fleet = run_fleet_scene(
                 clients[maker_node],
-                first.path,
+                layout.role_home("manufacturer"),
                 path / "fleet",
                 password,
-                keystore.load("manufacturer", password),
-                keystore.load("oracle", password),
+                role_key("manufacturer"),
+                role_key("oracle"),
                 trusted,
                 audit,
                 batteries=fleet_batteries,

@@ -207,6 +207,27 @@ class BlockStore:
         for key, value in self._read.execute("SELECT key, value FROM state ORDER BY key"):
             yield bytes(key), bytes(value)
 
+    def state_keys_after(self, prefix: bytes, after: bytes | None, limit: int) -> list[bytes]:
+        """Up to ``limit`` state keys that start with ``prefix`` and sort after the key
+        ``after`` (from the first when None), in key order: a seek on the state table's
+        primary key, O(log n + limit) however large the state. Blobs compare as bytes do."""
+        low, low_op = (after, ">") if after is not None and after >= prefix else (prefix, ">=")
+        high = _prefix_end(prefix)
+        sql = f"SELECT key FROM state WHERE key {low_op} ?"
+        args: tuple[object, ...] = (low,)
+        if high is not None:
+            sql, args = sql + " AND key < ?", (*args, high)
+        rows = self._read.execute(sql + " ORDER BY key LIMIT ?", (*args, limit))
+        return [bytes(key) for (key,) in rows]
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The least key above every key that starts with ``prefix``; None when there is none."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
 
 def _block(row: tuple[object, ...]) -> BlockRecord:
     height, hash_, time_ms, header, signature, app_hash, num_txs = row

@@ -24,6 +24,7 @@ from citychain.crypto.keys import SIGNATURE_SIZE, PrivateKey, verify
 
 __all__ = [
     "MAX_REPORT_BYTES",
+    "MAX_WIRE_BYTES",
     "REPORT_DOMAIN",
     "BmsReadings",
     "MachineReadings",
@@ -41,6 +42,9 @@ __all__ = [
 
 REPORT_DOMAIN = b"citychain/devices/report/v1\x00"
 MAX_REPORT_BYTES = 1024  # a BMS report is ~120 bytes; anything near this is not telemetry
+# The largest payload that can be a report: a body of MAX_REPORT_BYTES and a signature encode to
+# 1,094 bytes; the rest is slack. The broker refuses larger messages (message_size_limit).
+MAX_WIRE_BYTES = MAX_REPORT_BYTES + 80
 
 # Rejection reasons: the gateway's metric labels (docs/modules/devices.md §6).
 MALFORMED = "malformed"
@@ -50,7 +54,20 @@ UNKNOWN_DEVICE = "unknown_device"
 DECOMMISSIONED = "decommissioned"
 REPLAYED = "replayed"
 OUT_OF_RANGE = "out_of_range"
-REASONS = (MALFORMED, UNSIGNED, FORGED, UNKNOWN_DEVICE, DECOMMISSIONED, REPLAYED, OUT_OF_RANGE)
+# The device was not looked up: the gateway's budget of lookups of ids it does not know was spent
+# (a flood of unknown ids). A lookup that ran and got no answer refuses nothing: the gateway holds
+# the report and asks again (docs/modules/devices.md §6).
+THROTTLED = "throttled"
+REASONS = (
+    MALFORMED,
+    UNSIGNED,
+    FORGED,
+    UNKNOWN_DEVICE,
+    DECOMMISSIONED,
+    REPLAYED,
+    OUT_OF_RANGE,
+    THROTTLED,
+)
 
 Signature = Annotated[bytes, msgspec.Meta(max_length=64)]
 Body = Annotated[bytes, msgspec.Meta(max_length=MAX_REPORT_BYTES)]
@@ -152,7 +169,7 @@ def report_id(raw: bytes) -> bytes:
 
 def parse_report(raw: bytes) -> Report:
     """Decode wire bytes; ReportError(malformed or unsigned) when they are not a report."""
-    if len(raw) > MAX_REPORT_BYTES + 80:
+    if len(raw) > MAX_WIRE_BYTES:
         raise ReportError(MALFORMED, f"{len(raw)} bytes, more than a report can be")
     try:
         outer = decode(raw, SignedReport)

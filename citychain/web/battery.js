@@ -4,13 +4,14 @@
 //
 // The read request is made by `citychain battery read-request ID --from KEY --out req.json`
 // (the key never reaches the browser). The page reads the dropped file, checks that it is a
-// read request for this battery, and sends its "request" value only to this node, in the
-// X-Citychain-Read-Request header of four same-origin GETs; nothing is stored. The node accepts
-// a request for 5 minutes from its signing. Every value reaches the page through text nodes
+// read request file for this battery, and sends its four "requests", each signed for one route
+// of this node, only to this node, in the X-Citychain-Read-Request header of four same-origin
+// GETs; nothing is stored. The node answers each request once, within 60 seconds of its
+// signing. Every value reaches the page through text nodes
 // (h() below), never innerHTML; the health curve is built as SVG elements.
 
 import { facts, getJson, markReady } from "/static/dom.js";
-import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
+import { MAX_FILE_BYTES, isRequestFile, takeRequest, h, notice, wireDropZone } from "/static/passport-common.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -105,15 +106,17 @@ function statusCard(status) {
       ["owner", "Owner", h("span", { class: "mono wrap-any" }, status.owner)],
       ["lessee", "Lessee", status.lessee ? h("span", { class: "mono wrap-any" }, status.lessee) : "none"],
       ["lease-end", "Lease ends at height", status.lease_end_height ?? (status.lessee ? "open-ended" : "—")],
+      ["holding", "Holding id", h("span", { class: "mono wrap-any", id: "holding-id" }, status.holding_id)],
     ]),
   );
 }
 
-function historyTable(history) {
+function historyTable(history, more) {
   return h(
     "section",
     { class: "subcard" },
     h("h3", {}, "History"),
+    more ? h("p", { class: "muted small", id: "history-more" }, "The first changes only: citychain battery history lists them all.") : null,
     h(
       "div",
       { class: "table-scroll" },
@@ -307,7 +310,7 @@ async function unlock(file) {
     return;
   }
   if (seq !== readSeq) return;
-  if (!doc || doc.kind !== REQUEST_KIND || typeof doc.request !== "string") {
+  if (!isRequestFile(doc)) {
     replace(restricted, "error", notice("Not a read request", "Make one with: citychain battery read-request ID --from KEY --out req.json. Nothing was sent."));
     return;
   }
@@ -319,7 +322,11 @@ async function unlock(file) {
   const base = `/battery/${current.id}`;
   try {
     const [status, history, health, prediction] = await Promise.all(
-      ["status", "history", "health", "prediction"].map((what) => getJson(`${base}/${what}`, { header: doc.request })),
+      ["status", "history", "health", "prediction"].map((what) => {
+        const header = takeRequest(doc, `GET ${base}/${what}`);
+        if (!header) throw Object.assign(new Error(`The file holds no unused request for ${what}: make a new one.`), { status: 401 });
+        return getJson(`${base}/${what}`, { header });
+      }),
     );
     const opens = health.health?.opened ? await opensCommitment(health.health) : false;
     if (seq !== readSeq) return;
@@ -330,7 +337,7 @@ async function unlock(file) {
       statusCard(status),
       predictionCard(prediction),
       healthCard(health, prediction.prediction, opens),
-      historyTable(history.history),
+      historyTable(history.history, history.next !== null && history.next !== undefined),
     );
   } catch (error) {
     if (seq !== readSeq) return;

@@ -1,16 +1,21 @@
-// citychain battery fleet page (/fleet): the batteries a key owns, leases or made, soonest
-// predicted end of life first, with a "due" marker on those inside the chain's replacement
-// horizon (30 days by default).
+// citychain battery fleet page (/fleet): the battery holdings a key owns, then those it
+// leases, with each one's lifecycle status and lease, from the ledger's owner and lessee
+// indexes.
 //
-// Predicted replacement dates are Annex XIII point 4 data, so the list needs a signed fleet
-// request: `citychain battery read-request --fleet --from KEY --out fleet.json`. The page reads
-// the dropped file and sends its "request" value only to this node, in the
-// X-Citychain-Read-Request header; nothing is stored. Values reach the page as text nodes only.
+// A holding is who holds a battery (Annex XIII point 4 data), kept on the ledger under a
+// holding id that nothing on the ledger links to the battery's id or identifier: the list
+// names holdings, and the holder's holding files (or `citychain battery fleet`, which joins
+// them) name the batteries. It needs a signed fleet request file:
+// `citychain battery read-request --fleet --from KEY --out fleet.json`, signed for this node
+// and valid 60 seconds. The page reads the dropped file and sends one of its "requests" per
+// page only to this node, in the X-Citychain-Read-Request header (the node answers each
+// once); nothing is stored. Values reach the page as text nodes only.
 
 import { getJson, markReady } from "/static/dom.js";
-import { MAX_FILE_BYTES, REQUEST_KIND, h, notice, wireDropZone } from "/static/passport-common.js";
+import { MAX_FILE_BYTES, isRequestFile, takeRequest, h, notice, wireDropZone } from "/static/passport-common.js";
 
-const MAX_PAGES = 20; // 100 batteries a page
+const MAX_PAGES = 20; // 100 holdings a page, and no more than the file has requests for
+const FLEET_ROUTE = "GET /battery/fleet";
 
 const box = document.getElementById("fleet");
 
@@ -25,13 +30,12 @@ async function page(header, after) {
   return getJson(`/battery/fleet?${params}`, { header });
 }
 
-function daysText(b) {
-  if (typeof b.days_left !== "number") return "—";
-  if (b.days_left < 0) return `${-b.days_left} overdue`;
-  return String(b.days_left);
+function leaseText(entry) {
+  if (!entry.lessee) return "—";
+  return entry.lease_end_height ? `until height ${entry.lease_end_height}` : "open-ended";
 }
 
-function table(batteries, horizon) {
+function table(holdings) {
   return h(
     "div",
     { class: "table-scroll" },
@@ -44,27 +48,27 @@ function table(batteries, horizon) {
         h(
           "tr",
           {},
-          h("th", {}, "Predicted end of life"),
-          h("th", { class: "num" }, "Days left"),
-          h("th", {}, h("span", { class: "sr-only" }, "Due")),
-          h("th", {}, "Battery"),
+          h("th", {}, "Role"),
           h("th", {}, "Status"),
+          h("th", {}, "Holding"),
           h("th", {}, "Owner"),
+          h("th", {}, "Lessee"),
+          h("th", {}, "Lease"),
         ),
       ),
       h(
         "tbody",
         {},
-        batteries.map((b) =>
+        holdings.map((e) =>
           h(
             "tr",
-            { class: b.due ? "fleet-row due" : "fleet-row", "data-id": b.id, "data-due": b.due ? "true" : "false" },
-            h("td", {}, b.eol_date),
-            h("td", { class: "num" }, daysText(b)),
-            h("td", {}, b.due ? h("span", { class: "badge badge-bad due-marker", title: `within the ${horizon}-day horizon` }, "Due") : ""),
-            h("td", {}, h("a", { href: `/battery?id=${encodeURIComponent(b.id)}`, class: "identifier" }, b.identifier)),
-            h("td", {}, b.status),
-            h("td", { class: "mono wrap-any" }, b.owner),
+            { class: "fleet-row", "data-holding": e.holding_id, "data-role": e.role, "data-status": e.status },
+            h("td", {}, e.role === "owner" ? "owned" : "leased"),
+            h("td", {}, e.status),
+            h("td", { class: "mono wrap-any holding-id" }, e.holding_id),
+            h("td", { class: "mono wrap-any" }, e.owner),
+            h("td", { class: "mono wrap-any" }, e.lessee ?? "—"),
+            h("td", {}, leaseText(e)),
           ),
         ),
       ),
@@ -89,18 +93,20 @@ async function show(file) {
     return;
   }
   if (mine !== seq) return;
-  if (!doc || doc.kind !== REQUEST_KIND || typeof doc.request !== "string" || doc.part !== "fleet") {
+  if (!isRequestFile(doc) || doc.part !== "fleet" || !doc.requests.some((r) => r.route === FLEET_ROUTE)) {
     replace("error", notice("Not a fleet request", "Make one with: citychain battery read-request --fleet --from KEY --out fleet.json. Nothing was sent."));
     return;
   }
   replace("loading", h("p", { class: "loading" }, "Reading the fleet…"));
-  const batteries = [];
-  let answer = null;
+  const holdings = [];
   let after = null;
   try {
     for (let i = 0; i < MAX_PAGES; i += 1) {
-      answer = await page(doc.request, after);
-      batteries.push(...answer.batteries);
+      // One request a page: the node answers each once.
+      const header = takeRequest(doc, FLEET_ROUTE);
+      if (!header) break;
+      const answer = await page(header, after);
+      holdings.push(...answer.holdings);
       after = answer.next;
       if (!after) break;
     }
@@ -111,23 +117,22 @@ async function show(file) {
     return;
   }
   if (mine !== seq) return;
-  const due = batteries.filter((b) => b.due).length;
+  const owned = holdings.filter((e) => e.role === "owner").length;
   const summary = h(
     "p",
     { id: "fleet-summary" },
-    `${batteries.length} ${batteries.length === 1 ? "battery" : "batteries"} with a prediction for ${doc.reader ?? "this key"}; `,
-    h("strong", {}, `${due} due`),
-    ` within the ${answer.horizon_days}-day horizon (from the last block's day).`,
+    `${doc.reader ?? "This key"} owns ${owned} and leases ${holdings.length - owned} ${holdings.length === 1 ? "battery" : "batteries"}. `,
+    "The ledger does not link a holding to its battery: your holding files do (citychain battery fleet names them).",
   );
   replace(
     "done",
     h(
       "section",
       { class: "card", id: "fleet-card" },
-      h("h2", {}, "Batteries by predicted replacement"),
+      h("h2", {}, "Battery holdings"),
       summary,
-      batteries.length ? table(batteries, answer.horizon_days) : h("p", { class: "empty" }, "No battery with a prediction that this key may read."),
-      after ? h("p", { class: "muted small" }, "Only the first batteries are shown.") : null,
+      holdings.length ? table(holdings) : h("p", { class: "empty" }, "This key owns and leases no battery."),
+      after ? h("p", { class: "muted small" }, "Only the first holdings are shown.") : null,
     ),
   );
 }

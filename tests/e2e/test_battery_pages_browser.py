@@ -1,13 +1,14 @@
 """The battery passport (/battery) and fleet (/fleet) pages in Debian's Chromium, against a real
 node: the public passport for anyone; the owner's status, history, health curve (inline SVG,
-one dot per update) and prediction band after dropping a signed read request file; a
-stranger's request refused; the fleet by predicted replacement with the due marker; no console
-errors. Playwright drives /usr/bin/chromium through ``executable_path``; the session's browser and
-each test's page come from tests/e2e/conftest.py.
+one dot per update) and prediction band after dropping a signed read request file (which names
+the battery's holding by its secret); a stranger's request refused; the fleet's holdings, owned
+and leased; no console errors. Playwright drives /usr/bin/chromium through
+``executable_path``; the session's browser and each test's page come from tests/e2e/conftest.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,14 +21,17 @@ from helpers import fund_in_genesis
 from telemetry import anchor_batch
 
 from citychain.client import Wallet
-from citychain.client.battery import read_request_file, submit_health
+from citychain.client.battery import ReadTarget, read_request_file, submit_health
 from citychain.crypto.address import address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.init_home import init_home
 from citychain.modules.battery.commitment import commit_part
+from citychain.modules.battery.holding import holding_commitment, holding_id_of
 from citychain.modules.battery.messages import (
     MsgAttestPrediction,
+    MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     Passport,
 )
@@ -46,6 +50,15 @@ EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples/battery.js
 BATTERIES = {"PG-0001": (200, 2), "PG-0002": (12, 3), "PG-0003": (45, 1)}
 
 
+def secret(identifier: str) -> bytes:
+    """The battery's holding secret, which its owner's holding file holds."""
+    return hashlib.sha256(b"holding/" + identifier.encode()).digest()
+
+
+def hid(identifier: str) -> bytes:
+    return holding_id_of(battery_id_of(identifier), secret(identifier))
+
+
 @dataclass
 class Env:
     node: LocalNode
@@ -54,19 +67,21 @@ class Env:
 
     def request_file(self, path: Path, who: str, identifier: str | None) -> Path:
         battery_id = battery_id_of(identifier) if identifier else None
-        path.write_text(json.dumps(read_request_file(self.keys[who], self.chain_id, battery_id)))
+        held = secret(identifier) if identifier else b""
+        target = ReadTarget.of(self.node.client)
+        doc = read_request_file(self.keys[who], target, battery_id, holding=held)
+        path.write_text(json.dumps(doc))
         return path
 
 
-def _register(identifier: str, owner: str) -> MsgRegisterBattery:
+def _register(identifier: str) -> MsgRegisterBattery:
     fields = {**EXAMPLE["passport"], "identifier": identifier}
     fields["hazardous_substances"] = tuple(fields["hazardous_substances"])
     return MsgRegisterBattery(
         passport=Passport(**fields),
-        bms_device_id=None,
         legitimate_interest_commitment=commit_part("composition", {}, b"c" * 32),
         authority_commitment=commit_part("test_reports", {}, b"t" * 32),
-        owner=address_to_bytes(owner),
+        holding_commitment=holding_commitment(battery_id_of(identifier), secret(identifier)),
     )
 
 
@@ -87,7 +102,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         today = None
         for identifier, (days, updates) in BATTERIES.items():
             battery_id = battery_id_of(identifier)
-            registered = maker.submit([_register(identifier, addresses["fleet"])])
+            registered = maker.submit([_register(identifier)])
+            fleet = address_to_bytes(addresses["fleet"])
+            maker.submit([MsgOpenHolding(hid(identifier), fleet, None)])
             if today is None:
                 block = node.client.block(registered["height"])
                 today = block["header"]["time_ms"] // DAY_MS
@@ -106,6 +123,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
                 submit_health(oracle, battery_id, values, batch)
             oracle.submit([MsgAttestPrediction(battery_id, 1_700, today + days, 1_400, 2_000,
                                                b"m" * 32, b"i" * 32)])  # fmt: skip
+        # The fleet operator leases one out: the lessee's fleet lists it.
+        Wallet(keys["fleet"], node.client).submit(
+            [MsgLease(hid("PG-0003"), address_to_bytes(addresses["stranger"]), None)]
+        )
         yield Env(node, genesis.chain_id, keys)
     finally:
         node.stop(timeout=3.0)
@@ -191,7 +212,7 @@ def test_requests_that_do_not_open_point_four(page: Any, env: Env, tmp_path: Pat
     assert console.besides_http_errors() == []
 
 
-def test_fleet_by_predicted_replacement(page: Any, env: Env, tmp_path: Path) -> None:
+def test_fleet_lists_the_holdings(page: Any, env: Env, tmp_path: Path) -> None:
     console = Console(page)
     open_page(page, f"{env.node.url}/")
     # The fleet page's script must have wired the file input before a file is chosen.
@@ -201,22 +222,22 @@ def test_fleet_by_predicted_replacement(page: Any, env: Env, tmp_path: Path) -> 
     page.locator("#file-input").set_input_files(str(request))
     rows = page.locator("#fleet-table tbody tr")
     expect(rows).to_have_count(3)
-    assert rows.locator(".identifier").all_text_contents() == ["PG-0002", "PG-0003", "PG-0001"]
-    assert rows.evaluate_all("rs => rs.map(r => r.dataset.due)") == ["true", "false", "false"]
-    expect(page.locator(".due-marker")).to_have_count(1)
-    expect(rows.first.locator(".due-marker")).to_have_text("Due")
-    expect(page.locator("#fleet-summary")).to_contain_text("3 batteries")
-    expect(page.locator("#fleet-summary")).to_contain_text("1 due")
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.holding)") == [
+        hid(i).hex() for i in BATTERIES
+    ]
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.role)") == ["owner"] * 3
+    expect(page.locator("#fleet-summary")).to_contain_text("owns 3 and leases 0")
+    # The battery ids are nowhere on the page: the ledger does not link them to holdings.
+    text = page.locator("#fleet").inner_text()
+    assert not any(battery_id_of(i).hex() in text for i in BATTERIES)
     save_screenshot(page, tmp_path / "battery-fleet.png")
-    # A row leads to the battery's page.
-    battery_page = f"{env.node.url}/battery?id={battery_id_of('PG-0002').hex()}"
-    follow_link(page, rows.first.locator(".identifier"), battery_page)
-    expect(page.locator("#identifier")).to_have_text("PG-0002")
 
     open_page(page, f"{env.node.url}/fleet")
     stranger = env.request_file(tmp_path / "stranger-fleet.json", "stranger", None)
     page.locator("#file-input").set_input_files(str(stranger))
-    expect(page.locator("#fleet .empty")).to_be_visible()
+    expect(rows).to_have_count(1)
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.role)") == ["lessee"]
+    expect(page.locator("#fleet-summary")).to_contain_text("owns 0 and leases 1")
     per_battery = env.request_file(tmp_path / "one.json", "fleet", "PG-0001")
     page.locator("#file-input").set_input_files(str(per_battery))
     expect(page.locator("#fleet .notice-title")).to_have_text("Not a fleet request")

@@ -3,10 +3,11 @@
 A real node process; ``citychain init``'s keys (its ``manufacturer`` key holds the role) plus a
 fleet operator and a stranger with a fee float.
 
-register → show → history (owner yes, stranger no) → the
-oracle's health and prediction (through the SDK: the oracle is a service, not a person at a
-prompt) → fleet with its due marker → status → transfer (the former owner loses access) →
-read-request file accepted by the node; bad input exits 2, refused transactions exit 1.
+register (public record, then the holding, and the holding file handed over and imported) →
+show → history (owner yes, stranger no) → the oracle's health and prediction (through the SDK:
+the oracle is a service, not a person at a prompt) → fleet with its due marker → lease → status
+→ transfer (the former owner loses access) → read-request file accepted by the node; bad input
+exits 2, refused transactions exit 1.
 
 Commands run in this process through ``citychain.cli.main.main`` (cliutil.in_process); a few
 in ``test_bad_input`` run as real ``citychain`` processes, for the exit status a shell sees (2 for
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import stat
 import time
 from collections.abc import Iterator
@@ -95,6 +97,23 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert json.loads(kept.read_text())["composition"]["fields"]["anode"] == "graphite-SiOx"
 
+    # The holding: opened in a transaction of its own, its secret in a file (0600) that the
+    # manufacturer hands to the owner. Here it leaves the home, and comes back by import.
+    holding_file = Path(done["holding_file"])
+    assert stat.S_IMODE(holding_file.stat().st_mode) == 0o600
+    assert done["holding_hash"] != done["hash"]
+    handed = env.work / "handed-holding.json"
+    shutil.move(holding_file, handed)
+    without = env.run("history", "VC-EV-0001", "--from", "fleet")
+    assert without.returncode == 2 and "no holding file" in without.stderr, without.stderr
+    tampered = json.loads(handed.read_text())
+    tampered["secret"] = "00" * 32
+    (env.work / "tampered.json").write_text(json.dumps(tampered))
+    assert env.run("holding-import", env.work / "tampered.json").returncode == 2
+    imported = env.ok("holding-import", handed, "--json").json()
+    assert imported["holding_id"] == done["holding_id"] and Path(imported["file"]) == holding_file
+    assert env.run("holding-import", handed).returncode == 2  # kept already
+
     # Anyone: by identifier or id, text or JSON; no owner in it.
     shown = env.ok("show", "VC-EV-0001", "--json").json()
     assert shown["id"] == battery_id and shown["model"] == "Voltcell EV60"
@@ -133,10 +152,21 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     health = env.ok("health", "VC-EV-0001", "--from", "fleet", "--json").json()
     assert health["health"]["soh_permyriad"] == 9_400 and health["updates"] == 1
     assert health["prediction"]["due"] is True
-    fleet = env.ok("fleet", "--from", "fleet", "--json").json()["batteries"]
-    assert [(b["identifier"], b["due"]) for b in fleet] == [("VC-EV-0001", True)]
+    fleet = env.ok("fleet", "--from", "fleet", "--json").json()["holdings"]
+    assert [(b["identifier"], b["role"], b["prediction"]["due"]) for b in fleet] == [
+        ("VC-EV-0001", "owner", True)
+    ]
     assert "DUE" in env.ok("fleet", "--from", "fleet").stdout
     assert "no battery" in env.ok("fleet", "--from", "stranger").stdout
+
+    # A lease: the lessee reads and lists it while it runs.
+    env.ok("lease", "VC-EV-0001", "--to", "stranger", "--from", "fleet")
+    leased = env.ok("fleet", "--from", "stranger", "--json").json()["holdings"]
+    assert [(b["identifier"], b["role"]) for b in leased] == [("VC-EV-0001", "lessee")]
+    assert env.ok("history", "VC-EV-0001", "--from", "stranger", "--json").json()["lessee"]
+    env.ok("lease", "VC-EV-0001", "--end", "--from", "fleet")
+    ending = env.run("lease", "VC-EV-0001", "--end", "--until", "9", "--from", "fleet")
+    assert ending.returncode == 2
 
     # Lifecycle and ownership.
     env.ok("status", "VC-EV-0001", "--status", "installed", "--from", "fleet")
@@ -146,18 +176,23 @@ def test_passport_lifecycle_through_the_cli(env: Env) -> None:
     assert env.run("history", "VC-EV-0001", "--from", "fleet").returncode == 1
     history = env.ok("history", "VC-EV-0001", "--from", "stranger", "--json").json()
     assert [c["action"] for c in history["history"]] == [
-        "registered", "status_changed", "transferred",
+        "registered", "leased", "lease_ended", "status_changed", "transferred",
     ]  # fmt: skip
 
-    # A read request file for the web pages: the node takes its header value.
+    # A read request file for the web pages: the node takes each header value once, on the
+    # route it was signed for.
     out = env.work / "req.json"
     env.ok("read-request", "VC-EV-0001", "--from", "stranger", "--out", out)
     request = json.loads(out.read_text())
     assert request["battery_id"] == battery_id and request["reader"] == env.addresses["stranger"]
     url = Home(env.home).api_url()
-    response = httpx.get(f"{url}/battery/{battery_id}/health",
-                         headers={request["header"]: request["request"]})  # fmt: skip
+    health = next(r for r in request["requests"] if r["route"].endswith("/health"))
+    assert health["route"] == f"GET /battery/{battery_id}/health"
+    headers = {request["header"]: health["request"]}
+    response = httpx.get(f"{url}/battery/{battery_id}/health", headers=headers)
     assert response.status_code == 200, response.text
+    replayed = httpx.get(f"{url}/battery/{battery_id}/health", headers=headers)
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == 4
     fleet_out = env.work / "fleet-req.json"
     env.ok("read-request", "--fleet", "--from", "stranger", "--out", fleet_out)
     assert json.loads(fleet_out.read_text())["part"] == "fleet"
@@ -188,6 +223,13 @@ def test_bad_input(env: Env) -> None:
     (work / "other.json").write_text(json.dumps(doc))
     run = env.process("register", "--data", work / "other.json", "--from", "fleet")
     assert run.returncode == 1 and "tx/12" in run.stderr, run.stderr
+
+    # A holding opens once (register opened it; open-holding is for when it could not).
+    again = env.run("open-holding", "VC-EV-0001", "--from", "manufacturer")
+    assert again.returncode == 1 and "battery/18" in again.stderr, again.stderr
+    bad_bms = env.run("open-holding", "VC-EV-0001", "--bms-device-id", "zz", "--from", "fleet")
+    assert bad_bms.returncode == 2
+    assert env.run("transfer", "NO-HOLDING-1", "--to", "fleet", "--from", "fleet").returncode == 2
 
     assert env.process("show", "x" * 65).returncode == 2
     assert env.run("show", "x" * 65).returncode == 2

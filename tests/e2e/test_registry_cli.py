@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cliutil import Run, cli, in_process, in_process_ok, node_process
+from cliutil import PASSWORD, PASSWORD_ENV, Run, cli, in_process, in_process_ok, node_process
 
 from citychain.block import Header, sign_header
+from citychain.client.office import OFFICE_DIR_ENV, OFFICE_PASSPHRASE_ENV
 from citychain.codec import decode, encode
 from citychain.credentials.qr import QR_PART_BYTES
 from citychain.crypto.keys import PrivateKey
@@ -34,17 +37,29 @@ BIRTH = json.loads((EXAMPLES / "birth.json").read_text())
 PERSONAL = [BIRTH[k] for k in ("given_name", "family_name", "date_of_birth", "parent_1_name")]
 
 
+OFFICE_PASSPHRASE = "the registrar office's passphrase"
+
+
 @dataclass
 class Registry:
     home: Path
     work: Path
 
-    def run(self, *args: str | Path) -> Run:
-        return in_process(*args, "--home", self.home)
+    @property
+    def office(self) -> Path:
+        """The office's register: its own folder, beside the node's home, not in it."""
+        return self.work / "office"
+
+    def office_env(self) -> dict[str, str | None]:
+        return {OFFICE_DIR_ENV: str(self.office), OFFICE_PASSPHRASE_ENV: OFFICE_PASSPHRASE}
+
+    def run(self, *args: str | Path, env: dict[str, str | None] | None = None) -> Run:
+        return in_process(*args, "--home", self.home, env={**self.office_env(), **(env or {})})
 
     def process(self, *args: str | Path) -> Run:
         """A real ``citychain`` process, for the exit status a shell sees."""
-        return cli(*args, "--home", self.home)
+        office = {k: v for k, v in self.office_env().items() if v is not None}
+        return cli(*args, "--home", self.home, env={**os.environ, PASSWORD_ENV: PASSWORD, **office})
 
     def verify(self, certificate: Path, *trust: str | Path) -> Run:
         return in_process(
@@ -297,3 +312,68 @@ def test_registrar_commands_refuse_bad_input_and_outsiders(registry: Registry) -
     assert not (work / "x5.json").exists()
     missing = registry.run("registry", "show", "ab" * 32)
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def _files_holding(folder: Path, words: list[str]) -> list[str]:
+    """Every file under ``folder`` whose bytes hold one of ``words`` (UTF-8), with the word."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        found += [f"{path}: {w}" for w in words if w.encode() in data]
+    return found
+
+
+def test_the_office_register_is_encrypted_apart_from_the_node(registry: Registry) -> None:
+    record, _ = registry.issue_birth("private")
+    # The office reads its entry back with its passphrase: the content and the salt.
+    entry = registry.run("registry", "office-record", record, "--json")
+    assert entry.returncode == 0, entry.stderr
+    assert entry.json()["content"]["family_name"] == BIRTH["family_name"]
+    assert len(bytes.fromhex(entry.json()["salt"])) == 32
+
+    # No name, date or parent in clear in any file of the office or of the node's home.
+    personal = [*PERSONAL, BIRTH["parent_2_name"]]
+    assert _files_holding(registry.office, personal) == []
+    assert _files_holding(registry.home, personal) == []
+    assert not (registry.home / "registry-office").exists()
+    assert stat.S_IMODE(registry.office.stat().st_mode) == 0o700
+    for path in (p for p in registry.office.rglob("*") if p.is_file()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+    # A wrong passphrase is refused before anything reaches the ledger.
+    height = int(registry.run("status", "--json").json()["height"])
+    wrong = registry.run("registry", "register-birth", "--data", EXAMPLES / "birth.json",
+                         "--from", "registrar", "--out", registry.work / "never.json",
+                         env={OFFICE_PASSPHRASE_ENV: "guess"})  # fmt: skip
+    assert wrong.returncode == 1 and "wrong passphrase" in wrong.stderr
+    # So is an office folder inside the node's home (exit 2), and none is made there.
+    inside = registry.home / "registry-office"
+    refused = registry.run("registry", "register-birth", "--data", EXAMPLES / "birth.json",
+                           "--from", "registrar", "--out", registry.work / "never.json",
+                           "--office", inside)  # fmt: skip
+    assert refused.returncode == 2 and "inside the node home" in refused.stderr
+    assert not inside.exists() and not (registry.work / "never.json").exists()
+    assert int(registry.run("status", "--json").json()["height"]) == height
+
+    # A changed byte in the entry's file is detected.
+    sealed = registry.office / "records" / f"{record}.rec"
+    data = bytearray(sealed.read_bytes())
+    data[-3] ^= 1
+    sealed.write_bytes(bytes(data))
+    tampered = registry.run("registry", "office-record", record)
+    assert tampered.returncode == 1 and "does not open" in tampered.stderr
+
+
+def test_an_old_plain_register_is_imported_and_deleted(registry: Registry) -> None:
+    legacy = registry.home / "registry-office"
+    legacy.mkdir(mode=0o700)
+    record = "cd" * 32
+    old = {"kind": "birth", "record_id": record, "salt": "00" * 32,
+           "content": {"given_name": "Charles", "family_name": "Babbage"},
+           "height": 3, "tx_hash": "ef" * 32, "amends": None}  # fmt: skip
+    (legacy / f"{record}.json").write_text(json.dumps(old))
+    done = registry.run("registry", "office-import")
+    assert done.returncode == 0, done.stderr
+    assert "imported 1 of 1" in done.stdout and not legacy.exists()
+    assert registry.run("registry", "office-record", record, "--json").json() == old
+    assert _files_holding(registry.office, ["Babbage"]) == []

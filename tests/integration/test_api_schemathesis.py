@@ -1,5 +1,10 @@
 """The node's HTTP API against its own OpenAPI document (issue 2, "Must show": a schemathesis run
-with no server error).
+with no server error; issue 13: with TLS on, as a city exposes it).
+
+The node serves HTTPS with a self-signed certificate made for the run (the client, the
+wallets and schemathesis trust it as their CA), and schemathesis sends the operator token, so
+that the operator's routes are fuzzed too; ``ignored_auth`` checks that they refuse a request
+without it.
 
 ``schemathesis run`` (the CLI, as a subprocess) reads /openapi.json from a real node and runs its
 examples, coverage, fuzzing and stateful phases with a fixed seed and at most ``MAX_EXAMPLES``
@@ -17,12 +22,13 @@ Checks run: everything that holds for this API. Two are left out, each for a rea
 - ``unsupported_method``: ``/txs/batch`` (POST) is also a ``/txs/{tx_hash}`` (GET), so
   ``GET /txs/batch`` asks for the transaction "batch" and gets 422, not 405. Other paths do
   answer 405 with an ``Allow`` header (tests/property/test_api_bad_input.py checks one).
-- ``use_after_free``/``ensure_resource_availability``/``ignored_auth``/
-  ``object_level_authorization``: the API has no deletes and no authentication.
+- ``use_after_free``/``ensure_resource_availability``/``object_level_authorization``: the API
+  has no deletes and no objects that belong to a caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -32,13 +38,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from apiutil import self_signed
 from helpers import examples
 
 from citychain.client import Wallet
+from citychain.client.http import CA_FILE_ENV, tls_context
 from citychain.client.registrar import Registrar
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
+from citychain.home import Home
 from citychain.init_home import init_home
 from citychain.modules.devices.messages import MsgAnchorBatch
 from citychain.sim.devices import SimDevice, register_devices
@@ -60,6 +69,7 @@ CHECKS = (
     "negative_data_rejection",
     "missing_required_header",
     "allow_header_conformance",
+    "ignored_auth",
 )
 
 
@@ -77,11 +87,13 @@ BIRTH_CONTENT = {
 def node_with_data(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LocalNode, Path, dict[str, list[str]]]]:
-    """A running node with a few blocks: a mint, a payment, an open payment request, an
-    amended birth record, and a gateway and a BMS device with one anchored batch."""
+    """A running node serving HTTPS, with a few blocks: a mint, a payment, an open payment
+    request, an amended birth record, and a gateway and a BMS device with one anchored batch."""
     base = tmp_path_factory.mktemp("schemathesis")
     home, _, _ = init_home(base / "home", password=PASSWORD, kdf_limits=(1, 8192))
-    with LocalNode(base / "home") as node:
+    cert, key = self_signed(base)
+    home.write_config({**home.config(), "api_tls_cert": str(cert), "api_tls_key": str(key)})
+    with _trusting(cert), LocalNode(base / "home") as node:
         issuer = Wallet(Keystore(home.keys_dir).load("issuer", PASSWORD), node.client)
         merchant = Wallet(PrivateKey.from_seed(bytes(31) + b"\x01"), node.client)
         payer = address_from_public_key(PrivateKey.from_seed(bytes(31) + b"\x02").public_key)
@@ -115,6 +127,14 @@ def node_with_data(
         yield node, base, known
 
 
+@contextlib.contextmanager
+def _trusting(cert: Path) -> Iterator[None]:
+    """Clients made meanwhile (the node's, the wallets') trust ``cert`` ($CITYCHAIN_CA_FILE)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CA_FILE_ENV, str(cert))
+        yield
+
+
 def _config(known: dict[str, list[str]]) -> str:
     """schemathesis.toml: known identifiers, each used for half of a parameter's values."""
     lines = [f"seed = {SEED}", "[generation]", f"max-examples = {MAX_EXAMPLES}"]
@@ -145,7 +165,10 @@ def test_schemathesis_finds_no_server_error(
     node, base, known = node_with_data
     client = node.client
     before = client.status()
-    document = httpx.get(f"{node.url}/openapi.json", timeout=30).json()
+    cert = base / "node-cert.pem"  # self_signed() in the fixture
+    assert node.url.startswith("https://")
+    token = Home(base / "home").operator_token()
+    document = httpx.get(f"{node.url}/openapi.json", timeout=30, verify=tls_context(cert)).json()
     operations = sum(len(methods) for methods in document["paths"].values())
     work = base / "run"
     work.mkdir()
@@ -168,6 +191,10 @@ def test_schemathesis_finds_no_server_error(
         str(MAX_EXAMPLES),
         "--seed",
         str(SEED),
+        "--tls-verify",
+        str(cert),
+        "--header",
+        f"Authorization: Bearer {token}",
         "--workers",
         "1",
         "--request-timeout",

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from citychain.client import Client
@@ -101,10 +100,11 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CityRun]:
         yield CityRun(sim, stats, audit, node.client, node.url, genesis, issuer, kyc)
 
 
-def metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """The node's Prometheus samples, keyed by (name, labels)."""
+def metrics(client: Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The node's Prometheus samples, keyed by (name, labels) (an operator route: the
+    client has the node's operator token)."""
     out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
+    for line in client.metrics().splitlines():
         match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
         if match and not line.startswith("#"):
             labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
@@ -123,7 +123,9 @@ def test_many_transactions_commit_exactly_as_predicted(city: CityRun) -> None:
     assert stats.committed >= 2_000, stats
     assert stats.mismatches == []
     check(city.audit, "outcomes")
-    committed = metrics(city.url)[("citychain_txs_committed_total", frozenset({("result", "ok")}))]
+    committed = metrics(city.client)[
+        ("citychain_txs_committed_total", frozenset({("result", "ok")}))
+    ]
     assert committed == len(city.sim.setup_txs) + stats.committed
     assert stats.transfers > 0 and stats.wages_paid > 0 and stats.top_ups > 0
 
@@ -167,7 +169,7 @@ def test_refused_payments_carry_the_documented_codes(city: CityRun) -> None:
     assert refused[INSUFFICIENT_FUNDS] > 0
     assert set(refused) <= {"bank/3", "bank/5", "bank/9", "bank/10", "bank/11"}
     # The node counted the same refusals at its ingress.
-    samples = metrics(city.url)
+    samples = metrics(city.client)
     for name, count in refused.items():
         codespace, code = name.split("/")
         key = (

@@ -371,7 +371,11 @@ def test_sigkill_while_paying_loses_nothing_acknowledged(tmp_path: Path) -> None
     finally:
         store.close()
 
-    # And through the restarted node's own API: the chain goes on from where it stopped.
+    # And through the restarted node's own API: the chain goes on from where it stopped. (The
+    # ingress journal would first commit what was admitted but unanswered at the kill, a block
+    # beyond the store checked above: tests/integration/test_ingress_journal_crash.py.)
+    for suffix in ("", "-wal", "-shm"):
+        (home_dir / "data" / f"ingress-journal.sqlite{suffix}").unlink(missing_ok=True)
     with node:
         client = node.client
         status = client.status()

@@ -21,7 +21,12 @@ from netutil import wait_until
 
 from citychain.cli.main import main as citychain_main
 from citychain.client import Client, Wallet
-from citychain.client.battery import read_request
+from citychain.client.battery import (
+    ReadTarget,
+    fleet_read_request,
+    part_read_request,
+    read_request,
+)
 from citychain.codec import decode
 from citychain.crypto.keystore import Keystore
 from citychain.init_home import init_home
@@ -74,14 +79,14 @@ def _check_curve_predictions(
     """Before 100 cycles every battery's prediction comes from its lot's test curves: the
     manufacturer reads the test report through the node, it opens the ledger's commitment,
     and its curves are what the attestation's inputs_ref names."""
-    chain_id = maker.chain_id
+    target = ReadTarget.of(client)
     for battery in fleet:
         raw = client.state(prediction_key(battery.battery_id))["value"]
         assert raw, f"no prediction for {battery.identifier} after the first pass"
         prediction = decode(bytes.fromhex(raw), Prediction)
         assert BASIS_NAMES[prediction.basis] == "curves"
         assert prediction.model_hash == curve_hash
-        header = read_request(maker.key, chain_id, battery.battery_id, part="test_reports")
+        header = part_read_request(maker.key, target, battery.battery_id, "test_reports")
         served = client.battery_part(battery.battery_id.hex(), "test_reports", header)
         committed = client.battery_passport(battery.battery_id.hex())["commitments"]
         salt = bytes.fromhex(served["salt"])
@@ -121,8 +126,11 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
              "--batch-ms", str(BATCH_MS), "--shards", "2"],
             PASSWORD,
             tmp_path / "gateway.log",
+            broker.gateway_login,
         ).start()  # fmt: skip
-        publisher = Publisher(broker.host, broker.port, client_id="fleet-e2e")
+        publisher = Publisher(
+            broker.host, broker.port, client_id="fleet-e2e", login=broker.relay_login
+        )
         oracle = Oracle(
             oracle_wallet,
             store_dir,
@@ -168,7 +176,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         assert (again.batches, again.health_updates, again.transactions) == (0, 0, 0)
 
         client = node.client
-        chain_id = str(client.status()["chain_id"])
+        target = ReadTarget.of(client)
         committed_hash = bytes.fromhex(model_hash(load_params()))
         # the gateway ran in two shards: take a report from the second's store
         store = GatewayStore(store_dirs(store_dir)[1])
@@ -180,7 +188,7 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
             assert client.state(anchor_key(health.telemetry_batch))["value"]
             # the ledger holds a commitment; the node serves the oracle's opening of it to the
             # manufacturer, and the values open the ledger's commitment
-            header = read_request(maker.key, chain_id, battery.battery_id)
+            header = read_request(maker.key, target, battery.battery_id, "health")
             opened = client.battery_health(battery.battery_id.hex(), header)["health"]
             assert opened["opened"] and opened["commitment"] == health.commitment.hex()
             values = {name: opened[name] for name in HealthValues.__struct_fields__}
@@ -207,7 +215,8 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         # every battery has >= 100 cycles after 30 days at >= 4 a day
         assert predicted == BATTERIES
 
-        # the battery built to wear out is announced to its owner
+        # the battery built to wear out is announced, by its battery id (the ledger does not
+        # know its owner)...
         due = fleet.batteries[0]
         found = []
         for tx in httpx.get(f"{node.url}/events/battery_replacement_due/txs?limit=100").json()[
@@ -215,6 +224,14 @@ def test_fleet_telemetry_updates_passports_end_to_end(tmp_path: Path) -> None:
         ]:
             found.append(json.dumps(client.tx(tx["hash"])))
         assert any(due.battery_id.hex() in doc for doc in found), "no replacement_due event"
+        # ... and its owner (the maker here) finds it among the holdings of its fleet, and
+        # reads the prediction with the battery's holding secret
+        holdings = client.battery_fleet(fleet_read_request(maker.key, target), limit=100)
+        assert due.holding_id.hex() in {h["holding_id"] for h in holdings["holdings"]}
+        header = read_request(
+            maker.key, target, due.battery_id, "prediction", holding=due.holding_secret
+        )
+        assert client.battery_prediction(due.battery_id.hex(), header)["prediction"]["due"]
 
         # one of its reports proven anchored, checked offline
         report_id = store.report_ids()[-1]

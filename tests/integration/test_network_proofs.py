@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from netutil import PASSWORD, Network, requires_cometbft
 
 from citychain.cli.main import main as cli
 from citychain.client import verify_bundle
+from citychain.client.office import OFFICE_DIR_ENV, OFFICE_PASSPHRASE_ENV
 from citychain.crypto.keystore import Keystore
 from citychain.genesis import Genesis
 from citychain.home import Home
@@ -75,6 +77,33 @@ def _tampered(bundle: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
     return cases
 
 
+def _stated_tamperings(answer: dict[str, Any], net: Network) -> list[tuple[dict[str, Any], str]]:
+    """The answer with one stated field changed, and a phrase of its refusal."""
+    another = Keystore(net.node_dir(0) / "keys").show("registrar").address
+    balance, claim_amount, address = (copy.deepcopy(answer) for _ in range(3))
+    balance["balance"] += 1
+    claim_amount["proof"]["claim"]["amount"] += 1
+    address["address"] = another
+    return [
+        (balance, f"the answer says balance {answer['balance'] + 1}"),
+        (claim_amount, f"claim says balance {answer['balance'] + 1}"),
+        (address, "the answer says address"),
+    ]
+
+
+def _verify_stdin(
+    monkeypatch: pytest.MonkeyPatch,
+    document: dict[str, Any],
+    net: Network,
+    capsys: pytest.CaptureFixture[str],
+    expect: int,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(document)))
+    code = cli(["verify", "proof", "-", "--home", str(net.node_dir(1))])
+    if code != expect:
+        pytest.fail(f"verify proof exited {code}, expected {expect}: {capsys.readouterr()}")
+
+
 @pytest.mark.consortium("genesis-set")
 def test_a_proof_from_any_node_verifies_offline_and_tampering_fails(
     consortium: Network,
@@ -83,24 +112,38 @@ def test_a_proof_from_any_node_verifies_offline_and_tampering_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CITYCHAIN_PASSWORD", PASSWORD)
+    # The registrar office's register: its own folder, apart from every node's home.
+    monkeypatch.setenv(OFFICE_DIR_ENV, str(tmp_path / "office"))
+    monkeypatch.setenv(OFFICE_PASSPHRASE_ENV, "the office's passphrase")
     net = consortium
     genesis = Genesis.load(Home(net.node_dir(0)).genesis_file)
     trusted = [(v.public_key, v.power) for v in genesis.validators]
     first = ["--node-dir", str(net.node_dir(0))]
     assert cli(["tx", "bank", "mint", "issuer", "777", "--from", "issuer", *first]) == 0
+    capsys.readouterr()
     issuer = Keystore(net.node_dir(0) / "keys").show("issuer").address
     bundles = []
     for node in net.everyone:
         out = tmp_path / f"proof{node}.json"
         where = ["--node-dir", str(net.node_dir(node))]
         code = cli(["query", "bank", "balance", issuer, "--prove", "--out", str(out), *where])
-        assert code == 0, capsys.readouterr().err
-        bundles.append(json.loads(out.read_text()))
-        capsys.readouterr()
+        printed = capsys.readouterr()
+        assert code == 0, printed.err
+        # What the command prints and what --out writes are one document.
+        assert out.read_text() == printed.out
+        bundles.append(json.loads(out.read_text())["proof"])
         # The CLI verifies it offline against the genesis of another member's home.
         other = str(net.node_dir((node + 1) % net.size))
         assert cli(["verify", "proof", str(out), "--home", other]) == 0, capsys.readouterr()
         assert "valid:" in capsys.readouterr().out
+    # The printed answer, piped to `verify proof -`, is accepted too (it was refused as a
+    # malformed bundle); with its balance, claim amount or address changed it is not.
+    answer = json.loads(out.read_text())
+    _verify_stdin(monkeypatch, answer, net, capsys, expect=0)
+    assert f"holds {answer['balance']} ccy" in capsys.readouterr().out
+    for change, phrase in _stated_tamperings(answer, net):
+        _verify_stdin(monkeypatch, change, net, capsys, expect=1)
+        assert phrase in capsys.readouterr().err
 
     for bundle in bundles:
         result = verify_bundle(bundle, trusted)

@@ -230,7 +230,7 @@ def test_wheel_installs_a_working_citychain(tmp_path: Path) -> None:
             "query", "bank", "balance", bob, "--prove", "--out", "bal.json", "--home", home
         )
         assert proven["address"] == bob and proven["balance"] == 1250
-        bundle = json.loads((work / "bal.json").read_text())
+        bundle = json.loads((work / "bal.json").read_text())["proof"]
         assert bundle["claim"]["amount"] == 1250
         payer = answer("query", "bank", "balance", "alice", "--home", home)
         assert payer["balance"] == 50000 - 1250 - 1  # the default fee is 1

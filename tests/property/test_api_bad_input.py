@@ -62,8 +62,8 @@ EMPTY = key("api-empty")  # never funded
 SINK = address_of(key("api-sink").public_key)
 GENESIS_BALANCES = {PAYER: 50_000, POOR: 1_000, NEAR_CAP: 90_000}
 MAX_HEX_CHARS = 40_000  # TxIn.tx max_length in citychain/node/api.py
-MAX_BATCH = 10_000  # citychain/node/api.py
-MAX_BODY_BYTES = 64 * 1024 * 1024  # citychain/node/api.py
+MAX_BATCH = 5_000  # citychain/node/routes/chain.py: one block (max_block_txs)
+MAX_BODY_BYTES = 4 * 1024 * 1024  # citychain/node/settings.py
 MAX_QUEUED_PER_SENDER = 64  # Mempool default: a nonce further ahead is refused, not queued
 
 PROPERTY = settings(

@@ -281,7 +281,7 @@ def test_the_anchor_and_health_transactions_name_this_batch() -> None:
     }
     assert tx_message("battery/update_health")["telemetry_batch"] == BATCH["batch_id_hex"]
     bms = next(d for d in VECTORS["devices"] if d["kind"] == "bms")
-    assert tx_message("battery/register")["bms_device_id"] == bms["device_id_hex"]
+    assert tx_message("battery/open_holding")["bms_device_id"] == bms["device_id_hex"]
 
 
 @pytest.mark.parametrize("vector", COMMITMENTS, ids=ids(COMMITMENTS))

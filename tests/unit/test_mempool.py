@@ -31,9 +31,14 @@ def nonces(raws: list[bytes]) -> list[int]:
 
 
 def assert_byte_count(pool: Mempool) -> None:
-    queued = [raw for waiting in pool.queued.values() for _, raw in waiting.values()]
-    assert pool.bytes == sum(map(len, pool.pending.values())) + sum(map(len, queued))
-    assert pool.size() == len(pool.pending) + len(queued)
+    queued = [entry.raw for waiting in pool.queued.values() for entry in waiting.values()]
+    assert pool.pending_bytes == sum(map(len, pool.pending.values()))
+    assert pool.queued_bytes == sum(map(len, queued))
+    assert (
+        pool.size()
+        == len(pool.pending) + len(queued)
+        == len(pool.pending) + len(pool.queued_hashes)
+    )
 
 
 def commit(chain: Chain, pool: Mempool, *txs: bytes) -> int:
@@ -132,10 +137,23 @@ def test_invalid_nonce_too_far_ahead(chain: Chain) -> None:
 def test_invalid_mempool_full_by_count(chain: Chain) -> None:
     pool = Mempool(chain.app, max_txs=2)
     assert add(pool, chain.tx(ALICE, send(BOB, 1))).ok
-    assert add(pool, chain.tx(BOB, send(ALICE, 1), nonce=5)).queued  # queued ones count too
+    assert add(pool, chain.tx(BOB, send(ALICE, 1), nonce=0)).ok
     result = add(pool, chain.tx(CAROL, send(ALICE, 1)))
     assert error_of(result) == code_of(tx_errors.MEMPOOL_FULL)
     assert pool.size() == 2
+
+
+def test_queued_transactions_count_but_give_way_to_executable_ones(chain: Chain) -> None:
+    pool = Mempool(chain.app, max_txs=2, max_queued=2)
+    assert add(pool, chain.tx(ALICE, send(BOB, 1))).ok
+    assert add(pool, chain.tx(BOB, send(ALICE, 1), nonce=5)).queued  # queued ones count too
+    assert error_of(add(pool, chain.tx(CAROL, send(ALICE, 1), nonce=3))) == code_of(
+        tx_errors.MEMPOOL_FULL
+    )
+    # An executable transaction takes the queued one's place.
+    assert add(pool, chain.tx(CAROL, send(ALICE, 1))).ok
+    assert pool.size() == 2 and pool.queued == {}
+    assert_byte_count(pool)
 
 
 def test_invalid_mempool_full_by_bytes(chain: Chain) -> None:
@@ -218,9 +236,9 @@ def test_byte_count_survives_updates_with_queued_transactions(chain: Chain) -> N
     zero, one, two = (chain.tx(BOB, send(ALICE, 10), nonce=n) for n in range(3))
     assert add(pool, zero).ok and add(pool, two).queued
     commit(chain, pool, zero)
-    assert pool.bytes == len(two)
+    assert pool.total_bytes == len(two)
     assert add(pool, one).ok
-    assert pool.bytes == len(one) + len(two)
+    assert pool.total_bytes == len(one) + len(two)
     assert_byte_count(pool)
 
 

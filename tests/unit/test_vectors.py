@@ -31,7 +31,7 @@ from citychain.genesis import Genesis
 from citychain.modules import bank, battery, devices
 from citychain.modules.bank import messages as bank_messages
 from citychain.modules.battery import messages as battery_messages
-from citychain.modules.battery.state import battery_id_of, get_battery
+from citychain.modules.battery.state import battery_id_of, get_battery, get_holding
 from citychain.modules.devices import messages as devices_messages
 from citychain.modules.devices.messages import POSSESSION_DOMAIN, possession_statement
 from citychain.modules.devices.state import DEVICE_ID_DOMAIN, device_id_of, get_anchor, get_device
@@ -365,5 +365,7 @@ def test_the_battery_vectors_are_accepted_by_a_chain(tmp_path: Path) -> None:
     register = vector_named("battery/register")["body"]["messages"][0]["fields"]
     battery = get_battery(chain.app.committed, battery_id_of(register["passport"]["identifier"]))
     assert battery is not None
+    opened = vector_named("battery/open_holding")["body"]["messages"][0]["fields"]
+    holding = get_holding(chain.app.committed, bytes.fromhex(opened["holding_id"]))
     transfer = vector_named("battery/lease end+transfer")["body"]["messages"][1]["fields"]
-    assert battery.owner.hex() == transfer["new_owner"]
+    assert holding is not None and holding.owner.hex() == transfer["new_owner"]

@@ -48,10 +48,12 @@ from citychain.modules.bank.messages import (
 )
 from citychain.modules.bank.state import new_request_id
 from citychain.modules.battery import commitment
+from citychain.modules.battery.holding import holding_commitment, holding_id_of
 from citychain.modules.battery.messages import (
     HealthValues,
     MsgAttestPrediction,
     MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
@@ -660,35 +662,55 @@ PASSPORT = Passport(
 )
 
 
+# The battery's holding secret: drawn at random by a manufacturer, fixed here.
+HOLDING_SECRET = hashlib.sha256(b"vector-holding-secret").digest()
+
+
 def battery_tx_vectors() -> list[dict[str, Any]]:
     battery_id = battery_id_of(PASSPORT.identifier)
+    holding_id = holding_id_of(battery_id, HOLDING_SECRET)
     _, _, batch_id = batch_root_and_id()
     return [
         tx_vector(
             "battery/register",
-            "the manufacturer vector-9 registers the battery whose BMS is device vector-201 for "
-            "owner vector-10; the passport is a nested array; the commitments are those of "
-            "device_vectors.json",
+            "the manufacturer vector-9 registers the battery's public record: the passport is a "
+            "nested array; the commitments are those of device_vectors.json and, last, the "
+            'holding commitment of secret sha256(b"vector-holding-secret")',
             MANUFACTURER,
             [
                 MsgRegisterBattery(
                     passport=PASSPORT,
-                    bms_device_id=device_id(BMS),
                     legitimate_interest_commitment=commitment_of("composition"),
                     authority_commitment=commitment_of("test_reports"),
-                    owner=vector_address(BATTERY_OWNER),
+                    holding_commitment=holding_commitment(battery_id, HOLDING_SECRET),
                 )
             ],
             nonce=0,
             fee=2,
         ),
         tx_vector(
+            "battery/open_holding",
+            "in a transaction of its own, vector-9 opens the battery's holding (id "
+            "sha256(domain || battery id || secret)) for owner vector-10, BMS device vector-201",
+            MANUFACTURER,
+            [
+                MsgOpenHolding(
+                    holding_id=holding_id,
+                    owner=vector_address(BATTERY_OWNER),
+                    bms_device_id=device_id(BMS),
+                )
+            ],
+            nonce=1,
+            fee=1,
+        ),
+        tx_vector(
             "battery/lease+set_status",
-            "the owner leases the battery to vector-11 until height 100000 and marks it installed",
+            "the owner leases the battery's holding to vector-11 until height 100000 and marks "
+            "it installed",
             BATTERY_OWNER,
             [
-                MsgLease(battery_id=battery_id, lessee=vector_address(LESSEE), end_height=100_000),
-                MsgSetStatus(battery_id=battery_id, status="installed"),
+                MsgLease(holding_id=holding_id, lessee=vector_address(LESSEE), end_height=100_000),
+                MsgSetStatus(holding_id=holding_id, status="installed"),
             ],
             nonce=0,
             fee=2,
@@ -699,8 +721,8 @@ def battery_tx_vectors() -> list[dict[str, Any]]:
             "vector-12",
             BATTERY_OWNER,
             [
-                MsgLease(battery_id=battery_id, lessee=None, end_height=None),
-                MsgTransfer(battery_id=battery_id, new_owner=vector_address(NEW_OWNER)),
+                MsgLease(holding_id=holding_id, lessee=None, end_height=None),
+                MsgTransfer(holding_id=holding_id, new_owner=vector_address(NEW_OWNER)),
             ],
             nonce=1,
             fee=2,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,14 +21,14 @@ from typing import Any
 import httpx
 
 from citychain.app import Application, CheckResult
-from citychain.engines.cometbft.handler import AbciHandler, FinalizedBlock
+from citychain.engines.cometbft.handler import MAX_PROPOSAL_TXS, AbciHandler, FinalizedBlock
 from citychain.engines.cometbft.proofs import cometbft_proof_bundle
 from citychain.engines.cometbft.server import AbciServer
-from citychain.engines.interface import Admission, CommitListener
+from citychain.engines.interface import Admission, BlockLimits, CommitListener
 from citychain.engines.verifier import Verifier, refusal, screen
 from citychain.home import Home, cometbft_validator_key
 
-__all__ = ["CheckOutcome", "CometEngine", "open_comet"]
+__all__ = ["CheckOutcome", "CometEngine", "block_tx_bytes", "open_comet"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,15 @@ RPC_BATCH = 500  # transactions per JSON-RPC batch request
 CHECK_TIMEOUT = 30.0
 MEMPOOL_CODESPACE = "mempool"
 MEMPOOL_REFUSED = 1
+# CometBFT 0.38's defaults for a genesis without consensus_params (types/params.go), and its
+# hard ceiling for block.max_bytes = -1 (MaxBlockSizeBytes).
+DEFAULT_BLOCK_MAX_BYTES = 22_020_096
+DEFAULT_EVIDENCE_MAX_BYTES = 1_048_576
+MAX_BLOCK_SIZE_BYTES = 104_857_600
+# What a block holds besides its transactions' bytes, besides evidence: the header (at most
+# 626 bytes), the last commit (about 110 bytes a validator) and each transaction's length
+# prefix (at most 4 bytes for MAX_PROPOSAL_TXS of them): 64 KiB covers a hundred validators.
+BLOCK_OVERHEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +80,13 @@ class CometEngine:
             on_block=self._on_block,
             on_failure=self._on_failure,
             verify=verifier.verify if verifier is not None else None,
+            verify_off_loop=self.verifier.verify_off_loop,
         )
         self.server = AbciServer(abci_address, self.handler.handle, self.handler.prepare)
         self.listeners: list[Callable[[FinalizedBlock], None]] = []
         self.failure: str | None = None
+        genesis = cometbft_home / "config" / "genesis.json" if cometbft_home else None
+        self._block_limits = BlockLimits(MAX_PROPOSAL_TXS, block_tx_bytes(genesis))
         self._checks: dict[bytes, list[asyncio.Future[CheckOutcome]]] = {}
         self._http: httpx.AsyncClient | None = None
         self._stopped = asyncio.Event()
@@ -141,6 +154,11 @@ class CometEngine:
     def mempool_size(self) -> int:
         """CometBFT holds the mempool, not this process."""
         return 0
+
+    def block_limits(self) -> BlockLimits:
+        """``MAX_PROPOSAL_TXS`` (PrepareProposal's cap), and the bytes of transactions a block
+        of the genesis' ``consensus_params`` holds (``block_tx_bytes``)."""
+        return self._block_limits
 
     def on_commit(self, listener: CommitListener) -> None:
         self.listeners.append(listener)
@@ -267,6 +285,22 @@ def _refuse(futures: Sequence[asyncio.Future[CheckOutcome]], reason: str) -> Non
     for future in futures:
         if not future.done():
             future.set_result(outcome)
+
+
+def block_tx_bytes(genesis_file: Path | None) -> int:
+    """The transaction bytes one block holds under the CometBFT genesis at ``genesis_file``:
+    ``block.max_bytes`` less the room evidence may take (``evidence.max_bytes``) and the rest of
+    the block (``BLOCK_OVERHEAD_BYTES``); CometBFT's defaults where the file or a value is
+    missing. CometBFT gives PrepareProposal this budget or more (``max_tx_bytes``)."""
+    params: dict[str, Any] = {}
+    if genesis_file is not None:
+        with contextlib.suppress(OSError, ValueError):
+            params = json.loads(genesis_file.read_text()).get("consensus_params") or {}
+    block = int((params.get("block") or {}).get("max_bytes", DEFAULT_BLOCK_MAX_BYTES))
+    if block <= 0:
+        block = MAX_BLOCK_SIZE_BYTES
+    evidence = int((params.get("evidence") or {}).get("max_bytes", DEFAULT_EVIDENCE_MAX_BYTES))
+    return max(block - max(evidence, 0) - BLOCK_OVERHEAD_BYTES, 0)
 
 
 def open_comet(

@@ -13,20 +13,24 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from citychain.app import Application, BlockResult, CheckResult, StateCorruptedError
 from citychain.block import CometHeaderInfo, list_hash
 from citychain.codec import encode
+from citychain.engines.verifier import verify_chunk
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.pb.tendermint.abci import types_pb2 as abci
 from citychain.pb.tendermint.crypto import keys_pb2, proof_pb2
 from citychain.store.sqlite import BlockRecord
+from citychain.tx.envelope import DecodedTx
 
-__all__ = ["APP_VERSION", "AbciHandler", "FinalizedBlock"]
+__all__ = ["APP_VERSION", "MAX_PROPOSAL_TXS", "AbciHandler", "FinalizedBlock"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,9 @@ APP_VERSION = 1
 # Fewer gossiped transactions than this in one read are verified on the event loop, in CheckTx:
 # the round trip to a worker would cost more than it saves.
 MIN_PREVERIFY = 32
+# The most transactions PrepareProposal puts in one block (CometBFT limits only bytes): about
+# the solo engine's max_block_txs, and a block's execution stays well under a second.
+MAX_PROPOSAL_TXS = 10_000
 QUERY_STORE_KEY = "store/key"
 
 
@@ -58,9 +65,14 @@ class AbciHandler:
         on_block: Callable[[FinalizedBlock], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
         verify: Callable[[list[bytes]], Awaitable[list[bool]]] | None = None,
+        verify_off_loop: Callable[[list[bytes]], Awaitable[list[bool]]] | None = None,
+        max_proposal_txs: int = MAX_PROPOSAL_TXS,
     ) -> None:
         self.app = app
         self.verify = verify
+        # Proposals' signatures are checked here, never on the event loop (a thread by default).
+        self.verify_off_loop = verify_off_loop or _verify_on_thread
+        self.max_proposal_txs = max_proposal_txs
         self.on_check = on_check
         self.on_block = on_block
         self.on_failure = on_failure
@@ -69,25 +81,21 @@ class AbciHandler:
         self.requests = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="block-writer")
         self._finalized: tuple[abci.RequestFinalizeBlock, BlockResult, float] | None = None
-        # Every request but Commit (the one that awaits a block write), by its oneof name.
+        # Every request answered at once, by its oneof name; Commit (which awaits a block
+        # write) and the proposals (which await signature checks off the loop) are in handle.
         self._answers: dict[str, Callable[[abci.Request], abci.Response]] = {
             "check_tx": lambda r: abci.Response(check_tx=self.check_tx(r.check_tx)),
             "finalize_block": lambda r: abci.Response(
                 finalize_block=self.finalize_block(r.finalize_block)
-            ),
-            "prepare_proposal": lambda r: abci.Response(
-                prepare_proposal=self.prepare_proposal(r.prepare_proposal)
-            ),
-            "process_proposal": lambda r: abci.Response(
-                process_proposal=self.process_proposal(r.process_proposal)
             ),
             "info": lambda _: abci.Response(info=self.info()),
             "query": lambda r: abci.Response(query=self.query(r.query)),
             "init_chain": lambda r: abci.Response(init_chain=self.init_chain(r.init_chain)),
             **STATELESS_ANSWERS,
         }
-        # CometBFT runs with its mempool recheck off (citychain net writes recheck = false);
-        # the check state is rebased here after each commit instead.
+        # After each commit the check state is rebased here (committed state plus the waiting
+        # transactions that still pass); CometBFT's recheck then only asks about each waiting
+        # transaction, and evicts those the rebase dropped (check_tx).
         app.track_pending = True
 
     def close(self) -> None:
@@ -120,6 +128,12 @@ class AbciHandler:
         try:
             if kind == "commit":
                 return abci.Response(commit=await self.commit())
+            if kind == "prepare_proposal":
+                prepared = await self.prepare_proposal(request.prepare_proposal)
+                return abci.Response(prepare_proposal=prepared)
+            if kind == "process_proposal":
+                processed = await self.process_proposal(request.process_proposal)
+                return abci.Response(process_proposal=processed)
             answer = self._answers.get(kind) if kind is not None else None
             if answer is None:
                 return _exception(f"unsupported ABCI request {kind!r}")
@@ -141,6 +155,9 @@ class AbciHandler:
     # --- info / genesis -------------------------------------------------------------------
     def info(self) -> abci.ResponseInfo:
         app = self.app
+        # CometBFT asks at its handshake: one (re)started under this process has an empty
+        # mempool, so nothing the last one's mempool held is pending here any more.
+        app.forget_pending_checks()
         height = max(app.height, 0)
         return abci.ResponseInfo(
             data="citychain",
@@ -191,48 +208,85 @@ class AbciHandler:
         )
 
     # --- proposals ------------------------------------------------------------------------
-    def _well_formed(self, raw: bytes) -> bool:
-        """Decodes and carries a valid signature: a property of the bytes alone.
+    async def _screen(self, raws: Sequence[bytes]) -> list[DecodedTx | None]:
+        """Each transaction decoded, or None where it does not decode or its signature fails:
+        a property of the bytes alone. Signatures this node has not verified yet are verified
+        off the event loop (``verify_off_loop``) and remembered; the answer never depends on
+        what the cache forgets meanwhile."""
+        app = self.app
+        decoded: list[DecodedTx | None] = []
+        unknown: list[int] = []
+        for raw in raws:
+            try:
+                tx = app.decode_cached(raw)
+            except CityError:
+                decoded.append(None)
+                continue
+            if not app.is_verified(tx.hash):
+                unknown.append(len(decoded))
+            decoded.append(tx)
+        if unknown:
+            checked = [tx for tx in (decoded[i] for i in unknown) if tx is not None]
+            valid = await self.verify_off_loop([tx.raw for tx in checked])
+            app.mark_verified(tx.hash for tx, ok in zip(checked, valid, strict=True) if ok)
+            for index, ok in zip(unknown, valid, strict=True):
+                if not ok:
+                    decoded[index] = None
+        return decoded
 
-        A proposer that includes anything else is faulty; refusing its block costs a round, and
-        keeps free garbage out of the chain (a transaction that fails here could pay no fee).
-        """
-        try:
-            tx = self.app.decode_cached(raw)
-        except CityError:
-            return False
-        if self.app.is_verified(tx.hash):
-            return True
-        if tx.signature_valid():
-            self.app.mark_verified((tx.hash,))
-            return True
-        return False
-
-    def prepare_proposal(
+    async def prepare_proposal(
         self, request: abci.RequestPrepareProposal
     ) -> abci.ResponsePrepareProposal:
+        """CometBFT's mempool transactions, in order, that decode, are signed and pass the ante
+        step run in block order (so an honest proposal passes ``process_proposal``), within
+        ``max_tx_bytes`` and ``max_proposal_txs``."""
         budget = request.max_tx_bytes
-        chosen: list[bytes] = []
-        for raw in request.txs:
-            if len(raw) > budget:
+        candidates: list[DecodedTx] = []
+        for tx in await self._screen(request.txs):
+            if len(candidates) >= self.max_proposal_txs:
                 break
-            if self._well_formed(raw):
-                chosen.append(raw)
-                budget -= len(raw)
-        return abci.ResponsePrepareProposal(txs=chosen)
+            if tx is None:
+                continue
+            if len(tx.raw) > budget:
+                break
+            candidates.append(tx)
+            budget -= len(tx.raw)
+        kept = self.app.proposal_ante_passing(request.height, _time_ms(request.time), candidates)
+        return abci.ResponsePrepareProposal(txs=[candidates[i].raw for i in kept])
 
-    def process_proposal(
+    async def process_proposal(
         self, request: abci.RequestProcessProposal
     ) -> abci.ResponseProcessProposal:
-        ok = all(self._well_formed(raw) for raw in request.txs)
-        status = abci.ResponseProcessProposal.ACCEPT if ok else abci.ResponseProcessProposal.REJECT
-        return abci.ResponseProcessProposal(status=status)
+        """REJECT a block holding a transaction that does not decode, is not signed, or fails
+        the ante step when the block's transactions run in order on the committed state: such
+        a transaction would pay no fee yet stay in the chain for ever. A proposer that includes
+        one is faulty; refusing its block costs a round."""
+        reject = abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
+        screened = await self._screen(request.txs)
+        txs = [tx for tx in screened if tx is not None]
+        if len(txs) != len(screened):
+            log.warning(
+                "rejecting block %d: a transaction is malformed or unsigned", request.height
+            )
+            return reject
+        failure = self.app.proposal_ante_failure(request.height, _time_ms(request.time), txs)
+        if failure is not None:
+            index, error = failure
+            log.warning(
+                "rejecting block %d: transaction %d fails the ante step: %s/%d %s",
+                request.height,
+                index,
+                error.codespace,
+                error.code,
+                error.message,
+            )
+            return reject
+        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
 
     # --- blocks ---------------------------------------------------------------------------
     def finalize_block(self, request: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
         started = time.perf_counter()
-        time_ms = request.time.seconds * 1000 + request.time.nanos // 1_000_000
-        result = self.app.finalize_block(request.height, time_ms, list(request.txs))
+        result = self.app.finalize_block(request.height, _time_ms(request.time), list(request.txs))
         self._finalized = (request, result, started)
         return abci.ResponseFinalizeBlock(
             tx_results=[
@@ -340,6 +394,15 @@ class AbciHandler:
                 )
             )
         return response
+
+
+def _time_ms(timestamp: Timestamp) -> int:
+    """A block's BFT time in milliseconds, as the Application sees it."""
+    return int(timestamp.seconds) * 1000 + int(timestamp.nanos) // 1_000_000
+
+
+async def _verify_on_thread(raws: list[bytes]) -> list[bool]:
+    return await asyncio.to_thread(verify_chunk, raws)
 
 
 def _exception(message: str) -> abci.Response:

@@ -21,7 +21,7 @@ from citychain.app import Application, BlockResult
 from citychain.block import Header, header_hash, list_hash, sign_header
 from citychain.codec import encode
 from citychain.crypto.keys import PrivateKey
-from citychain.engines.interface import Admission, CommitListener
+from citychain.engines.interface import Admission, BlockLimits, CommitListener
 from citychain.engines.solo.mempool import Mempool
 from citychain.engines.solo.proofs import proof_bundle
 from citychain.engines.verifier import Verifier, refusal, screen
@@ -108,6 +108,9 @@ class SoloEngine:
 
     def mempool_size(self) -> int:
         return self.mempool.size()
+
+    def block_limits(self) -> BlockLimits:
+        return BlockLimits(self.max_block_txs, self.max_block_bytes)
 
     def on_commit(self, listener: CommitListener) -> None:
         self.listeners.append(listener)

@@ -17,14 +17,19 @@ from citychain.modules.battery.access import (
 from citychain.modules.battery.commitment import SALT_SIZE, commit, commit_part
 from citychain.modules.battery.errors import NOT_AUTHORISED, BatteryError
 from citychain.modules.battery.genesis import init_genesis
+from citychain.modules.battery.holding import HOLDING_SECRET_SIZE
 from citychain.modules.battery.keeper import (
     commitment_of,
     get_battery,
     get_health,
+    get_holding,
     get_params,
     get_prediction,
+    holding_commitment,
+    holding_id_of,
     lease_active,
     may_read,
+    proven_holding,
 )
 from citychain.modules.battery.messages import (
     DAY_MAX,
@@ -33,6 +38,7 @@ from citychain.modules.battery.messages import (
     HealthValues,
     MsgAttestPrediction,
     MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
@@ -42,11 +48,17 @@ from citychain.modules.battery.messages import (
 )
 from citychain.modules.battery.queries import (
     MAX_PAGE,
+    Readable,
     fleet_view,
+    health_record,
     health_view,
+    history_page,
     history_view,
+    holding_view,
     passport_view,
+    prediction_record,
     prediction_view,
+    readable,
     status_view,
 )
 from citychain.modules.battery.state import (
@@ -54,9 +66,11 @@ from citychain.modules.battery.state import (
     DAY_MS,
     STATUS_NAMES,
     Battery,
+    Holding,
     battery_id_of,
     battery_key,
     health_key,
+    holding_key,
     prediction_key,
 )
 from citychain.modules.consortium import MANUFACTURER, ORACLE
@@ -65,7 +79,8 @@ MODULE = Module(
     name="battery",
     routes=(
         MessageRoute(MsgRegisterBattery, handlers.handle_register, role=MANUFACTURER),
-        # Owner, lessee and manufacturer rights depend on the battery: checked by the handlers.
+        MessageRoute(MsgOpenHolding, handlers.handle_open_holding, role=MANUFACTURER),
+        # Owner, lessee and manufacturer rights depend on the holding: checked by the handlers.
         MessageRoute(MsgSetStatus, handlers.handle_set_status),
         MessageRoute(MsgTransfer, handlers.handle_transfer),
         MessageRoute(MsgLease, handlers.handle_lease),
@@ -73,7 +88,7 @@ MODULE = Module(
         MessageRoute(MsgAttestPrediction, handlers.handle_attest_prediction, role=ORACLE),
     ),
     init_genesis=init_genesis,
-    invariants=(invariants.battery_records, invariants.fleet_index),
+    invariants=(invariants.battery_records, invariants.battery_holdings, invariants.fleet_index),
     genesis_order=60,
 )
 
@@ -84,6 +99,7 @@ __all__ = [
     "DAY_MIN",
     "DAY_MS",
     "HEALTH",
+    "HOLDING_SECRET_SIZE",
     "MAX_EOL_CYCLE",
     "MAX_PAGE",
     "MODULE",
@@ -97,14 +113,17 @@ __all__ = [
     "Battery",
     "BatteryError",
     "HealthValues",
+    "Holding",
     "MsgAttestPrediction",
     "MsgLease",
+    "MsgOpenHolding",
     "MsgRegisterBattery",
     "MsgSetStatus",
     "MsgTransfer",
     "MsgUpdateHealth",
     "Passport",
     "PredictionBasis",
+    "Readable",
     "battery_id_of",
     "battery_key",
     "commit",
@@ -113,15 +132,25 @@ __all__ = [
     "fleet_view",
     "get_battery",
     "get_health",
+    "get_holding",
     "get_params",
     "get_prediction",
     "health_key",
+    "health_record",
     "health_view",
+    "history_page",
     "history_view",
+    "holding_commitment",
+    "holding_id_of",
+    "holding_key",
+    "holding_view",
     "lease_active",
     "may_read",
     "passport_view",
     "prediction_key",
+    "prediction_record",
     "prediction_view",
+    "proven_holding",
+    "readable",
     "status_view",
 ]

@@ -14,11 +14,15 @@ surveillance authorities and the Commission. The manufacturer is the account tha
 the battery: it wrote every part and may always read it back. ``health`` names all of point
 4, the individual battery's data: lifecycle status, owner and history, health, prediction.
 Of these the ledger holds the measured health only as a commitment (``RESTRICTED_PARTS``).
+
+Who is the owner or lessee is in the battery's holding, which nothing on the ledger links to the
+battery: a reader proves the link with the holding secret (holding.py), and without that proof
+only the manufacturer and the regulator are recognised.
 """
 
 from __future__ import annotations
 
-from citychain.modules.battery.state import Battery, get_health, lease_active
+from citychain.modules.battery.state import Battery, Holding, get_health, lease_active
 from citychain.modules.consortium import REGULATOR, has_role
 from citychain.state.overlay import StateReader
 
@@ -28,22 +32,31 @@ TEST_REPORTS = "test_reports"  # Annex XIII point 3: notified bodies, authoritie
 HEALTH = "health"  # Annex XIII point 4: legitimate interest (status, health, prediction)
 PARTS = (PUBLIC, COMPOSITION, TEST_REPORTS, HEALTH)
 # The parts kept off the ledger, each under its own commitment. Of point 4 only the measured
-# health is: status, owner and lease stay in clear because every node must check the lifecycle
-# and ownership rules against them (docs/modules/battery.md §2).
+# health is: status, owner and lease stay in the holding because every node must check the
+# lifecycle and ownership rules against them (docs/modules/battery.md §2).
 RESTRICTED_PARTS = (COMPOSITION, TEST_REPORTS, HEALTH)
 
 
-def may_read(state: StateReader, battery: Battery, reader: bytes, part: str, height: int) -> bool:
+def may_read(
+    state: StateReader,
+    battery: Battery,
+    holding: Holding | None,
+    reader: bytes,
+    part: str,
+    height: int,
+) -> bool:
     """Whether ``reader`` (a 20-byte address the caller has authenticated) may read ``part``
-    of ``battery`` at ``height``; an unknown part is readable by nobody."""
+    of ``battery`` at ``height``. ``holding`` is the battery's holding when the reader proved
+    the link (``holding.proven_holding``), else None: then neither owner nor lessee is known.
+    An unknown part is readable by nobody."""
     if part == PUBLIC:
         return True
     if part not in PARTS:
         return False
     if reader == battery.manufacturer:
         return True
-    legitimate = reader == battery.owner or (
-        reader == battery.lessee and lease_active(battery, height)
+    legitimate = holding is not None and (
+        reader == holding.owner or (reader == holding.lessee and lease_active(holding, height))
     )
     regulator = has_role(state, reader, REGULATOR)
     if part == COMPOSITION:

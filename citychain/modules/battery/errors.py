@@ -24,6 +24,8 @@ NO_LEASE = register(CODESPACE, 15, "the battery has no active lease")
 # Not a transaction result: what a read path returns to a reader the regulation does not name.
 NOT_AUTHORISED = register(CODESPACE, 16, "the reader may not read this part of the passport")
 BATCH_NOT_ANCHORED = register(CODESPACE, 17, "the health update's telemetry batch is not anchored")
+HOLDING_EXISTS = register(CODESPACE, 18, "a battery holding with this id is already open")
+HOLDING_NOT_FOUND = register(CODESPACE, 19, "no battery holding with this id")
 
 
 class BatteryError(CityError):

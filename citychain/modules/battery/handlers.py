@@ -1,8 +1,13 @@
 """Battery message handlers (docs/modules/battery.md §3): check everything, then write.
 
-Roles: registration needs ``manufacturer`` and telemetry needs ``oracle`` (both checked by the
-ante step through the route); ownership, leases and lifecycle depend on the battery, so their
-handlers check the sender against the battery itself.
+Roles: registration and opening a holding need ``manufacturer``, telemetry needs ``oracle``
+(both checked by the ante step through the route); ownership, leases and lifecycle depend on
+the holding, so their handlers check the sender against the holding itself.
+
+The public record (by battery id) and the holding (by holding id) never meet in one message:
+the ledger cannot tell which holding is which battery's (holding.py). So the rules that join
+them are the readers' (a node checks the holding proof of a read request), and the health and
+prediction handlers, which name the battery, cannot see its holding's status.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from citychain.modules.battery.errors import BatteryError
 from citychain.modules.battery.messages import (
     MsgAttestPrediction,
     MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
@@ -25,7 +31,9 @@ from citychain.modules.battery.state import (
     DAY_MS,
     LEASE_ENDED,
     LEASED,
+    LESSEE,
     ORIGINAL,
+    OWNER,
     REGISTERED,
     REMANUFACTURED,
     STATUS_CHANGED,
@@ -36,14 +44,20 @@ from citychain.modules.battery.state import (
     Battery,
     Change,
     Health,
+    Holding,
     Prediction,
+    append_change,
     battery_id_of,
     get_battery,
     get_health,
+    get_holding,
     get_params,
+    index_add,
+    index_remove,
     lease_active,
     set_battery,
     set_health,
+    set_holding,
     set_prediction,
 )
 from citychain.modules.consortium import MANUFACTURER, has_role
@@ -55,29 +69,44 @@ from citychain.modules.devices import is_anchored
 RATING_TOLERANCE_PERMILLE = 100
 
 
-def _change(
-    ctx: Context, action: str, battery: Battery, party: bytes = b"", end_height: int = 0
-) -> Change:
-    return Change(action, ctx.sender, ctx.height, ctx.tx_hash, battery.status, party, end_height)
+def _record(
+    ctx: Context,
+    holding_id: bytes,
+    holding: Holding,
+    action: str,
+    party: bytes = b"",
+    end_height: int = 0,
+) -> Holding:
+    """Append one history entry (with the holding's status as it is now) and return the
+    holding with its counter advanced; the caller stores it."""
+    change = Change(action, ctx.sender, ctx.height, ctx.tx_hash, holding.status, party, end_height)
+    return append_change(ctx.state, holding_id, holding, change)
 
 
-def _existing(ctx: Context, battery_id: bytes) -> Battery:
+def _existing_battery(ctx: Context, battery_id: bytes) -> Battery:
     battery = get_battery(ctx.state, battery_id)
     if battery is None:
         raise BatteryError(errors.BATTERY_NOT_FOUND, f"no battery {battery_id.hex()}")
     return battery
 
 
-def _owned(ctx: Context, battery_id: bytes) -> Battery:
-    battery = _existing(ctx, battery_id)
-    if ctx.sender != battery.owner:
-        raise BatteryError(errors.NOT_OWNER, f"battery {battery_id.hex()} has another owner")
-    return battery
+def _existing(ctx: Context, holding_id: bytes) -> Holding:
+    holding = get_holding(ctx.state, holding_id)
+    if holding is None:
+        raise BatteryError(errors.HOLDING_NOT_FOUND, f"no battery holding {holding_id.hex()}")
+    return holding
 
 
-def _alive(battery_id: bytes, battery: Battery) -> None:
-    if battery.status == WASTE:
-        raise BatteryError(errors.BATTERY_IS_WASTE, f"battery {battery_id.hex()} is waste")
+def _owned(ctx: Context, holding_id: bytes) -> Holding:
+    holding = _existing(ctx, holding_id)
+    if ctx.sender != holding.owner:
+        raise BatteryError(errors.NOT_OWNER, f"holding {holding_id.hex()} has another owner")
+    return holding
+
+
+def _alive(holding_id: bytes, holding: Holding) -> None:
+    if holding.status == WASTE:
+        raise BatteryError(errors.BATTERY_IS_WASTE, f"holding {holding_id.hex()} is waste")
 
 
 def _check_rating(msg: MsgRegisterBattery) -> None:
@@ -94,7 +123,8 @@ def _check_rating(msg: MsgRegisterBattery) -> None:
 
 
 def handle_register(ctx: Context, msg: MsgRegisterBattery) -> None:
-    """Register a battery under the id its printed identifier hashes to; once only."""
+    """Register a battery's public record under the id its printed identifier hashes to;
+    once only. Who holds it is the holding's business (``handle_open_holding``)."""
     battery_id = battery_id_of(msg.passport.identifier)
     if get_battery(ctx.state, battery_id) is not None:
         raise BatteryError(
@@ -105,67 +135,104 @@ def handle_register(ctx: Context, msg: MsgRegisterBattery) -> None:
     battery = Battery(
         passport=msg.passport,
         manufacturer=ctx.sender,
-        bms_device_id=msg.bms_device_id or b"",
         legitimate_interest_commitment=msg.legitimate_interest_commitment,
         authority_commitment=msg.authority_commitment,
-        status=ORIGINAL,
-        owner=msg.owner,
-        lessee=b"",
-        lease_end_height=0,
+        holding_commitment=msg.holding_commitment,
         registered_height=ctx.height,
-        history=(),
     )
-    set_battery(
-        ctx.state,
-        battery_id,
-        structs.replace(battery, history=(_change(ctx, REGISTERED, battery, msg.owner),)),
-    )
+    set_battery(ctx.state, battery_id, battery)
     ctx.emit(
         "battery_registered",
         battery_id=battery_id,
         identifier=msg.passport.identifier,
         manufacturer=ctx.sender,
+    )
+
+
+def handle_open_holding(ctx: Context, msg: MsgOpenHolding) -> None:
+    """Open a battery's holding for its first owner: status ``original``, once per id."""
+    if get_holding(ctx.state, msg.holding_id) is not None:
+        raise BatteryError(
+            errors.HOLDING_EXISTS, f"battery holding {msg.holding_id.hex()} is already open"
+        )
+    holding = Holding(
+        manufacturer=ctx.sender,
+        status=ORIGINAL,
+        owner=msg.owner,
+        lessee=b"",
+        lease_end_height=0,
+        bms_device_id=msg.bms_device_id or b"",
+        opened_height=ctx.height,
+        changes=0,
+        owner_slot=index_add(ctx.state, OWNER, msg.owner, msg.holding_id),
+        lessee_slot=0,
+    )
+    holding = _record(ctx, msg.holding_id, holding, REGISTERED, msg.owner)
+    set_holding(ctx.state, msg.holding_id, holding)
+    ctx.emit(
+        "battery_holding_opened",
+        holding_id=msg.holding_id,
+        manufacturer=ctx.sender,
         owner=msg.owner,
     )
 
 
+def _check_status_sender(ctx: Context, holding_id: bytes, holding: Holding, target: int) -> None:
+    """The owner decides every step but one: ``remanufactured`` is declared by a producer
+    (a holder of the manufacturer role) that holds the battery, as its owner or as the
+    lessee the owner handed it to for the work; never by any other manufacturer."""
+    if target != REMANUFACTURED:
+        if ctx.sender != holding.owner:
+            raise BatteryError(errors.NOT_OWNER, f"holding {holding_id.hex()} has another owner")
+        return
+    if not has_role(ctx.state, ctx.sender, MANUFACTURER):
+        raise BatteryError(
+            errors.STATUS_NOT_PERMITTED, "only a manufacturer declares a battery remanufactured"
+        )
+    holder = ctx.sender == holding.owner or (
+        ctx.sender == holding.lessee and lease_active(holding, ctx.height)
+    )
+    if not holder:
+        raise BatteryError(
+            errors.NOT_OWNER,
+            f"a manufacturer declares holding {holding_id.hex()} remanufactured only while it "
+            "holds the battery: as its owner or its lessee",
+        )
+
+
+def _drop_lessee(ctx: Context, holding: Holding) -> Holding:
+    """The holding without its lessee, and the lessee's index without the holding."""
+    index_remove(ctx.state, LESSEE, holding.lessee, holding.lessee_slot)
+    return structs.replace(holding, lessee=b"", lease_end_height=0, lessee_slot=0)
+
+
 def handle_set_status(ctx: Context, msg: MsgSetStatus) -> None:
-    """Move the battery along its lifecycle. The owner decides every step but one:
-    ``remanufactured`` is declared by a holder of the manufacturer role, who restored it."""
-    battery = _existing(ctx, msg.battery_id)
+    """Move the battery along its lifecycle (``_check_status_sender`` says who may)."""
+    holding = _existing(ctx, msg.holding_id)
     target = STATUS_NAMES.index(msg.status)
-    if target == REMANUFACTURED:
-        if not has_role(ctx.state, ctx.sender, MANUFACTURER):
-            raise BatteryError(
-                errors.STATUS_NOT_PERMITTED, "only a manufacturer declares a battery remanufactured"
-            )
-    elif ctx.sender != battery.owner:
-        raise BatteryError(errors.NOT_OWNER, f"battery {msg.battery_id.hex()} has another owner")
-    if target not in TRANSITIONS[battery.status]:
-        allowed = ", ".join(STATUS_NAMES[s] for s in TRANSITIONS[battery.status]) or "none"
+    _check_status_sender(ctx, msg.holding_id, holding, target)
+    if target not in TRANSITIONS[holding.status]:
+        allowed = ", ".join(STATUS_NAMES[s] for s in TRANSITIONS[holding.status]) or "none"
         raise BatteryError(
             errors.BAD_TRANSITION,
-            f"{STATUS_NAMES[battery.status]} -> {msg.status}; allowed: {allowed}",
+            f"{STATUS_NAMES[holding.status]} -> {msg.status}; allowed: {allowed}",
         )
-    history = battery.history
-    lessee = battery.lessee
+    previous = holding.status
+    lessee = holding.lessee
+    changed = holding
     if target == WASTE and lessee:
         # Nobody uses a discarded battery: its lease ends with its life.
-        history = (*history, _change(ctx, LEASE_ENDED, battery, lessee))
-    changed = structs.replace(battery, status=target)
-    if target == WASTE:
-        changed = structs.replace(changed, lessee=b"", lease_end_height=0)
-    set_battery(
-        ctx.state,
-        msg.battery_id,
-        structs.replace(changed, history=(*history, _change(ctx, STATUS_CHANGED, changed))),
-    )
+        changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, lessee)
+        changed = _drop_lessee(ctx, changed)
+    changed = structs.replace(changed, status=target)
+    changed = _record(ctx, msg.holding_id, changed, STATUS_CHANGED)
+    set_holding(ctx.state, msg.holding_id, changed)
     if target == WASTE and lessee:
-        ctx.emit("battery_lease_ended", battery_id=msg.battery_id, lessee=lessee)
+        ctx.emit("battery_lease_ended", holding_id=msg.holding_id, lessee=lessee)
     ctx.emit(
         "battery_status_changed",
-        battery_id=msg.battery_id,
-        previous=STATUS_NAMES[battery.status],
+        holding_id=msg.holding_id,
+        previous=STATUS_NAMES[previous],
         status=msg.status,
         actor=ctx.sender,
     )
@@ -175,73 +242,68 @@ def handle_transfer(ctx: Context, msg: MsgTransfer) -> None:
     """Hand the battery to ``new_owner``. A running lease must end first, so that a lessee's
     rights never change hands without the lessee seeing it; a waste battery may still go to a
     recycler."""
-    battery = _owned(ctx, msg.battery_id)
-    if msg.new_owner == battery.owner:
+    holding = _owned(ctx, msg.holding_id)
+    if msg.new_owner == holding.owner:
         raise BatteryError(errors.SAME_OWNER, "the battery already belongs to this address")
-    if lease_active(battery, ctx.height):
+    if lease_active(holding, ctx.height):
         raise BatteryError(
-            errors.BATTERY_LEASED, f"leased to {battery.lessee.hex()} until the lease ends"
+            errors.BATTERY_LEASED, f"leased to {holding.lessee.hex()} until the lease ends"
         )
-    # A lease that ran out is dropped with the ownership it belonged to.
-    changed = structs.replace(battery, owner=msg.new_owner, lessee=b"", lease_end_height=0)
-    set_battery(
-        ctx.state,
-        msg.battery_id,
-        structs.replace(
-            changed,
-            history=(*battery.history, _change(ctx, TRANSFERRED, changed, msg.new_owner)),
-        ),
-    )
+    changed = holding
+    if changed.lessee:
+        # A lease that ran out is dropped with the ownership it belonged to.
+        changed = _drop_lessee(ctx, changed)
+    index_remove(ctx.state, OWNER, holding.owner, holding.owner_slot)
+    slot = index_add(ctx.state, OWNER, msg.new_owner, msg.holding_id)
+    changed = structs.replace(changed, owner=msg.new_owner, owner_slot=slot)
+    changed = _record(ctx, msg.holding_id, changed, TRANSFERRED, msg.new_owner)
+    set_holding(ctx.state, msg.holding_id, changed)
     ctx.emit(
         "battery_transferred",
-        battery_id=msg.battery_id,
-        previous_owner=battery.owner,
+        holding_id=msg.holding_id,
+        previous_owner=holding.owner,
         new_owner=msg.new_owner,
     )
 
 
+def _end_lease(ctx: Context, msg: MsgLease, holding: Holding, active: bool) -> None:
+    if msg.end_height is not None:
+        raise BatteryError(errors.BAD_LEASE, "ending a lease takes no end height")
+    if not active:
+        raise BatteryError(errors.NO_LEASE, f"holding {msg.holding_id.hex()} is not leased")
+    changed = _drop_lessee(ctx, holding)
+    changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, holding.lessee)
+    set_holding(ctx.state, msg.holding_id, changed)
+    ctx.emit("battery_lease_ended", holding_id=msg.holding_id, lessee=holding.lessee)
+
+
 def handle_lease(ctx: Context, msg: MsgLease) -> None:
     """Lease the battery to ``lessee`` through ``end_height``, or end the running lease."""
-    battery = _owned(ctx, msg.battery_id)
-    _alive(msg.battery_id, battery)
-    active = lease_active(battery, ctx.height)
+    holding = _owned(ctx, msg.holding_id)
+    _alive(msg.holding_id, holding)
+    active = lease_active(holding, ctx.height)
     if msg.lessee is None:
-        if msg.end_height is not None:
-            raise BatteryError(errors.BAD_LEASE, "ending a lease takes no end height")
-        if not active:
-            raise BatteryError(errors.NO_LEASE, f"battery {msg.battery_id.hex()} is not leased")
-        changed = structs.replace(battery, lessee=b"", lease_end_height=0)
-        set_battery(
-            ctx.state,
-            msg.battery_id,
-            structs.replace(
-                changed,
-                history=(*battery.history, _change(ctx, LEASE_ENDED, changed, battery.lessee)),
-            ),
-        )
-        ctx.emit("battery_lease_ended", battery_id=msg.battery_id, lessee=battery.lessee)
+        _end_lease(ctx, msg, holding, active)
         return
-    if msg.lessee == battery.owner:
+    if msg.lessee == holding.owner:
         raise BatteryError(errors.BAD_LEASE, "the owner cannot lease its own battery to itself")
     if msg.end_height is not None and msg.end_height < ctx.height:
         raise BatteryError(
             errors.BAD_LEASE, f"end height {msg.end_height} is before this block {ctx.height}"
         )
     end = msg.end_height or 0
-    changed = structs.replace(battery, lessee=msg.lessee, lease_end_height=end)
-    history = battery.history
+    changed = holding
     if active:
         # A new lease replaces the running one: record that the old lessee's rights ended.
-        history = (*history, _change(ctx, LEASE_ENDED, battery, battery.lessee))
-        ctx.emit("battery_lease_ended", battery_id=msg.battery_id, lessee=battery.lessee)
-    set_battery(
-        ctx.state,
-        msg.battery_id,
-        structs.replace(
-            changed, history=(*history, _change(ctx, LEASED, changed, msg.lessee, end))
-        ),
-    )
-    ctx.emit("battery_leased", battery_id=msg.battery_id, lessee=msg.lessee, end_height=end)
+        changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, holding.lessee)
+        ctx.emit("battery_lease_ended", holding_id=msg.holding_id, lessee=holding.lessee)
+    if changed.lessee:
+        changed = _drop_lessee(ctx, changed)
+    slot = index_add(ctx.state, LESSEE, msg.lessee, msg.holding_id)
+    changed = structs.replace(changed, lessee=msg.lessee, lease_end_height=end, lessee_slot=slot)
+    changed = _record(ctx, msg.holding_id, changed, LEASED, msg.lessee, end)
+    set_holding(ctx.state, msg.holding_id, changed)
+    ctx.emit("battery_leased", holding_id=msg.holding_id, lessee=msg.lessee, end_height=end)
 
 
 def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
@@ -249,10 +311,11 @@ def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
 
     The values are Annex XIII point 4 data and never reach the ledger, so their ranges and the
     monotone counters are checked where they are opened (citychain/passport/openings.py); the
-    ledger fixes which values the oracle vouched for, and when.
+    ledger fixes which values the oracle vouched for, and when. The battery's status is in its
+    holding, which the ledger cannot link to it: an update of a waste battery is not refused
+    here (its BMS falls silent and its oracle stops).
     """
-    battery = _existing(ctx, msg.battery_id)
-    _alive(msg.battery_id, battery)
+    _existing_battery(ctx, msg.battery_id)
     if not is_anchored(ctx.state, msg.telemetry_batch):
         # Health comes from telemetry on the ledger: the batch it names must be anchored, so
         # an auditor can prove the reports behind every update.
@@ -289,8 +352,7 @@ def handle_update_health(ctx: Context, msg: MsgUpdateHealth) -> None:
 def handle_attest_prediction(ctx: Context, msg: MsgAttestPrediction) -> None:
     """Store the latest end-of-life prediction; announce it when replacement is due within the
     horizon of the block's day (or overdue)."""
-    battery = _existing(ctx, msg.battery_id)
-    _alive(msg.battery_id, battery)
+    _existing_battery(ctx, msg.battery_id)
     if not msg.interval_low_cycles <= msg.eol_cycle <= msg.interval_high_cycles:
         raise BatteryError(
             errors.BAD_INTERVAL,
@@ -327,7 +389,6 @@ def handle_attest_prediction(ctx: Context, msg: MsgAttestPrediction) -> None:
         ctx.emit(
             "battery_replacement_due",
             battery_id=msg.battery_id,
-            owner=battery.owner,
             eol_day=msg.eol_day,
             days_left=max(days_left, 0),
             horizon_days=horizon,

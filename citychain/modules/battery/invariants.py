@@ -7,23 +7,32 @@ from citychain.modules.base import PrefixScan
 from citychain.modules.battery.state import (
     BASIS_NAMES,
     BATTERY_PREFIX,
+    CHANGE_PREFIX,
+    COUNT_PREFIX,
     FLEET_PREFIX,
     HEALTH_PREFIX,
+    HOLDING_PREFIX,
+    INDEX_PREFIX,
+    LESSEE,
+    OWNER,
     PREDICTION_PREFIX,
+    SEQ_BYTES,
+    SLOT_BYTES,
     STATUS_NAMES,
     WASTE,
     Battery,
+    Holding,
     Prediction,
     battery_id_of,
+    count_key,
     split_fleet_key,
 )
 
-__all__ = ["battery_records", "fleet_index"]
+__all__ = ["battery_holdings", "battery_records", "fleet_index"]
 
 
 def battery_records(scan: PrefixScan) -> list[str]:
-    """battery-records: each battery sits under the id of its identifier, has a known status,
-    a lease only with a lessee who is not the owner, no lease once waste, every health and
+    """battery-records: each battery sits under the id of its identifier, every health and
     prediction entry belongs to a registered battery, and every prediction has a known basis."""
     broken = []
     ids = set()
@@ -31,15 +40,10 @@ def battery_records(scan: PrefixScan) -> list[str]:
         battery_id = key[len(BATTERY_PREFIX) :]
         ids.add(battery_id)
         b = decode(value, Battery)
-        where = f"battery-records: {battery_id.hex()}"
         if battery_id != battery_id_of(b.passport.identifier):
-            broken.append(f"{where} holds identifier {b.passport.identifier!r}")
-        if b.status >= len(STATUS_NAMES):
-            broken.append(f"{where} has status {b.status}")
-        if b.lease_end_height and not b.lessee:
-            broken.append(f"{where} has lease end {b.lease_end_height} without a lessee")
-        if b.lessee and (b.lessee == b.owner or b.status == WASTE):
-            broken.append(f"{where} is leased to its owner or leased as waste")
+            broken.append(
+                f"battery-records: {battery_id.hex()} holds identifier {b.passport.identifier!r}"
+            )
     for prefix in (HEALTH_PREFIX, PREDICTION_PREFIX):
         for key, _ in scan(prefix):
             if key[len(prefix) :] not in ids:
@@ -53,6 +57,65 @@ def _unknown_bases(scan: PrefixScan) -> list[str]:
         for key, value in scan(PREDICTION_PREFIX)
         if (basis := decode(value, Prediction).basis) >= len(BASIS_NAMES)
     ]
+
+
+def _holding_problems(where: str, h: Holding) -> list[str]:
+    broken = []
+    if h.status >= len(STATUS_NAMES):
+        broken.append(f"{where} has status {h.status}")
+    if h.lease_end_height and not h.lessee:
+        broken.append(f"{where} has lease end {h.lease_end_height} without a lessee")
+    if h.lessee and (h.lessee == h.owner or h.status == WASTE):
+        broken.append(f"{where} is leased to its owner or leased as waste")
+    return broken
+
+
+def _expected_index(holdings: dict[bytes, Holding]) -> dict[bytes, bytes]:
+    """Every index entry and count the holdings imply, key -> value."""
+    expected: dict[bytes, bytes] = {}
+    counts: dict[bytes, int] = {}
+    for holding_id, h in holdings.items():
+        entries = [(OWNER, h.owner, h.owner_slot)]
+        if h.lessee:
+            entries.append((LESSEE, h.lessee, h.lessee_slot))
+        for kind, address, slot in entries:
+            expected[INDEX_PREFIX[kind] + address + slot.to_bytes(SLOT_BYTES, "big")] = holding_id
+            counts[count_key(kind, address)] = counts.get(count_key(kind, address), 0) + 1
+    for key, count in counts.items():
+        expected[key] = count.to_bytes(SLOT_BYTES, "big")
+    return expected
+
+
+def battery_holdings(scan: PrefixScan) -> list[str]:
+    """battery-holdings: each holding has a known status and a lease only with a lessee who
+    is not the owner, none once waste; its history is exactly entries 0..changes-1; the owner
+    and lessee indexes hold exactly one entry per holding, at the slot it records, under
+    counts that match."""
+    holdings = {
+        key[len(HOLDING_PREFIX) :]: decode(value, Holding) for key, value in scan(HOLDING_PREFIX)
+    }
+    broken = []
+    for holding_id, h in holdings.items():
+        broken += _holding_problems(f"battery-holdings: {holding_id.hex()}", h)
+    expected_changes = {
+        holding_id + seq.to_bytes(SEQ_BYTES, "big")
+        for holding_id, h in holdings.items()
+        for seq in range(h.changes)
+    }
+    stored_changes = {key[len(CHANGE_PREFIX) :] for key, _ in scan(CHANGE_PREFIX)}
+    if stored_changes != expected_changes:
+        broken.append(
+            f"battery-holdings: {len(stored_changes ^ expected_changes)} history entries "
+            "missing or beyond their holding's counter"
+        )
+    stored = {
+        key: value
+        for prefix in (*INDEX_PREFIX.values(), COUNT_PREFIX)
+        for key, value in scan(prefix)
+    }
+    if stored != _expected_index(holdings):
+        broken.append("battery-holdings: the owner and lessee indexes do not match the holdings")
+    return broken
 
 
 def fleet_index(scan: PrefixScan) -> list[str]:

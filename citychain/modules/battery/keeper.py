@@ -10,9 +10,11 @@ builds ``bat/`` keys.
 from __future__ import annotations
 
 from citychain.modules.battery.access import commitment_of, may_read
+from citychain.modules.battery.holding import holding_commitment, holding_id_of, proven_holding
 from citychain.modules.battery.state import (
     get_battery,
     get_health,
+    get_holding,
     get_params,
     get_prediction,
     lease_active,
@@ -22,8 +24,12 @@ __all__ = [
     "commitment_of",
     "get_battery",
     "get_health",
+    "get_holding",
     "get_params",
     "get_prediction",
+    "holding_commitment",
+    "holding_id_of",
     "lease_active",
     "may_read",
+    "proven_holding",
 ]

@@ -90,31 +90,44 @@ class Passport(Struct, frozen=True):
 
 
 class MsgRegisterBattery(Message, frozen=True):
-    """A manufacturer places a battery on the market (Art. 77): its passport, once.
+    """A manufacturer places a battery on the market (Art. 77): its public passport, once.
 
     ``legitimate_interest_commitment`` commits to Annex XIII point 2 (composition, part
-    numbers, dismantling, safety), ``authority_commitment`` to point 3 (test reports).
+    numbers, dismantling, safety), ``authority_commitment`` to point 3 (test reports),
+    ``holding_commitment`` to the id of the battery's holding (holding.py), which
+    ``battery/open_holding`` opens in another transaction: no message names both.
     """
 
     TYPE = "battery/register"
     passport: Passport
-    bms_device_id: Bytes32 | None
     legitimate_interest_commitment: Bytes32
     authority_commitment: Bytes32
+    holding_commitment: Bytes32
+
+
+class MsgOpenHolding(Message, frozen=True):
+    """A manufacturer opens a battery's holding: its first owner and BMS device, status
+    ``original``. ``holding_id`` is ``holding_id_of(battery_id, secret)``; the battery is not
+    named, so the ledger cannot link the two."""
+
+    TYPE = "battery/open_holding"
+    holding_id: Bytes32
     owner: Address20
+    bms_device_id: Bytes32 | None
 
 
 class MsgSetStatus(Message, frozen=True):
     TYPE = "battery/set_status"
-    battery_id: Bytes32
+    holding_id: Bytes32
     status: StatusName
 
 
 class MsgTransfer(Message, frozen=True):
-    """The owner hands the battery over; the new owner holds every owner right at once."""
+    """The owner hands the battery over; the new owner holds every owner right at once (and
+    needs the holding secret, handed over off the ledger, to read the battery's data)."""
 
     TYPE = "battery/transfer"
-    battery_id: Bytes32
+    holding_id: Bytes32
     new_owner: Address20
 
 
@@ -122,7 +135,7 @@ class MsgLease(Message, frozen=True):
     """Start (lessee set) or end (lessee None) a lease; ``end_height`` None = open-ended."""
 
     TYPE = "battery/lease"
-    battery_id: Bytes32
+    holding_id: Bytes32
     lessee: Address20 | None
     end_height: Annotated[int, msgspec.Meta(ge=1)] | None
 
@@ -186,6 +199,7 @@ class MsgAttestPrediction(Message, frozen=True):
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
     MsgRegisterBattery,
+    MsgOpenHolding,
     MsgSetStatus,
     MsgTransfer,
     MsgLease,

@@ -3,8 +3,10 @@ prediction and the fleet view are Annex XIII point 4 data (the individual batter
 only to a reader ``access.may_read`` names.
 
 The views trust ``reader`` to be authenticated by their caller (a signed read request,
-``citychain.passport.restricted.authorise``); proofs of the raw keys come from the
-application's ``prove`` and are only as restricted as the node's key query.
+``citychain.passport.restricted.authorise``). The owner and lessee are known only through the
+battery's holding, which the reader names by its holding secret (``holding.py``): the views
+take that secret and check it against the public record's commitment. Proofs of the raw keys
+come from the application's ``prove``.
 """
 
 from __future__ import annotations
@@ -13,37 +15,51 @@ import datetime
 from typing import Any
 
 from citychain.crypto.address import address_from_bytes
-from citychain.modules.base import PrefixScan
 from citychain.modules.battery import errors
 from citychain.modules.battery.access import HEALTH, may_read
 from citychain.modules.battery.errors import BatteryError
+from citychain.modules.battery.holding import proven_holding
 from citychain.modules.battery.state import (
     BASIS_NAMES,
-    FLEET_PREFIX,
+    LESSEE,
+    OWNER,
     STATUS_NAMES,
     Battery,
     Change,
+    Holding,
     battery_key,
+    changes,
     get_battery,
     get_health,
+    get_holding,
     get_prediction,
+    index_count,
+    index_entry,
     lease_active,
-    split_fleet_key,
 )
 from citychain.state.overlay import StateReader
 
 __all__ = [
+    "MAX_PAGE",
+    "Readable",
     "battery_key",
     "fleet_view",
+    "health_record",
     "health_view",
+    "history_page",
     "history_view",
+    "holding_view",
     "passport_view",
+    "prediction_record",
     "prediction_view",
+    "readable",
     "status_view",
 ]
 
 MAX_PAGE = 100
 _EPOCH = datetime.date(1970, 1, 1)
+# fleet cursors: "<o|l>:<slot>", the index and the slot of the page's last entry
+_KINDS = {"o": OWNER, "l": LESSEE}
 
 
 def _date(day: int) -> str:
@@ -54,10 +70,15 @@ def _address(raw: bytes) -> str | None:
     return address_from_bytes(raw) if raw else None
 
 
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
+
+
 def passport_view(state: StateReader, battery_id: bytes) -> dict[str, Any] | None:
-    """Annex XIII point 1 (public), with who registered the battery and the commitments to
-    points 2 and 3; never a restricted value. Status and ownership are point 4 data: see
-    ``status_view``."""
+    """Annex XIII point 1 (public), with who registered the battery, the commitments to
+    points 2 and 3 and to its holding; never a restricted value. Status and ownership are
+    point 4 data, in the holding: see ``status_view``."""
     battery = get_battery(state, battery_id)
     if battery is None:
         return None
@@ -86,32 +107,90 @@ def passport_view(state: StateReader, battery_id: bytes) -> dict[str, Any] | Non
             "nickel": p.recycled_nickel_permille,
         },
         "hazardous_substances": list(p.hazardous_substances),
-        "bms_device_id": battery.bms_device_id.hex() or None,
         "commitments": {
             "composition": battery.legitimate_interest_commitment.hex(),
             "test_reports": battery.authority_commitment.hex(),
+            "holding": battery.holding_commitment.hex(),
         },
         "registered_height": battery.registered_height,
     }
 
 
-def status_view(
-    state: StateReader, battery_id: bytes, reader: bytes, height: int
-) -> dict[str, Any]:
-    """Lifecycle status (Annex XIII point 4), owner and running lease at ``height``."""
-    battery = _readable(state, battery_id, reader, height)
-    active = lease_active(battery, height)
+class Readable:
+    """A battery whose point-4 data a reader may see, with its holding when proven."""
+
+    __slots__ = ("battery", "battery_id", "holding", "holding_id")
+
+    def __init__(
+        self, battery_id: bytes, battery: Battery, found: tuple[bytes, Holding] | None
+    ) -> None:
+        self.battery_id = battery_id
+        self.battery = battery
+        self.holding_id: bytes | None = found[0] if found is not None else None
+        self.holding: Holding | None = found[1] if found is not None else None
+
+    def held(self) -> tuple[bytes, Holding]:
+        """The holding; BatteryError when the reader did not prove it."""
+        if self.holding_id is None or self.holding is None:
+            raise BatteryError(
+                errors.NOT_AUTHORISED,
+                f"status and history of {self.battery_id.hex()} are read with its holding "
+                "secret (citychain battery holding)",
+            )
+        return self.holding_id, self.holding
+
+
+def readable(
+    state: StateReader, battery_id: bytes, secret: bytes | None, reader: bytes, height: int
+) -> Readable:
+    """The battery and, if ``secret`` opens its holding commitment, its holding, when
+    ``reader`` may read its point-4 data; BatteryError otherwise (2: no such battery, 16:
+    a secret that does not open the commitment, or a reader the regulation does not name)."""
+    battery = get_battery(state, battery_id)
+    if battery is None:
+        raise BatteryError(errors.BATTERY_NOT_FOUND, f"no battery {battery_id.hex()}")
+    found = None
+    if secret:
+        found = proven_holding(state, battery_id, battery, secret)
+        if found is None:
+            raise BatteryError(
+                errors.NOT_AUTHORISED,
+                f"the holding secret does not open the holding commitment of {battery_id.hex()}",
+            )
+    if not may_read(state, battery, found[1] if found else None, reader, HEALTH, height):
+        raise BatteryError(
+            errors.NOT_AUTHORISED,
+            f"{address_from_bytes(reader)} may not read the health of {battery_id.hex()}",
+        )
+    return Readable(battery_id, battery, found)
+
+
+def holding_view(holding_id: bytes, holding: Holding, height: int) -> dict[str, Any]:
+    """A holding's lifecycle status, owner, running lease and BMS device at ``height``."""
+    active = lease_active(holding, height)
     return {
-        "id": battery_id.hex(),
-        "status": STATUS_NAMES[battery.status],
-        "owner": address_from_bytes(battery.owner),
-        "lessee": _address(battery.lessee) if active else None,
-        "lease_end_height": (battery.lease_end_height or None) if active else None,
+        "holding_id": holding_id.hex(),
+        "status": STATUS_NAMES[holding.status],
+        "owner": address_from_bytes(holding.owner),
+        "lessee": _address(holding.lessee) if active else None,
+        "lease_end_height": (holding.lease_end_height or None) if active else None,
+        "bms_device_id": holding.bms_device_id.hex() or None,
+        "opened_height": holding.opened_height,
+        "changes": holding.changes,
     }
 
 
-def _change_view(change: Change) -> dict[str, Any]:
+def status_view(
+    state: StateReader, battery_id: bytes, secret: bytes, reader: bytes, height: int
+) -> dict[str, Any]:
+    """Lifecycle status (Annex XIII point 4), owner and running lease at ``height``."""
+    holding_id, holding = readable(state, battery_id, secret, reader, height).held()
+    return {"id": battery_id.hex(), **holding_view(holding_id, holding, height)}
+
+
+def _change_view(seq: int, change: Change) -> dict[str, Any]:
     return {
+        "seq": seq,
         "action": change.action,
         "actor": address_from_bytes(change.actor),
         "height": change.height,
@@ -122,31 +201,46 @@ def _change_view(change: Change) -> dict[str, Any]:
     }
 
 
+def history_page(
+    state: StateReader, holding_id: bytes, holding: Holding, after: int | None, limit: int
+) -> dict[str, Any]:
+    """Entries after ``after`` (a ``seq``; None: from the first), oldest first, at most
+    ``limit``, and ``next`` (the last ``seq`` given, None when none follow)."""
+    _check_limit(limit)
+    start = 0 if after is None else after + 1
+    stop = min(holding.changes, start + limit)
+    entries = changes(state, holding_id, start, stop)
+    page = [_change_view(start + i, change) for i, change in enumerate(entries)]
+    return {"history": page, "next": stop - 1 if stop < holding.changes else None}
+
+
 def history_view(
-    state: StateReader, battery_id: bytes, reader: bytes, height: int
-) -> list[dict[str, Any]]:
-    """The battery's lifecycle, ownership and lease trail, oldest first (point 4 data)."""
-    return [_change_view(c) for c in _readable(state, battery_id, reader, height).history]
-
-
-def _readable(state: StateReader, battery_id: bytes, reader: bytes, height: int) -> Battery:
-    battery = get_battery(state, battery_id)
-    if battery is None:
-        raise BatteryError(errors.BATTERY_NOT_FOUND, f"no battery {battery_id.hex()}")
-    if not may_read(state, battery, reader, HEALTH, height):
-        raise BatteryError(
-            errors.NOT_AUTHORISED,
-            f"{address_from_bytes(reader)} may not read the health of {battery_id.hex()}",
-        )
-    return battery
+    state: StateReader,
+    battery_id: bytes,
+    secret: bytes,
+    reader: bytes,
+    height: int,
+    *,
+    after: int | None = None,
+    limit: int = MAX_PAGE,
+) -> dict[str, Any]:
+    """The holding's lifecycle, ownership and lease trail, one page, oldest first."""
+    holding_id, holding = readable(state, battery_id, secret, reader, height).held()
+    page = history_page(state, holding_id, holding, after, limit)
+    return {"id": battery_id.hex(), "holding_id": holding_id.hex(), **page}
 
 
 def health_view(
-    state: StateReader, battery_id: bytes, reader: bytes, height: int
+    state: StateReader, battery_id: bytes, secret: bytes | None, reader: bytes, height: int
 ) -> dict[str, Any] | None:
     """The ledger's record of the latest health update (its commitment, not the values), or
-    None before the first update."""
-    _readable(state, battery_id, reader, height)
+    None before the first."""
+    readable(state, battery_id, secret, reader, height)
+    return health_record(state, battery_id)
+
+
+def health_record(state: StateReader, battery_id: bytes) -> dict[str, Any] | None:
+    """``health_view`` for a caller that has checked the reader (``readable``)."""
     health = get_health(state, battery_id)
     if health is None:
         return None
@@ -162,10 +256,15 @@ def health_view(
 
 
 def prediction_view(
-    state: StateReader, battery_id: bytes, reader: bytes, height: int
+    state: StateReader, battery_id: bytes, secret: bytes | None, reader: bytes, height: int
 ) -> dict[str, Any] | None:
     """The latest attested end of life, or None before the first."""
-    _readable(state, battery_id, reader, height)
+    readable(state, battery_id, secret, reader, height)
+    return prediction_record(state, battery_id)
+
+
+def prediction_record(state: StateReader, battery_id: bytes) -> dict[str, Any] | None:
+    """``prediction_view`` for a caller that has checked the reader (``readable``)."""
     prediction = get_prediction(state, battery_id)
     if prediction is None:
         return None
@@ -184,44 +283,50 @@ def prediction_view(
     }
 
 
+def parse_cursor(after: str | None) -> tuple[int, int]:
+    """(index number: 0 owner, 1 lessee; first slot to read) from a fleet cursor."""
+    if after is None:
+        return 0, 0
+    kind, _, slot = after.partition(":")
+    if kind not in _KINDS or not slot.isdigit():
+        raise ValueError(f"a fleet cursor is o:<slot> or l:<slot>, got {after!r}")
+    return list(_KINDS).index(kind), int(slot) + 1
+
+
 def fleet_view(
     state: StateReader,
-    scan: PrefixScan,
     reader: bytes,
     height: int,
     *,
     after: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """The batteries ``reader`` may see the health of, soonest predicted replacement first.
+    """The holdings ``reader`` owns, then those it leases (lease running), from the owner and
+    lessee indexes: one point read per entry, never a walk of the state.
 
-    ``after`` is the ``next`` cursor of the previous page. The scan walks the whole fleet
-    index (O(n)): fine for a city's thousands of batteries, an indexer's job beyond.
+    ``after`` is the ``next`` cursor of the previous page. An index changes under a reader
+    who pages while the owner transfers (the last entry takes a removed one's slot), so a
+    page may then miss or repeat an entry. The battery ids are not here: the ledger does not
+    link a holding to its battery; the holder knows (its holding files).
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValueError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
-    start = FLEET_PREFIX + bytes.fromhex(after) if after else b""
+    _check_limit(limit)
+    first_kind, start = parse_cursor(after)
     page: list[dict[str, Any]] = []
-    next_cursor = None
-    for key, _ in scan(FLEET_PREFIX):
-        if key <= start:
-            continue
-        eol_day, battery_id = split_fleet_key(key)
-        battery = get_battery(state, battery_id)
-        if battery is None or not may_read(state, battery, reader, HEALTH, height):
-            continue
-        if len(page) == limit:
-            next_cursor = page[-1]["cursor"]
-            break
-        page.append(
-            {
-                "cursor": key[len(FLEET_PREFIX) :].hex(),
-                "id": battery_id.hex(),
-                "identifier": battery.passport.identifier,
-                "eol_day": eol_day,
-                "eol_date": _date(eol_day),
-                "status": STATUS_NAMES[battery.status],
-                "owner": address_from_bytes(battery.owner),
-            }
-        )
-    return {"batteries": page, "next": next_cursor}
+    kinds = list(_KINDS.items())
+    for number in range(first_kind, len(kinds)):
+        letter, kind = kinds[number]
+        count = index_count(state, kind, reader)
+        for slot in range(start if number == first_kind else 0, count):
+            if len(page) == limit:
+                return {"holdings": page, "next": page[-1]["cursor"]}
+            holding_id = index_entry(state, kind, reader, slot)
+            holding = get_holding(state, holding_id) if holding_id is not None else None
+            if holding_id is None or holding is None:
+                continue
+            if kind == LESSEE and not lease_active(holding, height):
+                continue  # a lapsed lease stays indexed until the owner's next change
+            page.append(
+                {"cursor": f"{letter}:{slot}", "role": kind}
+                | holding_view(holding_id, holding, height)
+            )
+    return {"holdings": page, "next": None}

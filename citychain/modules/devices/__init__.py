@@ -18,6 +18,7 @@ from citychain.modules.devices.messages import (
 )
 from citychain.modules.devices.queries import (
     MAX_PAGE,
+    KeyRange,
     anchor_view,
     device_view,
     owner_devices_view,
@@ -51,6 +52,7 @@ MODULE = Module(
         invariants.device_records,
         invariants.key_bindings,
         invariants.anchor_gateways,
+        invariants.owner_index,
     ),
     genesis_order=40,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "Anchor",
     "Device",
     "DevicesError",
+    "KeyRange",
     "MsgAnchorBatch",
     "MsgDecommission",
     "MsgRegisterDevice",

@@ -33,6 +33,7 @@ from citychain.modules.devices.state import (
     get_anchor,
     get_device,
     get_key_binding,
+    index_owner,
     set_anchor,
     set_device,
 )
@@ -89,6 +90,7 @@ def handle_register(ctx: Context, msg: MsgRegisterDevice) -> bytes:
         ),
     )
     bind_key(ctx.state, msg.public_key, device_id)
+    index_owner(ctx.state, ctx.sender, device_id)
     ctx.emit(
         "device_registered",
         device_id=device_id,

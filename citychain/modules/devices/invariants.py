@@ -10,12 +10,16 @@ from citychain.modules.devices.state import (
     KEY_PREFIX,
     KIND_GATEWAY,
     KINDS,
+    OWNED,
+    OWNER_PREFIX,
     STATUS_NAMES,
     Anchor,
     Device,
 )
 
-__all__ = ["anchor_gateways", "device_records", "key_bindings"]
+__all__ = ["anchor_gateways", "device_records", "key_bindings", "owner_index"]
+
+ADDRESS_SIZE = 20
 
 
 def _devices(scan: PrefixScan) -> dict[bytes, Device]:
@@ -69,4 +73,24 @@ def anchor_gateways(scan: PrefixScan) -> list[str]:
                 f"anchor-gateway: batch {key[len(BATCH_PREFIX) :].hex()} names "
                 f"{anchor.gateway.hex()}, not a gateway owned by its signer"
             )
+    return broken
+
+
+def owner_index(scan: PrefixScan) -> list[str]:
+    """owner-index: the entries under dev/o/ are exactly (owner, id) of every device, each
+    valued 0x01, so a range read of dev/o/<owner> lists exactly the owner's devices."""
+    expected = {d.owner + device_id for device_id, d in _devices(scan).items()}
+    broken = []
+    entries = scan(OWNER_PREFIX)
+    found = set()
+    for key, value in entries:
+        entry = key[len(OWNER_PREFIX) :]
+        found.add(entry)
+        if entry not in expected or value != OWNED:
+            broken.append(
+                f"owner-index: entry {entry.hex()} = {value.hex()} is not (owner, id) of a device"
+            )
+    for entry in sorted(expected - found):
+        device_id = entry[ADDRESS_SIZE:]
+        broken.append(f"owner-index: device {device_id.hex()} is not indexed under its owner")
     return broken

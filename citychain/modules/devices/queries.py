@@ -3,24 +3,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from citychain.codec import decode
 from citychain.crypto.address import address_from_bytes
-from citychain.modules.base import PrefixScan
 from citychain.modules.devices.state import (
-    DEVICE_PREFIX,
     STATUS_NAMES,
     Device,
     anchor_key,
     device_key,
     get_anchor,
     get_device,
+    owner_index_prefix,
 )
 from citychain.state.overlay import StateReader
 
 __all__ = [
     "MAX_PAGE",
+    "KeyRange",
     "anchor_key",
     "anchor_view",
     "device_key",
@@ -29,6 +29,12 @@ __all__ = [
 ]
 
 MAX_PAGE = 100
+
+KeyRange = Callable[[bytes, bytes | None, int], list[bytes]]
+"""``(prefix, after, limit)``: up to ``limit`` keys of the committed state that start with
+``prefix`` and sort after the key ``after`` (from the first when None), in key order. The node
+answers it with a seek on its store's ordered state table (``BlockStore.state_keys_after``),
+so a page costs O(log n + limit), not a walk of the state."""
 
 
 def device_view(state: StateReader, device_id: bytes) -> dict[str, Any] | None:
@@ -68,27 +74,30 @@ def anchor_view(state: StateReader, batch_id: bytes) -> dict[str, Any] | None:
 
 
 def owner_devices_view(
-    scan: PrefixScan, owner: bytes, *, after: bytes | None = None, limit: int = 50
+    state: StateReader,
+    keys_after: KeyRange,
+    owner: bytes,
+    *,
+    after: bytes | None = None,
+    limit: int = 50,
 ) -> dict[str, Any]:
     """The devices registered by ``owner``, by id, decommissioned ones included; ``after`` is
     the previous page's ``next`` (a device id).
 
-    There is no owner index in the module's state, so this walks every device record (O(all
-    devices) per page): fine for a city's thousands of devices, an indexer's job beyond.
+    A range read of the owner index ``dev/o/<owner>`` (one entry per device, written at
+    registration) gives the page's ids, then one read per device: the cost depends on the page,
+    not on how many devices or keys the state holds.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
-    start = DEVICE_PREFIX + after if after is not None else b""
+    prefix = owner_index_prefix(owner)
+    start = prefix + after if after is not None else None
+    keys = keys_after(prefix, start, limit + 1)
     page: list[dict[str, Any]] = []
-    more = False
-    for key, raw in scan(DEVICE_PREFIX):
-        if key <= start:
-            continue
-        device = decode(raw, Device)
-        if device.owner != owner:
-            continue
-        if len(page) == limit:
-            more = True
-            break
-        page.append(_device_json(key[len(DEVICE_PREFIX) :], device))
-    return {"devices": page, "next": page[-1]["id"] if more else None}
+    for key in keys[:limit]:
+        device_id = key[len(prefix) :]
+        device = get_device(state, device_id)
+        if device is not None:  # the owner-index invariant says it always is
+            page.append(_device_json(device_id, device))
+    more = len(keys) > limit
+    return {"devices": page, "next": keys[limit - 1][len(prefix) :].hex() if more else None}

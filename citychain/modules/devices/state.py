@@ -5,6 +5,7 @@
 | dev/d/<id32>      | Device: owner, kind, current public key, metadata commitment, status  |
 | dev/k/<pubkey32>  | id (32 bytes) of the device this key is or was bound to; never freed  |
 | dev/b/<batch32>   | Anchor: Merkle root and size of a gateway's telemetry batch           |
+| dev/o/<owner20><id32> | 0x01: the owner index, one entry per device its owner registered  |
 
 A device id is ``sha256(DEVICE_ID_DOMAIN || first public key)`` (docs/modules/devices.md §1):
 derived, so nobody can claim an id for a key they do not hold, and fixed across key rotations.
@@ -21,6 +22,9 @@ PREFIX = b"dev/"
 DEVICE_PREFIX = b"dev/d/"
 KEY_PREFIX = b"dev/k/"
 BATCH_PREFIX = b"dev/b/"
+OWNER_PREFIX = b"dev/o/"
+OWNED = b"\x01"
+"""The value of an owner index entry: the key says everything, the value only marks presence."""
 
 DEVICE_ID_DOMAIN = b"citychain/devices/id/v1\x00"
 
@@ -71,6 +75,21 @@ def get_device(state: StateReader, device_id: bytes) -> Device | None:
 
 def set_device(state: Overlay, device_id: bytes, device: Device) -> None:
     state.set(DEVICE_PREFIX + device_id, encode(device))
+
+
+def owner_index_prefix(owner: bytes) -> bytes:
+    """The prefix of ``owner``'s index entries; a range read under it lists their devices by id."""
+    return OWNER_PREFIX + owner
+
+
+def owner_index_key(owner: bytes, device_id: bytes) -> bytes:
+    return OWNER_PREFIX + owner + device_id
+
+
+def index_owner(state: Overlay, owner: bytes, device_id: bytes) -> None:
+    """Enter ``device_id`` under ``owner`` in the owner index. A device's owner never changes
+    and a decommissioned device stays listed, so registration is the index's only write."""
+    state.set(owner_index_key(owner, device_id), OWNED)
 
 
 def get_key_binding(state: StateReader, public_key: bytes) -> bytes | None:

@@ -18,6 +18,7 @@ from citychain.modules.bank import (
     supply_view,
 )
 from citychain.modules.consortium import ALL_ROLES, has_role
+from citychain.node.dispatch import EngineRoute
 from citychain.node.routes.deps import (
     ERRORS,
     Limit,
@@ -35,7 +36,7 @@ AddressParam = Annotated[
     str, Path(min_length=1, max_length=100, description="bech32 address city1...")
 ]
 
-router = APIRouter()
+router = APIRouter(route_class=EngineRoute)
 
 
 # --- accounts -------------------------------------------------------------------------------

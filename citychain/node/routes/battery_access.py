@@ -1,10 +1,13 @@
 """The gate in front of a battery's data on the node's API: the battery must exist (404), and
 for its Annex XIII point-4 data and restricted parts, the signed read
 request in the ``X-Citychain-Read-Request`` header (citychain/passport/restricted.py), parsed,
-authenticated and authorised, or refused with the API's error shape (docs/battery-api.md).
+bound to this node and route, authenticated, authorised and answered once (the node's
+``PassportService`` and its one nonce store), or refused with the API's error shape
+(docs/battery-api.md).
 
-Missing → 401; malformed → 400; a bad signature, another chain or a stale request → 401; a
-request for another battery or part, or a signer the regulation does not name → 403.
+Missing → 401; malformed → 400; a bad signature, another chain or node, a request outside its
+window or one answered before → 401; a request for another battery, part or route, or a signer
+the regulation does not name → 403.
 """
 
 from __future__ import annotations
@@ -18,17 +21,11 @@ from starlette import status
 
 from citychain.app import Application
 from citychain.errors import CityError
-from citychain.modules.battery import HEALTH, get_battery
+from citychain.modules.battery import get_battery
+from citychain.node.service import Node
 from citychain.passport import errors as passport_errors
 from citychain.passport.errors import RestrictedReadError
-from citychain.passport.restricted import (
-    FLEET_ID,
-    FLEET_PART,
-    READ_HEADER,
-    SignedReadRequest,
-    authenticate,
-    authorise,
-)
+from citychain.passport.restricted import READ_HEADER, SignedReadRequest
 
 __all__ = [
     "GATED",
@@ -59,10 +56,12 @@ ReadRequestHeader = Annotated[
 GATED: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: {"description": 'a malformed read request: {"error": {...}}'},
     status.HTTP_401_UNAUTHORIZED: {
-        "description": 'no read request, a bad signature or a stale one: {"error": {...}}'
+        "description": "no read request, a bad signature, one for another chain or node, "
+        'outside its window or answered before: {"error": {...}}'
     },
     status.HTTP_403_FORBIDDEN: {
-        "description": 'the signer may not read this battery\'s point-4 data: {"error": {...}}'
+        "description": "a request for another battery, part or route, or a signer who may not "
+        'read this battery\'s point-4 data: {"error": {...}}'
     },
     status.HTTP_404_NOT_FOUND: {"description": 'no battery with this id: {"error": {...}}'},
 }
@@ -77,6 +76,8 @@ STATUS_OF: dict[int, int] = {
     passport_errors.NOT_AUTHORISED.code: status.HTTP_403_FORBIDDEN,
     passport_errors.REPLAYED_REQUEST.code: status.HTTP_401_UNAUTHORIZED,
     passport_errors.PART_NOT_HELD.code: status.HTTP_404_NOT_FOUND,
+    passport_errors.WRONG_NODE.code: status.HTTP_401_UNAUTHORIZED,
+    passport_errors.WRONG_ROUTE.code: status.HTTP_403_FORBIDDEN,
 }
 
 
@@ -117,8 +118,9 @@ def parse_read_request(header: str | None) -> SignedReadRequest:
             status.HTTP_401_UNAUTHORIZED,
             0,
             "api",
-            "this is Annex XIII point 4 data (owner, lessee and manufacturer only): send a "
-            f"signed read request in the {READ_HEADER} header (citychain battery read-request)",
+            "this is restricted passport data (Annex XIII points 2 to 4): send a read request "
+            f"signed for this node and route in the {READ_HEADER} header (citychain battery "
+            "read-request)",
         )
     try:
         raw = bytes.fromhex(header)
@@ -134,39 +136,29 @@ def parse_read_request(header: str | None) -> SignedReadRequest:
         raise refused(exc) from None
 
 
-def reader_of(app: Application, header: str | None, battery_id: bytes) -> bytes:
-    """The authenticated reader of ``battery_id``'s point-4 data, or Refused."""
+def reader_of(node: Node, header: str | None, battery_id: bytes, route: str) -> bytes:
+    """The reader of ``route`` (status, history, health or prediction) of ``battery_id``'s
+    point-4 data, its request's nonce spent; Refused otherwise."""
     signed = parse_read_request(header)
-    request = signed.request
-    if request.battery_id != battery_id or request.part != HEALTH:
-        raise Refused(
-            status.HTTP_403_FORBIDDEN,
-            passport_errors.NOT_AUTHORISED.code,
-            passport_errors.CODESPACE,
-            f"the read request is for part {request.part!r} of {request.battery_id.hex()}, "
-            f"not {HEALTH!r} of {battery_id.hex()}",
-        )
+    app = node.app
     try:
-        return authorise(signed, app.committed, app.height, chain_id=app.chain_id, now_ms=now_ms())
+        return node.passport_service.admit(
+            signed,
+            app.committed,
+            app.height,
+            now_ms(),
+            chain_id=app.chain_id,
+            battery_id=battery_id,
+            route=route,
+        )
     except RestrictedReadError as exc:
         raise refused(exc) from None
 
 
-def fleet_reader(app: Application, header: str | None) -> bytes:
-    """The signer of a fresh fleet request: the same checks as ``authorise`` up to the
-    battery, which a fleet request has none of."""
+def fleet_reader(node: Node, header: str | None) -> bytes:
+    """The signer of a fleet request for this node, its nonce spent; Refused otherwise."""
     signed = parse_read_request(header)
-    request = signed.request
     try:
-        reader = authenticate(signed, chain_id=app.chain_id, now_ms=now_ms())
+        return node.passport_service.admit_fleet(signed, now_ms(), chain_id=node.app.chain_id)
     except RestrictedReadError as exc:
         raise refused(exc) from None
-    if request.part != FLEET_PART or request.battery_id != FLEET_ID:
-        raise Refused(
-            status.HTTP_403_FORBIDDEN,
-            passport_errors.UNKNOWN_PART.code,
-            passport_errors.CODESPACE,
-            f"the fleet needs a request for part {FLEET_PART!r} with a zero battery id, "
-            f"got {request.part!r}",
-        )
-    return reader

@@ -22,7 +22,7 @@ from citychain.node.routes.battery_access import (
     parse_read_request,
     refused,
 )
-from citychain.node.routes.deps import NodeDep, settled_reads
+from citychain.node.routes.deps import EngineRoute, NodeDep, settled_reads
 from citychain.passport import errors as passport_errors
 from citychain.passport.errors import RestrictedReadError
 from citychain.passport.openings import Opening
@@ -50,7 +50,7 @@ OPENING_REFUSALS: dict[int | str, dict[str, Any]] = {
     },
 }
 
-router = APIRouter(prefix="/battery", tags=["battery"])
+router = APIRouter(prefix="/battery", tags=["battery"], route_class=EngineRoute)
 
 
 class OpeningBody(BaseModel):
@@ -98,12 +98,16 @@ async def part(
 ) -> Any:
     """A restricted part in clear (``composition``: Annex XIII point 2; ``test_reports``:
     point 3; ``health``: the latest health values) with the salt that opens the ledger's
-    current commitment, for a signed read request for exactly this battery and part whose
-    signer the regulation names; 404 (code 8) when this node holds no opening of it."""
+    current commitment, for a signed read request for this node, exactly this battery and
+    part and its route, whose signer the regulation names, answered once; 404 (code 8) when
+    this node holds no opening of it."""
     await settled_reads(node)
     app = node.app
     raw = known_battery(node.app, battery_id)
-    signed = parse_read_request(read_request)
+    try:
+        signed = parse_read_request(read_request)
+    except Refused as refusal:
+        return refusal.response
     if signed.request.battery_id != raw or signed.request.part != part:
         return Refused(
             status.HTTP_403_FORBIDDEN,

@@ -1,5 +1,9 @@
 """The chain's own routes: node health and status, transaction ingress and reads, blocks, raw
-state with proofs, the event index and search."""
+state with proofs, the event index and search; and the node's metrics, for its operator.
+
+``POST /txs/batch`` takes at most what one block holds (``Node.block_limits``): a batch larger
+in count or in bytes is refused whole (413), so no request makes the node hold more than a
+block's worth of transactions at once."""
 
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from pydantic import BaseModel, Field
 from starlette import status
 
 from citychain.crypto.address import is_address
+from citychain.node.dispatch import EngineRoute
 from citychain.node.routes.deps import (
+    CROSS_ORIGIN,
     ERRORS,
+    OPERATOR_ROUTE,
+    ErrorOut,
     Limit,
     NodeDep,
     error_response,
@@ -26,11 +34,11 @@ from citychain.node.views import block_view, tx_summary, tx_view
 
 __all__ = ["MAX_BATCH", "router"]
 
-MAX_BATCH = 10_000
+MAX_BATCH = 5_000  # the solo engine's default max_block_txs; the engine's own limit applies too
 HASH_HEX = 64  # characters of a 32-byte hash in hex
 HexHash = Annotated[str, Path(pattern="^[0-9a-fA-F]{64}$", description="32-byte hash in hex")]
 
-router = APIRouter()
+router = APIRouter(route_class=EngineRoute)
 
 
 class TxIn(BaseModel):
@@ -75,6 +83,8 @@ async def node_status(node: NodeDep) -> dict[str, Any]:
     latest = app.last_block
     return {
         "chain_id": app.chain_id,
+        # What a battery read request must name to be answered by this node.
+        "node_id": node.passport_service.node_id.hex(),
         "height": app.height,
         "app_hash": app.app_hash.hex(),
         "latest_block_hash": latest.hash.hex() if latest else None,
@@ -88,22 +98,42 @@ async def node_status(node: NodeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", tags=["node"], response_class=Response)
+@router.get("/metrics", tags=["node"], response_class=Response, **OPERATOR_ROUTE)
 async def metrics(node: NodeDep) -> Response:
+    """Prometheus metrics (docs/operations.md, "Monitoring"); the operator's only."""
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 # --- transactions ---------------------------------------------------------------------------
-@router.post("/txs", tags=["txs"], response_model=SubmitOut, responses=ERRORS)
+BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    status.HTTP_413_CONTENT_TOO_LARGE: {
+        "model": ErrorOut,
+        "description": "more transactions, or more bytes of them, than one block holds",
+    },
+}
+
+
+@router.post("/txs", tags=["txs"], response_model=SubmitOut, responses=ERRORS, **CROSS_ORIGIN)
 async def broadcast(body: TxIn, node: NodeDep) -> dict[str, Any]:
+    """Submit one signed transaction (pages on any origin may: a citizen's web wallet)."""
     raw = parse_hex(body.tx, "tx")
     (result,) = await node.submit([raw], wait_commit=body.mode == "commit")
     return result.as_json()
 
 
-@router.post("/txs/batch", tags=["txs"], response_model=BatchOut, responses=ERRORS)
-async def broadcast_batch(body: TxBatchIn, node: NodeDep) -> dict[str, Any]:
+@router.post("/txs/batch", tags=["txs"], response_model=BatchOut, responses=BATCH_ERRORS)
+async def broadcast_batch(body: TxBatchIn, node: NodeDep) -> Any:
+    """Submit up to one block's worth of signed transactions, each answered in order."""
     raws = [parse_hex(tx, f"txs[{i}]") for i, tx in enumerate(body.txs)]
+    limits = node.block_limits()
+    size = sum(len(raw) for raw in raws)
+    if len(raws) > limits.max_txs or size > limits.max_bytes:
+        return error_response(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a batch holds at most what one block does: {limits.max_txs} transactions and "
+            f"{limits.max_bytes} bytes (this one: {len(raws)}, {size} bytes)",
+        )
     results = await node.submit(raws, wait_commit=body.mode == "commit")
     return {"results": [r.as_json() for r in results]}
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from starlette import status
 
 from citychain.modules.consortium import members_view, proposal_view, proposals_view, roles_view
+from citychain.node.dispatch import EngineRoute
 from citychain.node.routes.deps import Limit, NodeDep, settled_reads
 
 __all__ = ["router"]
@@ -22,7 +23,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"description": 'no such proposal: {"error": {...}}'}
 }
 
-router = APIRouter(prefix="/consortium", tags=["consortium"])
+router = APIRouter(prefix="/consortium", tags=["consortium"], route_class=EngineRoute)
 
 
 @router.get("/members")

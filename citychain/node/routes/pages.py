@@ -8,11 +8,13 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from citychain.node.dispatch import EngineRoute
+
 __all__ = ["WEB", "router"]
 
 WEB = resources.files("citychain") / "web"
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=EngineRoute)
 
 
 @router.get("/")

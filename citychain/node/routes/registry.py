@@ -25,6 +25,7 @@ from citychain.credentials import (
 )
 from citychain.credentials.certificate import VerificationFailure
 from citychain.modules.registry import history_view, record_key, record_view
+from citychain.node.dispatch import EngineRoute
 from citychain.node.routes.deps import NodeDep, proof_of, settled_reads
 from citychain.node.service import Node
 
@@ -43,7 +44,7 @@ BAD_BODY: dict[int | str, dict[str, Any]] = {
 }
 MAX_DOCUMENT = 64_000  # a certificate bundle is a few KB; the API refuses bodies above 1 MB
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = APIRouter(prefix="/registry", tags=["registry"], route_class=EngineRoute)
 
 
 class CertificateIn(BaseModel):

@@ -5,16 +5,24 @@ Three threads:
 - paho's network thread receives QoS 1 PUBLISHes on a persistent session (fixed client id,
   ``clean_session`` false) and queues them; nothing is acknowledged automatically
   (``manual_ack``);
-- the ingest thread takes them in groups: decode, device (active, cached from the ledger),
-  signature, ranges, counter; stores the accepted ones in one SQLite transaction, and only then
-  acknowledges the whole group, in arrival order (MQTT 3.1.1 §4.6). A gateway killed before its
-  commit never acknowledged those messages, so the broker delivers them again; one killed after
-  its commit but before the PUBACKs gets them again and recognises them by id (``duplicate``);
+- the ingest thread takes them in groups: decode, topic and ranges (no lookup yet), then the
+  group's devices (cached from the ledger, looked up in parallel and within a budget:
+  citychain.telemetry.gateway.devices), signature, status, counter; stores the accepted ones in
+  one SQLite transaction, and only then acknowledges the whole group, in arrival order (MQTT
+  3.1.1 §4.6). A gateway killed before its commit never acknowledged those messages, so the
+  broker delivers them again; one killed after its commit but before the PUBACKs gets them
+  again and recognises them by id (``duplicate``). A group with a report whose device lookup
+  got no answer (the node slow, down or restarting) is neither stored nor acknowledged: it is
+  held and tried again until every lookup is answered;
 - the anchor thread (``Anchorer``) submits each pending batch as its own transaction
   (``devices/anchor``) and marks it anchored with the committed height. A batch is written as
   pending before it is submitted; after a restart, or any error, its anchor is first looked up
   on the ledger (``dev/b/<id>``), and the ledger refuses a second anchor of the same id
   (``devices/8``), so no batch is anchored twice.
+
+The queue between the first two is bounded (``queue_size``): a QoS 0 message that finds it full
+is dropped and counted; a QoS 1 message waits for room (the broker sends at most its
+``max_inflight_messages`` unacknowledged ones, so the wait is short and nothing is lost).
 
 A gateway can be one shard of several (``GatewayConfig.shard``/``shards``): it then subscribes
 only to its buckets of device topics (``subscriptions``), so that every report of a device meets
@@ -34,13 +42,14 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from citychain.client import Client, Wallet
 from citychain.modules.devices import STATUS_ACTIVE, Device
 from citychain.telemetry import report as rep
 from citychain.telemetry.gateway.anchorer import Anchorer
-from citychain.telemetry.gateway.devices import DeviceCache
+from citychain.telemetry.gateway.devices import DeviceCache, Resolved
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.store import Batch, GatewayStore
 from citychain.telemetry.gateway.topics import (
@@ -70,6 +79,16 @@ log = logging.getLogger("citychain.telemetry.gateway")
 
 COUNTER_LIMIT = 2**63 - 1  # SQLite's INTEGER; a device never counts that far
 MIN_CHUNK = 32  # signatures per verifier thread below which a thread is not worth it
+QUEUE_WAIT_S = 0.5  # a QoS 1 message waiting for room in the queue looks at stop() this often
+DROP_LOG_EVERY = 1_000  # a full queue logs its first drop, then one in this many
+REJECT_LOG_S = 1.0  # a rejection is logged at most this often per reason (a flood, one line/s)
+# A group held for an unanswered device lookup is tried again after HOLD_WAIT_S, doubling up to
+# HOLD_WAIT_MAX_S while the node stays unreachable; one warning per HOLD_LOG_S at most.
+HOLD_WAIT_S = 0.25
+HOLD_WAIT_MAX_S = 2.0
+HOLD_LOG_S = 10.0
+FAIL_WAIT_S = 0.5  # a group whose ingest failed (an exception) is tried again after this
+HELD = "held"  # the rate-limited log's key for held groups
 
 
 @dataclass
@@ -84,6 +103,16 @@ class GatewayConfig:
     metrics: tuple[str, int] | None = None
     device_ttl_s: float = 30.0
     verify_threads: int = 2
+    # Bounds (docs/modules/devices.md §6): messages waiting for the ingest thread; devices
+    # cached; lookups of ids the cache does not know, per second; the longest a group waits
+    # for its lookups.
+    queue_size: int = 10_000
+    device_cache_size: int = 100_000
+    unknown_lookups_per_s: float = 50.0
+    lookup_timeout_s: float = 5.0
+    # The broker account (Mosquitto's password_file); empty: connect without one.
+    mqtt_username: str = ""
+    mqtt_password: str = field(default="", repr=False)
     # Shard ``shard`` of ``shards`` takes the devices of its buckets (shard_buckets); its store
     # is its own. ``anchor`` False leaves the store's pending batches to another process (the
     # supervisor of `citychain gateway --shards N`, which anchors every shard with one key).
@@ -120,6 +149,103 @@ class _Incoming:
     generation: int
 
 
+@dataclass(slots=True)
+class _Check:
+    """One message through the gateway's checks (Gateway._verify)."""
+
+    item: _Incoming
+    report: rep.Report | None = None
+    device: Device | None = None
+    error: rep.ReportError | None = None
+    signature_ok: bool = False
+    unanswered: bool = False  # a lookup it needs got no answer: the group is held
+
+    def attach(self, found: Resolved) -> None:
+        """Its device from a lookup: unknown (no such device), throttled (no lookup allowed),
+        or unanswered (no answer yet: neither refused nor accepted)."""
+        assert self.report is not None
+        device_id = self.report.body.device_id
+        if device_id in found.devices:
+            device = found.devices[device_id]
+            if device is None:
+                self.error = rep.ReportError(rep.UNKNOWN_DEVICE, f"no device {device_id.hex()}")
+            else:
+                self.device = device
+        elif device_id in found.throttled:
+            self.error = rep.ReportError(
+                rep.THROTTLED, f"device {device_id.hex()} not looked up: lookup budget spent"
+            )
+        else:
+            self.unanswered = True
+
+    def pair(self) -> tuple[rep.Report, Device]:
+        assert self.report is not None and self.device is not None
+        return self.report, self.device
+
+    def device_id(self) -> bytes:
+        """Its report's device id."""
+        assert self.report is not None
+        return self.report.body.device_id
+
+    def suspect(self) -> bool:
+        """A failed signature or an inactive device: worth one look at the ledger's record."""
+        _, device = self.pair()
+        return not self.signature_ok or device.status != STATUS_ACTIVE
+
+    def awaits(self, refreshed: Resolved) -> bool:
+        """A failed signature of an active device whose refresh got no answer: only the
+        ledger's current key tells a rotation from a forgery. (A decommissioning is final, so
+        a cached inactive record settles the report.)"""
+        report, device = self.pair()
+        return (
+            not self.signature_ok
+            and device.status == STATUS_ACTIVE
+            and report.body.device_id in refreshed.unanswered
+        )
+
+    def settle(self, refreshed: dict[bytes, Device | None]) -> None:
+        """Signature (under a refreshed key if it rotated), status, kind; ReportError else."""
+        report, device = self.pair()
+        body = report.body
+        fresh = refreshed.get(body.device_id)
+        if not self.signature_ok:
+            if (
+                fresh is None
+                or fresh.public_key == device.public_key
+                or not report.signature_valid(fresh.public_key)
+            ):
+                raise rep.ReportError(rep.FORGED, f"bad signature for {body.device_id.hex()}")
+            device = fresh
+        if device.status != STATUS_ACTIVE:
+            if fresh is None or fresh.status != STATUS_ACTIVE:
+                raise rep.ReportError(rep.DECOMMISSIONED, f"{body.device_id.hex()} is retired")
+            device = fresh
+        if body.kind != device.kind:
+            raise rep.ReportError(
+                rep.MALFORMED, f"{body.kind} readings from a {device.kind} device"
+            )
+        self.device = device
+
+
+@dataclass(slots=True)
+class _Answers:
+    """The device lookups answered for one group, kept while the group is held, so that each
+    try asks only for what is still unanswered (not again for what the cache expired since)."""
+
+    devices: dict[bytes, Device | None] = field(default_factory=dict)
+    refreshed: dict[bytes, Device | None] = field(default_factory=dict)
+
+
+class _Held(Exception):
+    """A group with reports whose device lookups got no answer: neither stored nor acknowledged,
+    tried again (Gateway._ingest_until_settled)."""
+
+    def __init__(self, reports: int, devices: int) -> None:
+        super().__init__(f"{reports} reports of {devices} devices")
+        self.reports = reports
+        self.devices = devices
+
+
 class Gateway:
     def __init__(
         self, config: GatewayConfig, store: GatewayStore, wallet: Wallet | None, client: Client
@@ -134,10 +260,20 @@ class Gateway:
         # dying) would load counters that miss the other's commits.
         store.acquire_writer_lock()
         store.check_layout(config.shard, config.shards)
-        self.devices = DeviceCache(client, ttl_s=config.device_ttl_s)
+        self.devices = DeviceCache(
+            client,
+            ttl_s=config.device_ttl_s,
+            max_known=config.device_cache_size,
+            max_missing=max(1, config.device_cache_size // 10),
+            unknown_per_s=config.unknown_lookups_per_s,
+        )
         self.stats = Stats()
         self._counters = store.counters()
-        self._queue: queue.Queue[_Incoming] = queue.Queue()
+        self._queue: queue.Queue[_Incoming] = queue.Queue(maxsize=config.queue_size)
+        self.dropped = 0
+        self._in_hand = 0  # messages the ingest thread has taken and not yet settled
+        self.connect_error = ""
+        self._reject_log: dict[str, tuple[float, int]] = {}  # reason: (last logged, left out)
         self._stop = threading.Event()
         self._anchor_wake = threading.Event()
         self._generation = 0
@@ -164,6 +300,25 @@ class Gateway:
             "redeliveries of stored reports (acknowledged, not stored again)",
             registry=self.registry,
         )
+        self._m_held = Counter(
+            "citychain_gateway_groups_held",
+            "tries of a group held back because a device lookup got no answer (node unreachable)",
+            registry=self.registry,
+        )
+        self._m_dropped = Counter(
+            "citychain_gateway_messages_dropped",
+            "QoS 0 messages dropped because the ingest queue was full",
+            registry=self.registry,
+        )
+        self._m_queue_full = Counter(
+            "citychain_gateway_queue_full",
+            "QoS 1 messages that waited for room in the full ingest queue",
+            registry=self.registry,
+        )
+        depth = Gauge(
+            "citychain_gateway_queue_depth", "messages waiting for ingest", registry=self.registry
+        )
+        depth.set_function(self._queue.qsize)
         self.anchorer: Anchorer | None = None
         if config.anchor:
             if wallet is None:
@@ -178,6 +333,8 @@ class Gateway:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
+        if config.mqtt_username:
+            self.mqtt.username_pw_set(config.mqtt_username, config.mqtt_password)
         self.mqtt.on_connect = self._on_connect
         self.mqtt.on_message = self._on_message
         self.mqtt.on_subscribe = self._on_subscribe
@@ -196,6 +353,16 @@ class Gateway:
         reason_code: object,
         properties: object,
     ) -> None:
+        if isinstance(reason_code, ReasonCode) and reason_code.is_failure:
+            self.connect_error = str(reason_code)
+            log.error("the broker refused the connection: %s", reason_code)
+            return
+        self.connect_error = ""
+        if self._generation and not flags.session_present:
+            # Reconnected to a broker that has no session for us: it restarted without having
+            # written it (a SIGKILL before its next save), and delivered reports published
+            # before this subscription to no one.
+            log.warning("the broker lost this gateway's session: reports may have been lost")
         self._generation += 1
         client.subscribe(
             [(topic, 1) for topic in subscriptions(self.config.shard, self.config.shards)]
@@ -208,7 +375,40 @@ class Gateway:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put(_Incoming(msg.mid, msg.qos, msg.topic, msg.payload, self._generation))
+        # Anything longer than a report is refused by its length alone: keep no more of it.
+        payload = msg.payload[: rep.MAX_WIRE_BYTES + 1]
+        item = _Incoming(msg.mid, msg.qos, msg.topic, payload, self._generation)
+        if msg.qos == 0:
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                self._drop(item)
+            return
+        # QoS 1: wait for room. The broker has at most max_inflight_messages of ours unacknowledged,
+        # so the queue cannot overflow by much; while paho's thread waits here, it reads nothing.
+        try:
+            self._queue.put_nowait(item)
+            return
+        except queue.Full:
+            self._m_queue_full.inc()
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=QUEUE_WAIT_S)
+                return
+            except queue.Full:
+                continue
+        # Stopping: the message stays unacknowledged, and the broker delivers it again.
+
+    def _drop(self, item: _Incoming) -> None:
+        self.dropped += 1
+        self._m_dropped.inc()
+        if self.dropped % DROP_LOG_EVERY == 1:
+            log.warning(
+                "ingest queue full (%d): dropped a QoS 0 message on %s (%d dropped so far)",
+                self.config.queue_size,
+                item.topic,
+                self.dropped,
+            )
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> Gateway:
@@ -240,11 +440,18 @@ class Gateway:
         self.mqtt.disconnect()
         self.mqtt.loop_stop()
         self._pool.shutdown()
+        self.devices.close()
         self.store.close()
 
     def idle(self) -> bool:
-        """Nothing queued, nothing unbatched, nothing pending (for tests and the benchmark)."""
-        return self._queue.empty() and self._unbatched == 0 and not self.store.pending_batches(1)
+        """Nothing queued or in hand, nothing unbatched, nothing pending (for tests and the
+        benchmark)."""
+        return (
+            self._queue.empty()
+            and self._in_hand == 0
+            and self._unbatched == 0
+            and not self.store.pending_batches(1)
+        )
 
     # --- ingest ---------------------------------------------------------------------------
     def _ingest_loop(self) -> None:
@@ -261,41 +468,61 @@ class Gateway:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            # The group is retried until it is stored: its messages are unacknowledged, and a
-            # broker redelivers those only on a new connection, so dropping them would stall.
-            while True:
-                try:
-                    self._ingest(group)
-                    break
-                except Exception:
-                    log.exception("ingest failed for a group of %d messages", len(group))
-                    if self._stop.wait(0.5):
-                        return
+            self._in_hand = len(group)
+            if not self._ingest_until_settled(group):
+                return
+            self._in_hand = 0
             self._maybe_cut(time.monotonic())
 
-    def _ingest(self, group: list[_Incoming]) -> None:
+    def _ingest_until_settled(self, group: list[_Incoming]) -> bool:
+        """Ingest ``group``, trying again until it is settled; False if stopped meanwhile.
+
+        Its messages are unacknowledged, and a broker redelivers those only on a new
+        connection, so dropping them would stall. A group held for a device lookup with no
+        answer (the node slow or unreachable) waits briefly and is tried again with what was
+        answered so far; so does one whose ingest failed."""
+        answers = _Answers()
+        hold_wait = HOLD_WAIT_S
+        while True:
+            try:
+                self._ingest(group, answers)
+                return True
+            except _Held as held:
+                self._m_held.inc()
+                self._log_limited(
+                    HELD,
+                    HOLD_LOG_S,
+                    f"holding a group of {len(group)} messages: no answer yet to the device "
+                    f"lookups of {held} (the node slow or unreachable); trying again",
+                )
+                wait_s, hold_wait = hold_wait, min(2 * hold_wait, HOLD_WAIT_MAX_S)
+            except Exception:
+                log.exception("ingest failed for a group of %d messages", len(group))
+                wait_s = FAIL_WAIT_S
+            if self._stop.wait(wait_s):
+                return False
+
+    def _ingest(self, group: list[_Incoming], answers: _Answers | None = None) -> None:
+        """Check, store and acknowledge ``group``; _Held (nothing stored or acknowledged) if a
+        device lookup it needs got no answer. ``answers`` carries lookups over between tries."""
+        checks = self._verify(group, answers or _Answers())
+        held = [check for check in checks if check.unanswered]
+        if held:
+            devices = {check.device_id() for check in held}
+            raise _Held(len(held), len(devices))
         rows: list[tuple[bytes, bytes, int, bytes]] = []
         seen: set[bytes] = set()
         pending_counters: dict[bytes, int] = {}
-        prepared: list[tuple[_Incoming, tuple[rep.Report, Device] | rep.ReportError]] = []
-        for item in group:
+        for check in checks:
             try:
-                prepared.append((item, self._prepare(item)))
-            except rep.ReportError as exc:
-                prepared.append((item, exc))
-        signatures = iter(
-            self._verify_signatures([found for _, found in prepared if isinstance(found, tuple)])
-        )
-        for item, found in prepared:
-            try:
-                if isinstance(found, rep.ReportError):
-                    raise found
-                report, device = found
-                accepted = self._check(report, device, next(signatures), pending_counters, seen)
+                if check.error is not None:
+                    raise check.error
+                assert check.report is not None
+                accepted = self._check_counter(check.report, pending_counters, seen)
             except rep.ReportError as exc:
                 self.stats.rejected[exc.reason] += 1
                 self._m_rejected.labels(exc.reason).inc()
-                log.warning("rejected report on %s: %s", item.topic, exc)
+                self._log_rejection(check.item.topic, exc)
                 continue
             if accepted is None:
                 continue
@@ -318,16 +545,84 @@ class Gateway:
             [item.mid for item in group if item.qos == 1 and item.generation == generation]
         )
 
-    def _prepare(self, item: _Incoming) -> tuple[rep.Report, Device]:
-        """Decode the payload and find its device (ReportError: malformed, unsigned, unknown)."""
+    def _log_rejection(self, topic: str, exc: rep.ReportError) -> None:
+        self._log_limited(exc.reason, REJECT_LOG_S, f"rejected report on {topic}: {exc}")
+
+    def _log_limited(self, key: str, every_s: float, message: str) -> None:
+        """One line per ``key`` every ``every_s`` at most, saying how many it left out since."""
+        now = time.monotonic()
+        last, skipped = self._reject_log.get(key, (-every_s, 0))
+        if now - last < every_s:
+            self._reject_log[key] = (last, skipped + 1)
+            return
+        more = f" (and {skipped} more {key} since the last line)" if skipped else ""
+        log.warning("%s%s", message, more)
+        self._reject_log[key] = (now, 0)
+
+    def _verify(self, group: list[_Incoming], answers: _Answers) -> list[_Check]:
+        """Every check of a group but the counter's. What needs no device first (decode, topic,
+        ranges); then the group's devices, looked up together (DeviceCache.resolve); then the
+        signatures, on threads; then one refresh of the devices whose key or status failed.
+        A check whose lookup got no answer is marked ``unanswered``, neither refused nor
+        accepted."""
+        checks = [_Check(item) for item in group]
+        for check in checks:
+            try:
+                check.report = self._parse(check.item)
+            except rep.ReportError as exc:
+                check.error = exc
+        ids = [c.report.body.device_id for c in checks if c.report is not None and not c.error]
+        found = self._resolve(ids, answers.devices, refresh=False)
+        live: list[_Check] = []
+        for check in checks:
+            if check.report is not None and check.error is None:
+                check.attach(found)
+                if check.device is not None:
+                    live.append(check)
+        pairs = [check.pair() for check in live]
+        for check, ok in zip(live, self._verify_signatures(pairs), strict=True):
+            check.signature_ok = ok
+        suspects = [check.device_id() for check in live if check.suspect()]
+        refreshed = self._resolve(suspects, answers.refreshed, refresh=True)
+        for check in live:
+            if check.awaits(refreshed):
+                check.unanswered = True
+                continue
+            try:
+                check.settle(refreshed.devices)
+            except rep.ReportError as exc:
+                check.error = exc
+        return checks
+
+    def _resolve(
+        self, ids: list[bytes], answered: dict[bytes, Device | None], *, refresh: bool
+    ) -> Resolved:
+        """The devices of ``ids``: those ``answered`` on an earlier try of the group as they
+        were, the rest from the cache (DeviceCache.resolve); new answers into ``answered``.
+        Devices whose reports this gateway has stored are looked up outside the budget."""
+        ask = [device_id for device_id in ids if device_id not in answered]
+        if not ask:
+            return Resolved(answered, frozenset(), frozenset())
+        found = self.devices.resolve(
+            ask, self.config.lookup_timeout_s, refresh=refresh, vouched=self._counters
+        )
+        for device_id, device in found.devices.items():
+            if device_id not in found.unanswered:
+                answered[device_id] = device
+        return Resolved({**answered, **found.devices}, found.throttled, found.unanswered)
+
+    @staticmethod
+    def _parse(item: _Incoming) -> rep.Report:
+        """Decode the payload and check what needs no device: the topic is the report's
+        device's, the counter fits, the readings are in range (ReportError otherwise)."""
         report = rep.parse_report(item.payload)
-        device_id = report.body.device_id
-        if item.topic != report_topic(device_id):
-            raise rep.ReportError(rep.MALFORMED, f"device {device_id.hex()} on {item.topic}")
-        device = self.devices.get(device_id)
-        if device is None:
-            raise rep.ReportError(rep.UNKNOWN_DEVICE, f"no device {device_id.hex()}")
-        return report, device
+        body = report.body
+        if item.topic != report_topic(body.device_id):
+            raise rep.ReportError(rep.MALFORMED, f"device {body.device_id.hex()} on {item.topic}")
+        if body.counter > COUNTER_LIMIT:
+            raise rep.ReportError(rep.OUT_OF_RANGE, f"counter {body.counter} > 2^63-1")
+        rep.check_ranges(body)
+        return report
 
     def _verify_signatures(self, pairs: list[tuple[rep.Report, Device]]) -> list[bool]:
         """Check a group's signatures, split over threads: libsodium runs without the GIL, so
@@ -343,33 +638,12 @@ class Gateway:
         chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
         return [ok for result in self._pool.map(verify_chunk, chunks) for ok in result]
 
-    def _check(
-        self,
-        report: rep.Report,
-        device: Device,
-        signature_ok: bool,
-        pending: dict[bytes, int],
-        seen: set[bytes],
+    def _check_counter(
+        self, report: rep.Report, pending: dict[bytes, int], seen: set[bytes]
     ) -> rep.Report | None:
-        """The report if it is to be stored; None for a redelivered one; else ReportError.
-        Order: signature, device status and kind, ranges, counter."""
+        """The report if it is to be stored; None for a redelivered one; else ReportError
+        (replayed): its counter must be above the device's last accepted one."""
         body = report.body
-        if not signature_ok:
-            refreshed = self.devices.refresh(body.device_id)  # a rotation we have not seen?
-            if refreshed is None or not report.signature_valid(refreshed.public_key):
-                raise rep.ReportError(rep.FORGED, f"bad signature for {body.device_id.hex()}")
-            device = refreshed
-        if device.status != STATUS_ACTIVE:
-            refreshed = self.devices.refresh(body.device_id)
-            if refreshed is None or refreshed.status != STATUS_ACTIVE:
-                raise rep.ReportError(rep.DECOMMISSIONED, f"{body.device_id.hex()} is retired")
-        if body.kind != device.kind:
-            raise rep.ReportError(
-                rep.MALFORMED, f"{body.kind} readings from a {device.kind} device"
-            )
-        rep.check_ranges(body)
-        if body.counter > COUNTER_LIMIT:
-            raise rep.ReportError(rep.OUT_OF_RANGE, f"counter {body.counter} > 2^63-1")
         last = pending.get(body.device_id, self._counters.get(body.device_id, -1))
         if body.counter <= last:
             if report.id in seen or self.store.has_report(report.id):

@@ -20,6 +20,7 @@ from helpers import (
     ISSUER,
     KYC,
     addr,
+    key,
     make_genesis,
     sign_body,
     unsigned_body,
@@ -41,6 +42,7 @@ from citychain.state import Proof, verify_proof
 from citychain.store.sqlite import BlockStore
 
 VALIDATOR_KEY = bytes(range(32))
+KEYLESS = key("abci-keyless")  # never funded
 
 
 def genesis_doc() -> Genesis:
@@ -182,7 +184,7 @@ def test_check_tx_and_recheck(handler: AbciHandler) -> None:
         (hashlib.sha256(transfer(5)).digest(), gap.check_tx.code),
     ]
     # After a block holding tx0, tx1 is still waiting: the app rebases its check state
-    # itself (CometBFT's recheck is off), so tx2 follows tx1 without a nonce gap.
+    # itself at Commit, so tx2 follows tx1 without a nonce gap.
     run(handler.handle(abci.Request(check_tx=abci.RequestCheckTx(tx=tx1))))
     run(finalize_and_commit(handler, 1, [tx0]))
     assert handler.app.next_nonce(addr(ALICE)) == 2
@@ -190,7 +192,7 @@ def test_check_tx_and_recheck(handler: AbciHandler) -> None:
     assert (
         run(handler.handle(abci.Request(check_tx=abci.RequestCheckTx(tx=tx2)))).check_tx.code == 0
     )
-    # A CometBFT with recheck on would ask again: the answer must not apply tx1 twice.
+    # CometBFT's recheck asks again: the answer must not apply tx1 twice.
     recheck = abci.RequestCheckTx(tx=tx1, type=abci.RECHECK)
     assert run(handler.handle(abci.Request(check_tx=recheck))).check_tx.code == 0
     assert handler.app.next_nonce(addr(ALICE)) == 3
@@ -205,6 +207,30 @@ def test_rebase_forgets_what_a_block_made_stale(handler: AbciHandler) -> None:
     run(finalize_and_commit(handler, 1, [transfer(0, 200)]))
     assert not handler.app.is_pending(hashlib.sha256(waiting).digest())
     assert handler.app.next_nonce(addr(ALICE)) == 1
+
+
+def test_check_tx_refuses_unfunded_senders_and_nonce_gaps(handler: AbciHandler) -> None:
+    """Under CometBFT nothing waits for a nonce gap: CheckTx runs the whole ante step, so a
+    sender must exist, afford its fee and use its next nonce (docs/network.md)."""
+    run(handler.handle(init_request(genesis_doc())))
+    message = MsgSend(recipient=addr(BOB), denom=CCY, amount=1)
+    unfunded = sign_body(KEYLESS, unsigned_body(KEYLESS, [(MsgSend.TYPE, encode(message))]))
+    for raw, code in ((unfunded, 9), (transfer(1), 6)):
+        answer = run(handler.handle(abci.Request(check_tx=abci.RequestCheckTx(tx=raw))))
+        assert (answer.check_tx.codespace, answer.check_tx.code) == ("tx", code)
+
+
+def test_recheck_evicts_what_a_block_made_invalid(handler: AbciHandler) -> None:
+    """CometBFT runs with recheck on: after each block it asks again about every waiting
+    transaction and drops those refused, so nothing invalid stays in its mempool (where
+    PrepareProposal would only have to leave it out, block after block)."""
+    run(handler.handle(init_request(genesis_doc())))
+    waiting, later = transfer(0, 100), transfer(1, 100)
+    assert handler.app.check_tx(waiting).ok and handler.app.check_tx(later).ok
+    run(finalize_and_commit(handler, 1, [transfer(0, 200)]))  # nonce 0 used by another tx
+    recheck = [abci.RequestCheckTx(tx=raw, type=abci.RECHECK) for raw in (waiting, later)]
+    codes = [run(handler.handle(abci.Request(check_tx=r))).check_tx.code for r in recheck]
+    assert codes == [5, 0]  # the replay goes; nonce 1 is now next and stays
 
 
 def test_proposals_keep_only_well_formed_signed_transactions(handler: AbciHandler) -> None:

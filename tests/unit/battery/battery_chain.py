@@ -14,7 +14,13 @@ from citychain.crypto.address import address_from_public_key, address_to_bytes
 from citychain.crypto.keys import PrivateKey
 from citychain.genesis import Genesis
 from citychain.modules.battery.commitment import commit_part
-from citychain.modules.battery.messages import MsgLease, MsgRegisterBattery, Passport
+from citychain.modules.battery.holding import holding_commitment, holding_id_of
+from citychain.modules.battery.messages import (
+    MsgLease,
+    MsgOpenHolding,
+    MsgRegisterBattery,
+    Passport,
+)
 from citychain.modules.battery.state import battery_id_of
 from citychain.modules.devices import device_id_of, possession_statement
 from citychain.modules.devices.messages import MsgAnchorBatch, MsgRegisterDevice
@@ -99,22 +105,42 @@ def passport(identifier: str = "VC-EV-0001", **changes: Any) -> Passport:
     return Passport(**fields)
 
 
-def register_msg(
-    identifier: str = "VC-EV-0001", owner: bytes | None = None, **changes: Any
-) -> MsgRegisterBattery:
+def secret(identifier: str = "VC-EV-0001") -> bytes:
+    """The battery's holding secret (fixed here; the manufacturer's client draws it)."""
+    return hashlib.sha256(b"holding/" + identifier.encode()).digest()
+
+
+def bms(identifier: str = "VC-EV-0001") -> bytes:
+    return hashlib.sha256(b"bms/" + identifier.encode()).digest()
+
+
+def register_msg(identifier: str = "VC-EV-0001", **changes: Any) -> MsgRegisterBattery:
+    """The public record: passport and commitments, the holding's among them."""
     return MsgRegisterBattery(
         passport=passport(identifier, **changes),
-        bms_device_id=hashlib.sha256(b"bms/" + identifier.encode()).digest(),
         legitimate_interest_commitment=commit_part(
             "composition", COMPOSITION_FIELDS, SALT_COMPOSITION
         ),
         authority_commitment=commit_part("test_reports", TEST_REPORT_FIELDS, SALT_TESTS),
-        owner=addr(FLEET) if owner is None else owner,
+        holding_commitment=holding_commitment(bid(identifier), secret(identifier)),
     )
+
+
+def open_msg(identifier: str = "VC-EV-0001", owner: bytes | None = None) -> MsgOpenHolding:
+    """The battery's holding, for ``owner`` (default FLEET), in a transaction of its own."""
+    return MsgOpenHolding(hid(identifier), addr(FLEET) if owner is None else owner, bms(identifier))
 
 
 def bid(identifier: str = "VC-EV-0001") -> bytes:
     return battery_id_of(identifier)
+
+
+def hid(identifier: str = "VC-EV-0001") -> bytes:
+    """The battery's holding id: what transfers, leases and status changes name."""
+    return holding_id_of(bid(identifier), secret(identifier))
+
+
+HOLDING_SECRET = secret()  # VC-EV-0001's: what an owner's read request carries
 
 
 def battery_genesis(section: dict[str, Any] | None = None) -> Genesis:
@@ -158,19 +184,28 @@ def anchor_messages() -> list[Message]:
     ]
 
 
+def register(chain: Chain, identifier: str = "VC-EV-0001", owner: bytes | None = None) -> None:
+    """MAKER registers the battery, then opens its holding in another transaction."""
+    result = chain.run(MAKER, register_msg(identifier))
+    assert result.ok, result.log
+    result = chain.run(MAKER, open_msg(identifier, owner))
+    assert result.ok, result.log
+
+
 def registered_chain(directory: Path) -> Chain:
     """A chain with battery VC-EV-0001 registered by MAKER, owned by FLEET, and one anchored
     telemetry batch (``TELEMETRY_BATCH``)."""
     chain = battery_chain(directory)
-    result = chain.run(MAKER, register_msg(), *anchor_messages())
+    result = chain.run(MAKER, *anchor_messages())
     assert result.ok, result.log
+    register(chain)
     return chain
 
 
 def leased_chain(directory: Path) -> Chain:
     """``registered_chain`` with VC-EV-0001 leased by FLEET to DRIVER, open-ended."""
     chain = registered_chain(directory)
-    result = chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None))
+    result = chain.run(FLEET, MsgLease(hid(), addr(DRIVER), None))
     assert result.ok, result.log
     return chain
 

@@ -11,6 +11,7 @@ from battery_chain import (
     DRIVER,
     FIRST_DAY,
     FLEET,
+    HOLDING_SECRET,
     MAKER,
     ORACLE,
     RECYCLER,
@@ -21,7 +22,8 @@ from battery_chain import (
     bid,
     event,
     events,
-    register_msg,
+    hid,
+    register,
     registered_chain,
 )
 from battery_chain import (
@@ -51,13 +53,18 @@ from citychain.modules.battery.messages import (
     MsgUpdateHealth,
 )
 from citychain.modules.battery.queries import (
-    fleet_view,
     health_view,
     history_view,
     prediction_view,
     status_view,
 )
-from citychain.modules.battery.state import DAY_MS, get_health, get_params, health_key
+from citychain.modules.battery.state import (
+    DAY_MS,
+    FLEET_PREFIX,
+    get_health,
+    get_params,
+    health_key,
+)
 from citychain.store.sqlite import BlockStore
 from citychain.tx import errors as tx_errors
 
@@ -98,7 +105,7 @@ def test_health_update_is_stored_and_announced_without_its_values(chain: Chain) 
         "telemetry_batch": BATCH,
         "oracle": addr(ORACLE),
     }
-    view = health_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    view = health_view(chain.app.committed, bid(), HOLDING_SECRET, addr(FLEET), chain.height)
     assert view is not None
     assert view["commitment"] == update.commitment.hex()
     assert (view["updates"], view["updated_height"]) == (1, chain.height)
@@ -141,26 +148,32 @@ def test_health_must_name_an_anchored_telemetry_batch(chain: Chain) -> None:
     assert get_health(chain.app.committed, bid()) is None
 
 
-def test_health_of_unknown_or_waste_battery(chain: Chain) -> None:
+def test_health_of_unknown_battery(chain: Chain) -> None:
     assert_fails_paying_fee(chain, ORACLE, health(bid("nope")), error=errors.BATTERY_NOT_FOUND)
-    assert chain.run(FLEET, MsgSetStatus(bid(), "waste")).ok
-    assert_fails_paying_fee(chain, ORACLE, health(), error=errors.BATTERY_IS_WASTE)
-    assert_fails_paying_fee(chain, ORACLE, prediction(FIRST_DAY + 5), error=errors.BATTERY_IS_WASTE)
+    # The holding id is not a battery id: the oracle names batteries, never holdings.
+    assert_fails_paying_fee(chain, ORACLE, health(hid()), error=errors.BATTERY_NOT_FOUND)
+
+
+def test_health_of_a_waste_battery_is_not_the_ledgers_to_refuse(chain: Chain) -> None:
+    # Waste is in the holding, which the ledger does not link to the battery the oracle names.
+    assert chain.run(FLEET, MsgSetStatus(hid(), "waste")).ok
+    assert chain.run(ORACLE, health()).ok
+    assert chain.run(ORACLE, prediction(FIRST_DAY + 5)).ok
 
 
 def test_prediction_inside_the_horizon_fires_replacement_due(chain: Chain) -> None:
     day = today(chain)
     result = chain.run(ORACLE, prediction(day + 30))
     assert result.ok, result.log
+    # No owner: the ledger does not know whose battery it is.
     assert event(result, "battery_replacement_due") == {
         "battery_id": bid(),
-        "owner": addr(FLEET),
         "eol_day": day + 30,
         "days_left": 30,
         "horizon_days": 30,
     }
     assert event(result, "battery_prediction_attested")["model_hash"] == MODEL
-    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    view = prediction_view(chain.app.committed, bid(), HOLDING_SECRET, addr(FLEET), chain.height)
     assert view is not None
     assert (view["eol_day"], view["model_hash"], view["inputs_ref"]) == (
         day + 30,
@@ -175,12 +188,12 @@ def test_the_basis_is_stored_shown_and_announced(chain: Chain) -> None:
     result = chain.run(ORACLE, curves)
     assert result.ok, result.log
     assert event(result, "battery_prediction_attested")["basis"] == "curves"
-    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    view = prediction_view(chain.app.committed, bid(), HOLDING_SECRET, addr(FLEET), chain.height)
     assert view is not None and view["basis"] == "curves"
     # the capacity model taking over is the next attestation, with its own basis
     result = chain.run(ORACLE, prediction(today(chain) + 400))
     assert event(result, "battery_prediction_attested")["basis"] == "capacity"
-    view = prediction_view(chain.app.committed, bid(), addr(FLEET), chain.height)
+    view = prediction_view(chain.app.committed, bid(), HOLDING_SECRET, addr(FLEET), chain.height)
     assert view is not None and view["basis"] == "capacity"
 
 
@@ -199,7 +212,7 @@ def test_prediction_outside_the_horizon_is_stored_silently(chain: Chain) -> None
 def test_the_horizon_is_a_genesis_parameter(tmp_path: Path) -> None:
     chain = battery_chain(tmp_path, {"params": {"horizon_days": 90}})
     assert get_params(chain.app.committed).horizon_days == 90
-    assert chain.run(MAKER, register_msg()).ok
+    register(chain)
     result = chain.run(ORACLE, prediction(today(chain) + 60))
     assert event(result, "battery_replacement_due")["horizon_days"] == 90
 
@@ -251,46 +264,53 @@ def test_prediction_needs_the_oracle_role(chain: Chain) -> None:
 def test_health_and_prediction_readers(chain: Chain) -> None:
     assert chain.run(ORACLE, health()).ok
     assert chain.run(ORACLE, prediction(FIRST_DAY + 400)).ok
-    assert chain.run(FLEET, MsgLease(bid(), addr(DRIVER), None)).ok
+    assert chain.run(FLEET, MsgLease(hid(), addr(DRIVER), None)).ok
     state, height = chain.app.committed, chain.height
     for reader in (FLEET, DRIVER, MAKER):
-        assert health_view(state, bid(), addr(reader), height) is not None
-        assert prediction_view(state, bid(), addr(reader), height) is not None
-        assert status_view(state, bid(), addr(reader), height)["status"] == "original"
-        assert len(history_view(state, bid(), addr(reader), height)) == 2
+        assert health_view(state, bid(), HOLDING_SECRET, addr(reader), height) is not None
+        assert prediction_view(state, bid(), HOLDING_SECRET, addr(reader), height) is not None
+        status = status_view(state, bid(), HOLDING_SECRET, addr(reader), height)
+        assert status["status"] == "original"
+        history = history_view(state, bid(), HOLDING_SECRET, addr(reader), height)
+        assert len(history["history"]) == 2
     for reader in (STRANGER, REGULATOR, ORACLE, RECYCLER):
         for view in (health_view, prediction_view, status_view, history_view):
             with pytest.raises(BatteryError) as raised:
-                view(state, bid(), addr(reader), height)
+                view(state, bid(), HOLDING_SECRET, addr(reader), height)
             assert raised.value.error == errors.NOT_AUTHORISED
     with pytest.raises(BatteryError) as raised:
-        health_view(state, bid("nope"), addr(FLEET), height)
+        health_view(state, bid("nope"), None, addr(FLEET), height)
     assert raised.value.error == errors.BATTERY_NOT_FOUND
 
 
-def test_fleet_view_is_sorted_by_predicted_replacement_and_paged(tmp_path: Path) -> None:
+def test_without_the_holding_secret_only_the_manufacturer_reads(chain: Chain) -> None:
+    assert chain.run(ORACLE, prediction(FIRST_DAY + 400)).ok
+    state, height = chain.app.committed, chain.height
+    assert prediction_view(state, bid(), None, addr(MAKER), height) is not None
+    with pytest.raises(BatteryError) as raised:
+        prediction_view(state, bid(), None, addr(FLEET), height)
+    assert raised.value.error == errors.NOT_AUTHORISED
+    # Status and history are the holding's: even the manufacturer names it.
+    with pytest.raises(BatteryError) as raised:
+        status_view(state, bid(), b"", addr(MAKER), height)
+    assert raised.value.error == errors.NOT_AUTHORISED
+    # Another battery's secret opens no holding of this one.
+    with pytest.raises(BatteryError) as raised:
+        status_view(state, bid(), bytes(32), addr(FLEET), height)
+    assert raised.value.error == errors.NOT_AUTHORISED
+
+
+def test_the_fleet_index_by_replacement_day_follows_the_predictions(tmp_path: Path) -> None:
     chain = battery_chain(tmp_path)
-    days = {"B-1": 500, "B-2": 100, "B-3": 300, "B-4": 200}
+    days = {"B-1": 500, "B-2": 100, "B-3": 300}
     for identifier in days:
-        assert chain.run(MAKER, register_msg(identifier)).ok
-    assert chain.run(MAKER, register_msg("B-OTHER", owner=addr(STRANGER))).ok
+        register(chain, identifier)
     for identifier, offset in days.items():
         assert chain.run(ORACLE, prediction(FIRST_DAY + offset, bid(identifier))).ok
-    assert chain.run(ORACLE, prediction(FIRST_DAY + 50, bid("B-OTHER"))).ok
-    # A new prediction moves the battery in the index.
+    # A new prediction moves the battery in the index (invariant fleet-index, checked after
+    # every block).
     assert chain.run(ORACLE, prediction(FIRST_DAY + 400, bid("B-2"))).ok
-
-    def scan(prefix: bytes) -> list[tuple[bytes, bytes]]:
-        return list(chain.app.committed.items_with_prefix(prefix))
-
-    state, height = chain.app.committed, chain.height
-    first = fleet_view(state, scan, addr(FLEET), height, limit=2)
-    assert [b["identifier"] for b in first["batteries"]] == ["B-4", "B-3"]
-    second = fleet_view(state, scan, addr(FLEET), height, after=first["next"], limit=2)
-    assert [b["identifier"] for b in second["batteries"]] == ["B-2", "B-1"]
-    assert second["next"] is None
-    everything = fleet_view(state, scan, addr(MAKER), height, limit=10)["batteries"]
-    assert [b["eol_day"] - FIRST_DAY for b in everything] == [50, 200, 300, 400, 500]
-    assert fleet_view(state, scan, addr(REGULATOR), height)["batteries"] == []
-    with pytest.raises(ValueError, match="limit"):
-        fleet_view(state, scan, addr(FLEET), height, limit=101)
+    index = [
+        key[len(FLEET_PREFIX) :] for key, _ in chain.app.committed.items_with_prefix(FLEET_PREFIX)
+    ]
+    assert [bid_ for bid_ in (i[4:] for i in index)] == [bid("B-3"), bid("B-2"), bid("B-1")]

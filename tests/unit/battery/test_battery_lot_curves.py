@@ -44,6 +44,7 @@ from citychain.passport.lot_curves import (
     parse_lot_curves,
     voltages_mv,
 )
+from citychain.passport.restricted import part_route
 
 NOW_MS = 1_800_000_000_000
 TEST_REPORTS = "test_reports"
@@ -138,10 +139,12 @@ def chain(tmp_path: Path) -> Chain:
     return chain
 
 
-def _request(reader: PrivateKey) -> Any:
+def _request(reader: PrivateKey, service: PassportService) -> Any:
     return sign_read_request(
-        reader, chain_id=CHAIN_ID, battery_id=bid(), part=TEST_REPORTS, issued_at_ms=NOW_MS
-    )
+        reader, chain_id=CHAIN_ID, node_id=service.node_id,
+        route=part_route(bid(), TEST_REPORTS), battery_id=bid(), part=TEST_REPORTS,
+        issued_at_ms=NOW_MS,
+    )  # fmt: skip
 
 
 def test_lot_curves_are_served_as_test_reports_and_open_the_ledger_commitment(
@@ -157,11 +160,11 @@ def test_lot_curves_are_served_as_test_reports_and_open_the_ledger_commitment(
     store.accept(state, bid(), TEST_REPORTS, REPORT, SALT_TESTS)
     service = PassportService(store=store)
     for reader in (MAKER, REGULATOR):
-        served = service.serve(_request(reader), state, height, NOW_MS, chain_id=CHAIN_ID)
+        served = service.serve(_request(reader, service), state, height, NOW_MS, chain_id=CHAIN_ID)
         verify_served(state, served)
         assert lot_curves_of(served.fields) == parse_lot_curves(LOT)
     # as every test report: not the owner's, nor the oracle's (it gets them from the maker)
     for reader in (FLEET, ORACLE):
         with pytest.raises(RestrictedReadError) as raised:
-            service.serve(_request(reader), state, height, NOW_MS, chain_id=CHAIN_ID)
+            service.serve(_request(reader, service), state, height, NOW_MS, chain_id=CHAIN_ID)
         assert raised.value.error == read_errors.NOT_AUTHORISED

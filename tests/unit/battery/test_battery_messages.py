@@ -19,6 +19,7 @@ from citychain.modules.battery.messages import (
     ALL_MESSAGES,
     MsgAttestPrediction,
     MsgLease,
+    MsgOpenHolding,
     MsgRegisterBattery,
     MsgSetStatus,
     MsgTransfer,
@@ -30,6 +31,7 @@ ID = bytes(range(32))
 BMS = bytes(range(32, 64))
 C1 = bytes(range(64, 96))
 C2 = bytes(range(96, 128))
+C3 = bytes(range(224, 256))  # the holding commitment
 OWNER = bytes(range(20))
 BATCH = bytes(range(128, 160))
 MODEL = bytes(range(160, 192))
@@ -62,23 +64,16 @@ PASSPORT_HEX = (
 )
 
 GOLDEN: list[tuple[Any, str]] = [
+    # No owner, no BMS device: those are the holding's, opened by another message.
     (
-        MsgRegisterBattery(passport(), BMS, C1, C2, OWNER),
-        "95"
-        + PASSPORT_HEX
-        + "c420"
-        + BMS.hex()
-        + "c420"
-        + C1.hex()
-        + "c420"
-        + C2.hex()
-        + "c414"
-        + OWNER.hex(),
+        MsgRegisterBattery(passport(), C1, C2, C3),
+        "94" + PASSPORT_HEX + "c420" + C1.hex() + "c420" + C2.hex() + "c420" + C3.hex(),
     ),
     (
-        MsgRegisterBattery(passport(), None, C1, C2, OWNER),
-        "95" + PASSPORT_HEX + "c0" + "c420" + C1.hex() + "c420" + C2.hex() + "c414" + OWNER.hex(),
+        MsgOpenHolding(ID, OWNER, BMS),
+        "93c420" + ID.hex() + "c414" + OWNER.hex() + "c420" + BMS.hex(),
     ),
+    (MsgOpenHolding(ID, OWNER, None), "93c420" + ID.hex() + "c414" + OWNER.hex() + "c0"),
     (MsgSetStatus(ID, "installed"), "92c420" + ID.hex() + "a9" + b"installed".hex()),
     (MsgTransfer(ID, OWNER), "92c420" + ID.hex() + "c414" + OWNER.hex()),
     (MsgLease(ID, OWNER, 100), "93c420" + ID.hex() + "c414" + OWNER.hex() + "64"),
@@ -125,6 +120,7 @@ def test_golden_encoding(message: Any, hex_bytes: str) -> None:
 def test_message_type_names() -> None:
     assert [m.TYPE for m in ALL_MESSAGES] == [
         "battery/register",
+        "battery/open_holding",
         "battery/set_status",
         "battery/transfer",
         "battery/lease",
@@ -164,7 +160,7 @@ def _passport_fields(**changes: Any) -> list[Any]:
     ],
 )
 def test_absurd_passports_do_not_decode(changes: dict[str, Any]) -> None:
-    fields = [_passport_fields(**changes), None, C1, C2, OWNER]
+    fields = [_passport_fields(**changes), C1, C2, C3]
     with pytest.raises(DecodeError):
         decode(msgspec.msgpack.encode(fields), MsgRegisterBattery)
 
@@ -172,6 +168,10 @@ def test_absurd_passports_do_not_decode(changes: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("cls", "fields"),
     [
+        # the form that carried the owner and the BMS device in the public record
+        (MsgRegisterBattery, [msgspec.to_builtins(passport()), BMS, C1, C2, OWNER]),
+        (MsgOpenHolding, [ID, OWNER[:19], None]),
+        (MsgOpenHolding, [ID[:31], OWNER, None]),
         (MsgSetStatus, [ID, "scrapped"]),
         (MsgSetStatus, [ID[:31], "waste"]),
         (MsgTransfer, [ID, OWNER[:19]]),
@@ -198,7 +198,8 @@ ids = st.binary(min_size=32, max_size=32)
 addresses = st.binary(min_size=20, max_size=20)
 small = st.integers(0, 1_000)
 messages = (
-    st.builds(MsgRegisterBattery, st.just(passport()), st.none() | ids, ids, ids, addresses)
+    st.builds(MsgRegisterBattery, st.just(passport()), ids, ids, ids)
+    | st.builds(MsgOpenHolding, ids, addresses, st.none() | ids)
     | st.builds(MsgSetStatus, ids, st.sampled_from(["original", "installed", "waste"]))
     | st.builds(MsgTransfer, ids, addresses)
     | st.builds(MsgLease, ids, st.none() | addresses, st.none() | st.integers(1, 2**63))

@@ -1,9 +1,12 @@
 """A node's openings of restricted parts (citychain/passport/openings.py): kept only when they
 open the ledger's current commitment, health values checked where the ledger cannot see them,
-served only to the readers the regulation names, and persisted across a restart."""
+served only to the readers the regulation names, persisted across a restart, and readable by
+the node's own user only."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from battery_chain import (
     COMPOSITION_FIELDS,
     DRIVER,
     FLEET,
+    HOLDING_SECRET,
     MAKER,
     ORACLE,
     REGULATOR,
@@ -36,6 +40,7 @@ from citychain.passport import (
     verify_served,
 )
 from citychain.passport import errors as read_errors
+from citychain.passport.restricted import SignedReadRequest, part_route
 
 NOW_MS = 1_800_000_000_000
 BATCH = TELEMETRY_BATCH
@@ -59,6 +64,21 @@ def store(tmp_path: Path) -> OpeningStore:
     return OpeningStore(tmp_path / "node" / "openings.sqlite")
 
 
+def health_request(
+    service: PassportService, reader: object, issued_at_ms: int = NOW_MS
+) -> SignedReadRequest:
+    return sign_read_request(
+        reader,  # type: ignore[arg-type]
+        chain_id=CHAIN_ID,
+        node_id=service.node_id,
+        route=part_route(bid(), HEALTH),
+        battery_id=bid(),
+        part=HEALTH,
+        issued_at_ms=issued_at_ms,
+        holding=HOLDING_SECRET,  # how the owner and lessee show the battery's holding
+    )
+
+
 def refused(store: OpeningStore, chain: Chain, part: str, fields: object, salt: bytes) -> object:
     with pytest.raises(RestrictedReadError) as raised:
         store.accept(chain.app.committed, bid(), part, fields, salt)  # type: ignore[arg-type]
@@ -78,20 +98,12 @@ def test_a_committed_health_update_is_opened_and_served_to_its_readers(
     service = PassportService(store=store)
     state, height = chain.app.committed, chain.height
     for number, reader in enumerate((FLEET, DRIVER, MAKER)):
-        signed = sign_read_request(
-            reader,
-            chain_id=CHAIN_ID,
-            battery_id=bid(),
-            part=HEALTH,
-            issued_at_ms=NOW_MS + number,
-        )
+        signed = health_request(service, reader, NOW_MS + number)
         served = service.serve(signed, state, height, NOW_MS, chain_id=CHAIN_ID)
         verify_served(state, served)
         assert served.fields == fields
     for reader in (REGULATOR, ORACLE, STRANGER):
-        signed = sign_read_request(
-            reader, chain_id=CHAIN_ID, battery_id=bid(), part=HEALTH, issued_at_ms=NOW_MS
-        )
+        signed = health_request(service, reader)
         with pytest.raises(RestrictedReadError) as raised:
             service.serve(signed, state, height, NOW_MS, chain_id=CHAIN_ID)
         assert raised.value.error == read_errors.NOT_AUTHORISED
@@ -195,3 +207,33 @@ def test_openings_survive_a_restart_in_order(chain: Chain, tmp_path: Path) -> No
     assert again.series(bid(), HEALTH, 2) == (kept[1:], False)
     assert again.latest(bid(), HEALTH) == kept[-1]
     assert again.get(bid(), HEALTH, kept[0].commitment) == kept[0]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("made_before", [False, True])
+def test_the_openings_and_nonces_are_the_node_users_only(tmp_path: Path, made_before: bool) -> None:
+    """The openings are the restricted parts in clear: the file (and its WAL), its folder and
+    the nonce store beside it allow nobody but the node's user, even under a lax umask and
+    when an older node made them world-readable."""
+    folder = tmp_path / "home" / "data"
+    path = folder / "openings.sqlite"
+    if made_before:
+        folder.mkdir(parents=True, mode=0o755)
+        folder.chmod(0o755)
+        path.touch()
+        path.chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        service = PassportService(store=OpeningStore(path))
+    finally:
+        os.umask(old_umask)
+    service.nonces.use(b"n" * 16, NOW_MS + 1, NOW_MS)  # a write: the WAL files exist now
+    files = sorted(folder.iterdir())
+    assert {f.name for f in files} >= {"openings.sqlite", "read-requests.sqlite"}
+    assert _mode(folder) == 0o700
+    assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+    service.close()
+    service.store.close()

@@ -262,7 +262,7 @@ def test_recover_gives_back_the_same_address(cli: Cli, home: Path, tmp_path: Pat
         ('{"proof": {"branches": []}}', "malformed bundle"),
         ('{"key": "zz", "header": "00", "signature": "00", "proof": {}}', "malformed bundle"),
         (
-            '{"key": "00", "header": "00", "signature": "00",'
+            '{"version": 1, "key": "00", "header": "00", "signature": "00",'
             ' "proof": {"branches": [], "leaf": null}}',
             "header does not decode",
         ),

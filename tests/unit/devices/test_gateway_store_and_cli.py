@@ -63,9 +63,15 @@ def test_duplicate_report_is_refused_by_the_store(tmp_path: Path) -> None:
         ["device", "prove", "00" * 32],
         ["gateway", "--broker", "nope", "--from", "a", "--gateway-device", "00" * 32,
          "--store", "s"],
+        # a broker account with no password: neither a file nor $CITYCHAIN_MQTT_PASSWORD
+        ["gateway", "--broker", "127.0.0.1:1", "--from", "a", "--gateway-device", "00" * 32,
+         "--store", "s", "--mqtt-user", "gw"],
+        ["gateway", "--broker", "127.0.0.1:1", "--from", "a", "--gateway-device", "00" * 32,
+         "--store", "s", "--mqtt-user", "gw", "--mqtt-password-file", "/nonexistent"],
     ],
 )  # fmt: skip
-def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
+def test_bad_arguments_are_usage_errors(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CITYCHAIN_MQTT_PASSWORD", raising=False)
     assert citychain_main(argv) == 2
 
 

@@ -98,3 +98,21 @@ def test_root_and_every_inclusion_proof(leaves: list[bytes], data: st.DataObject
 def test_rfc6962_empty_and_single() -> None:
     assert merkle.root([]) == hashlib.sha256(b"").digest()
     assert merkle.root([merkle.leaf_hash(b"")]) == hashlib.sha256(b"\x00").digest()
+
+
+def test_the_broker_limits_fit_the_largest_report() -> None:
+    """The broker's message_size_limit passes the longest wire form a report can take, and its
+    max_packet_size that report's PUBLISH on the longest topic; one byte more than the limit
+    is refused by the gateway's decoder too."""
+    from citychain.telemetry.broker_access import MAX_PACKET_SIZE, MESSAGE_SIZE_LIMIT
+    from citychain.telemetry.gateway.topics import report_topic
+
+    longest = encode(rep.SignedReport(b"\x00" * rep.MAX_REPORT_BYTES, b"\x00" * 64))
+    assert len(longest) <= rep.MAX_WIRE_BYTES == MESSAGE_SIZE_LIMIT
+    topic = report_topic(b"\xff" * 32).encode()
+    fixed_header, topic_length, packet_id = 5, 2, 2  # MQTT 3.1.1 §3.3
+    assert (
+        fixed_header + topic_length + len(topic) + packet_id + MESSAGE_SIZE_LIMIT <= MAX_PACKET_SIZE
+    )
+    with pytest.raises(rep.ReportError, match="more than a report"):
+        rep.parse_report(b"\x00" * (rep.MAX_WIRE_BYTES + 1))
