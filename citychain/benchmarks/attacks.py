@@ -43,21 +43,19 @@ from citychain.benchmarks.attacks_flood import flood
 from citychain.benchmarks.attacks_honest import HonestPayer, payment_figures
 from citychain.benchmarks.attacks_http import bodies, replay, scans
 from citychain.benchmarks.attacks_jam import jam
-from citychain.benchmarks.attacks_report import format_report, goals
-from citychain.benchmarks.attacks_setup import register_batteries
+from citychain.benchmarks.attacks_report import finish, format_report, goals, log_to_stderr
 from citychain.benchmarks.attacks_target import (
     PUBLIC_LOOPBACK,
     Target,
     TargetOptions,
     attached_target,
     network_target,
+    register_batteries,
     solo_target,
 )
 from citychain.benchmarks.attacks_watch import HealthProbe, RssSampler, rss_bytes
 from citychain.benchmarks.attacks_ws import websockets
-from citychain.client import ClientError
-from citychain.crypto import KeystoreError
-from citychain.net.layout import NetError
+from citychain.benchmarks.payments import MAX_NETWORK_VALIDATORS
 
 __all__ = ["ATTACKS", "build_parser", "main", "run"]
 
@@ -84,7 +82,6 @@ ATTACKS: dict[str, tuple[str, Attack]] = {
     "junk": ("free junk in blocks (proposer)", junk),
     "jam": ("mempool jam by unfunded keys", jam),
 }
-MAX_NETWORK = 10  # validators: one block of 100 ports
 MIN_SENDERS_PER_RATE = 2  # honest keys per payment a second: the slowest commit is ~2 s
 
 
@@ -301,8 +298,8 @@ def _options(args: argparse.Namespace) -> AttackOptions | str:
     numbers = [getattr(options, f.name) for f in fields(options)]
     if any(isinstance(v, (int, float)) and v < 0 for v in numbers):
         return "sizes and durations must not be negative"
-    if not 0 <= args.network <= MAX_NETWORK:
-        return f"--network takes 1 to {MAX_NETWORK} validators"
+    if not 0 <= args.network <= MAX_NETWORK_VALIDATORS:
+        return f"--network takes 1 to {MAX_NETWORK_VALIDATORS} validators"
     if args.network and (args.api or args.home):
         return "--network starts its own nodes; --api/--home attach to one"
     return options
@@ -318,18 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(names, list) and isinstance(options, AttackOptions)
     assert isinstance(config, dict)
     args.node_config = config
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        report = run(options, args, names, log)
-    except (RuntimeError, ValueError, OSError, ClientError, KeystoreError, NetError) as exc:
-        print(f"error: the attack run could not start or finish: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report) if args.json else format_report(report))
-    missed = [name for name, goal in report["goals"].items() if not goal["met"]]
-    return 1 if args.check and missed else 0
+    return finish(
+        lambda: run(options, args, names, log_to_stderr), format_report, args, "attack run"
+    )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,32 @@ report (docs/hardening-bench.md).
   key was still waiting) committed;
 - **p99 under 3 s** in every section, over the committed payments and the ones never answered;
 - **memory under 1 GB**: every sampled process tree of the node stayed under 1 GiB.
+
+``finish`` ends a run of either script (``bench/soak.py`` too): the report printed, the exit
+status.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["GOAL_COMMITTED_SHARE", "GOAL_MEMORY_MB", "GOAL_P99_MS", "format_report", "goals"]
+from citychain.client import ClientError
+from citychain.crypto import KeystoreError
+from citychain.net.layout import NetError
+
+__all__ = [
+    "GOAL_COMMITTED_SHARE",
+    "GOAL_MEMORY_MB",
+    "GOAL_P99_MS",
+    "finish",
+    "format_report",
+    "goals",
+    "log_to_stderr",
+]
 
 GOAL_P99_MS = 3_000.0
 GOAL_MEMORY_MB = 1_024.0
@@ -117,3 +136,30 @@ def format_report(r: dict[str, Any]) -> str:
     for name, goal in r["goals"].items():
         lines.append(f"  {name:<18} {'met' if goal['met'] else 'MISSED':<7} {goal['detail']}")
     return "\n".join(lines)
+
+
+# --- how a run ends -------------------------------------------------------------------------
+RUN_ERRORS = (RuntimeError, ValueError, OSError, ClientError, KeystoreError, NetError)
+
+
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def finish(
+    run: Callable[[], dict[str, Any]],
+    text: Callable[[dict[str, Any]], str],
+    args: argparse.Namespace,
+    what: str,
+) -> int:
+    """Run, print the report (``--json``: one JSON object) and give the exit status: 1 when the
+    run could not start or finish, or with ``--check`` when one of ``report["goals"]`` was
+    missed; else 0."""
+    try:
+        report = run()
+    except RUN_ERRORS as exc:
+        print(f"error: the {what} could not start or finish: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report) if args.json else text(report))
+    missed = [name for name, goal in report["goals"].items() if not goal["met"]]
+    return 1 if args.check and missed else 0

@@ -13,6 +13,10 @@ started:
 
 The role keys (manufacturer, oracle, registrar) are the ones ``citychain init`` and ``net init``
 make; a target that has none of them runs without the sections that need them.
+
+``register_batteries`` puts a few batteries on the target's ledger before the load starts,
+owned by a key of the benchmark and registered by the manufacturer key with the simulator's
+``register_fleet``.
 """
 
 from __future__ import annotations
@@ -27,17 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from citychain.benchmarks import CHAIN_ID, DENOM, genesis_balances, recipient_address
+from citychain.benchmarks.attacks_context import BatterySetup, seeded_key
 from citychain.benchmarks.attacks_honest import RECIPIENTS, honest_key
 from citychain.benchmarks.cluster import Cluster
-from citychain.client import Client, Wallet
+from citychain.benchmarks.network import NET_OPTIONS
+from citychain.client import Client, ClientError, Wallet
+from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.crypto.keystore import Keystore
 from citychain.home import Home
 from citychain.init_home import init_home
 from citychain.modules.bank import MAX_OUTPUTS, MsgMultiSend
-from citychain.net.create import NetOptions, create_network
+from citychain.net.create import create_network
 from citychain.net.layout import NetLayout
 from citychain.net.ports import reserved_ports
+from citychain.sim.fleet import Fleet, register_fleet
 from citychain.sim.localnode import LocalNode
 from citychain.tx.envelope import address_of
 
@@ -48,7 +56,9 @@ __all__ = [
     "Target",
     "TargetOptions",
     "attached_target",
+    "battery_owner",
     "network_target",
+    "register_batteries",
     "solo_target",
 ]
 
@@ -61,8 +71,8 @@ STATE_KEY_BALANCE = 1  # cents: the extra accounts only make the state big
 SECONDS_PER_THOUSAND_ACCOUNTS = 1.0  # a node's genesis load, generously
 START_TIMEOUT_S = 120.0
 PUBLIC_LOOPBACK: dict[str, Any] = {"api_rate_trusted": []}
-# The network `citychain net init` makes, with a cheap keystore KDF (bench payments --network's).
-NET_OPTIONS = NetOptions(timeout_commit="500ms", mempool_size=50_000, kdf_limits=KDF_LIMITS)
+DAY_S = 86_400
+FLEET_SEED = "citychain-bench/attacks"
 
 
 @dataclass
@@ -277,3 +287,41 @@ def _fund(funder: Wallet, keys: list[PrivateKey]) -> None:
 
 def _since(started: float) -> str:
     return f"{time.perf_counter() - started:.1f} s"
+
+
+# --- what the run puts on the ledger ----------------------------------------------------------
+def battery_owner() -> PrivateKey:
+    """The key that owns the benchmark's batteries (it needs no funds to read them)."""
+    return seeded_key("battery-owner")
+
+
+def register_batteries(
+    target: Target, count: int, log: Callable[[str], None], *, prefix: str = "BENCH-ATK"
+) -> list[BatterySetup]:
+    """Register ``count`` batteries owned by ``battery_owner()`` (none, with a note on the
+    target, when there is no manufacturer key or the node refused them)."""
+    maker = target.role_keys.get("manufacturer")
+    if maker is None:
+        target.notes.append("no manufacturer key: no battery registered")
+        return []
+    owner = address_from_public_key(battery_owner().public_key)
+    fleet = Fleet(
+        count, seed=f"{FLEET_SEED}/{prefix}", start_day=int(time.time()) // DAY_S, prefix=prefix
+    )
+    with Client(target.urls[0]) as client:
+        try:
+            register_fleet(Wallet(maker, client, chain_id=target.chain_id), fleet, owner=owner)
+        except Exception as exc:  # the simulator's, the node's or the SDK's: not fatal here
+            # e.g. the openings of the test reports refused (an operator route) after the
+            # batteries were registered: whether they are on the ledger is checked below
+            target.notes.append(f"battery registration: {type(exc).__name__}: {exc}")
+        registered = []
+        for battery in fleet:
+            try:
+                client.battery_passport(battery.battery_id.hex())
+            except ClientError:
+                continue
+            holding = getattr(battery, "holding_secret", b"")  # where the ledger has holdings
+            registered.append(BatterySetup(battery.battery_id, battery_owner(), holding))
+    log(f"registered {len(registered)} of {count} batteries")
+    return registered

@@ -8,7 +8,6 @@ process's figure is its own RSS plus its descendants' (the solo node's verifier 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from citychain.benchmarks import percentile
+from citychain.benchmarks.cluster import child_pids
 
 __all__ = [
     "HealthProbe",
@@ -62,22 +62,13 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                out.extend(int(c) for c in (task / "children").read_text().split())
-    return out
-
-
 def process_tree(pid: int) -> list[int]:
     """``pid`` and all its descendants."""
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
         tree.append(current)
-        todo.extend(_children(current))
+        todo.extend(child_pids(current))
     return tree
 
 
@@ -182,13 +173,10 @@ class HealthProbe:
 
     def figures(self, start: float, end: float) -> dict[str, Any]:
         window = [p for p in list(self.probes) if start <= p.at <= end]
-        seconds = sorted(p.seconds for p in window)
         return {
             "probes": len(window),
             "not_ok": sum(1 for p in window if p.answer != "HTTP 200"),
-            "p50_ms": percentile(seconds, 0.50) * MS,
-            "p99_ms": percentile(seconds, 0.99) * MS,
-            "max_ms": (seconds[-1] if seconds else 0.0) * MS,
+            **latency_figures(p.seconds for p in window),
         }
 
 

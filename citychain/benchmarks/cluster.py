@@ -30,7 +30,7 @@ from citychain.benchmarks.node_metrics import cpu_seconds
 from citychain.net.layout import NetLayout, NodeSpec, cometbft_binary
 from citychain.net.process import log_tail, port_open
 
-__all__ = ["Cluster", "ClusterError"]
+__all__ = ["Cluster", "ClusterError", "child_pids"]
 
 STOP_TIMEOUT = 15.0
 FIRST_BLOCKS = 2  # a network counts as making blocks from this height, every node peered
@@ -120,7 +120,7 @@ class Cluster:
             self._wait(lambda n: _api_up(n.spec), "HTTP API")
         for node in self.nodes:
             if node.app is not None:
-                node.workers.update(_children(node.app.pid))
+                node.workers.update(child_pids(node.app.pid))
 
     def _making_blocks(self, node: _Node) -> bool:
         try:
@@ -180,7 +180,7 @@ class Cluster:
             app = workers = 0.0
             if node.app is not None:
                 app = cpu_seconds(node.app.pid)
-                node.workers.update(_children(node.app.pid))
+                node.workers.update(child_pids(node.app.pid))
                 workers = sum(cpu_seconds(pid) for pid in node.workers)
             comet = cpu_seconds(node.comet.pid) if node.comet is not None else 0.0
             out.append({"app": app, "app_workers": workers, "cometbft": comet})
@@ -217,7 +217,8 @@ def _terminate_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def _children(pid: int) -> set[int]:
+def child_pids(pid: int) -> set[int]:
+    """The live children of ``pid`` (Linux /proc; none elsewhere or once it has exited)."""
     out: set[int] = set()
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():

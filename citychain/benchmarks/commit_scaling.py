@@ -64,7 +64,7 @@ class _TimedTree(MerkleTree):
 
     The Application's tree is switched to this class after loading (same slots, so the switch
     is legal), which splits ``finalize_block`` into execution and Merkle time without changing
-    app.py.
+    the Application.
     """
 
     __slots__ = ()

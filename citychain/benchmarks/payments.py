@@ -375,7 +375,7 @@ def _check(o: Options) -> str:
     if not 1 <= o.sender_count <= o.accounts:
         return "--senders must be between 1 and --accounts"
     if o.batch > MAX_BATCH:
-        return "--batch is at most 10,000 (the API's limit)"
+        return f"--batch is at most {MAX_BATCH:,} (the API's limit)"
     if o.verify_seconds <= 0 or o.verifier_workers < 0:
         return "--verify-seconds must be positive and --verifier-workers not negative"
     return ""

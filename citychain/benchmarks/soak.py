@@ -19,7 +19,6 @@ Exit status 0 when it ran (1 with ``--check`` when a goal was missed, 2 on bad a
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -29,20 +28,16 @@ import httpx
 
 from citychain.benchmarks import machine_info
 from citychain.benchmarks.attacks_honest import HonestPayer, payment_figures
-from citychain.benchmarks.attacks_setup import register_batteries
-from citychain.benchmarks.attacks_target import TargetOptions, network_target
-from citychain.benchmarks.attacks_watch import RssSampler, latency_figures
+from citychain.benchmarks.attacks_report import finish, log_to_stderr
+from citychain.benchmarks.attacks_target import TargetOptions, network_target, register_batteries
+from citychain.benchmarks.attacks_watch import MS, RssSampler, latency_figures
+from citychain.benchmarks.payments import MAX_NETWORK_VALIDATORS
 from citychain.benchmarks.soak_load import Op, Reader, Writer, prepare_world
 from citychain.benchmarks.soak_report import format_soak, soak_goals
-from citychain.client import ClientError
-from citychain.crypto import KeystoreError
-from citychain.net.layout import NetError
 
 __all__ = ["SoakOptions", "main", "run"]
 
-MAX_VALIDATORS = 10
 STATUS_TIMEOUT_S = 10.0
-MS = 1000.0
 
 
 @dataclass
@@ -183,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _problem(o: SoakOptions) -> str:
     if o.minutes < 1 or o.minute_seconds <= 0:
         return "--minutes must be at least 1 and --minute-seconds positive"
-    if not 1 <= o.validators <= MAX_VALIDATORS:
-        return f"--validators takes 1 to {MAX_VALIDATORS}"
+    if not 1 <= o.validators <= MAX_NETWORK_VALIDATORS:
+        return f"--validators takes 1 to {MAX_NETWORK_VALIDATORS}"
     if o.rate <= 0 or o.read_rate <= 0 or o.write_every <= 0:
         return "--rate, --read-rate and --write-every must be positive"
     if min(o.honest_keys, o.readers) < 1 or min(o.batteries, o.records, o.state_keys) < 0:
@@ -199,18 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        report = run(options, log)
-    except (RuntimeError, ValueError, OSError, ClientError, KeystoreError, NetError) as exc:
-        print(f"error: the soak could not start or finish: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report) if args.json else format_soak(report))
-    missed = [name for name, goal in report["goals"].items() if not goal["met"]]
-    return 1 if args.check and missed else 0
+    return finish(lambda: run(options, log_to_stderr), format_soak, args, "soak")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -27,9 +28,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "HOME_ENV",
+    "KEY_PASSWORD",
     "PASSWORD_ENV",
     "CliFailure",
     "Parser",
+    "SecretSource",
     "UsageError",
     "amount",
     "client_for",
@@ -38,6 +41,7 @@ __all__ = [
     "host_port",
     "print_json",
     "read_password",
+    "read_secret",
     "require_home",
     "resolve_address",
     "stdin_is_tty",
@@ -207,34 +211,52 @@ def stdin_is_tty() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class SecretSource:
+    """Where a command reads a secret from: the file named by ``option``, else ``$env``, else a
+    terminal ``prompt``. ``what`` names it in messages ("key password")."""
+
+    option: str
+    env: str
+    what: str
+    prompt: str
+
+
+KEY_PASSWORD = SecretSource("--password-file", PASSWORD_ENV, "key password", "Key password: ")
+
+
+def read_secret(source: SecretSource, file: str | None, *, new: bool) -> tuple[str, str]:
+    """The secret from ``file`` (the value of ``source.option``), else ``$source.env``, else a
+    prompt, asked twice when ``new`` (a secret that will encrypt something new); and where it
+    came from. UsageError when there is no source or the file cannot be read."""
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {source.option} {file}: {exc}") from None
+        # The first line, so that `echo pw > file` and editors' final newlines both work.
+        return (text.splitlines()[0] if text else ""), f"{source.option} {file}"
+    if os.environ.get(source.env) is not None:
+        return os.environ[source.env], source.env
+    if stdin_is_tty():
+        secret = getpass.getpass(source.prompt)
+        noun = source.what.split()[-1]  # "password", "passphrase"
+        if new and getpass.getpass(f"Repeat the {noun}: ") != secret:
+            raise UsageError(f"the two {noun}s differ")
+        return secret, "the prompt"
+    raise UsageError(
+        f"no {source.what}: pass {source.option} FILE or set {source.env} "
+        "(there is no terminal to ask on)"
+    )
+
+
 def read_password(args: argparse.Namespace, *, new: bool = False) -> str:
     """The key password: --password-file, else $CITYCHAIN_PASSWORD, else a terminal prompt.
 
     ``new`` (a password that will encrypt a new key) refuses an empty one and, at a prompt, asks
     twice.
     """
-    password_file = getattr(args, "password_file", None)
-    if password_file:
-        try:
-            text = Path(password_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --password-file {password_file}: {exc}") from None
-        # The first line, so that `echo pw > file` and editors' final newlines both work.
-        password = text.splitlines()[0] if text else ""
-        source = f"--password-file {password_file}"
-    elif os.environ.get(PASSWORD_ENV) is not None:
-        password = os.environ[PASSWORD_ENV]
-        source = PASSWORD_ENV
-    elif stdin_is_tty():
-        password = getpass.getpass("Key password: ")
-        if new and getpass.getpass("Repeat the password: ") != password:
-            raise UsageError("the two passwords differ")
-        source = "the prompt"
-    else:
-        raise UsageError(
-            f"no key password: pass --password-file FILE or set {PASSWORD_ENV} "
-            "(there is no terminal to ask on)"
-        )
+    password, source = read_secret(KEY_PASSWORD, getattr(args, "password_file", None), new=new)
     if new and not password:
         raise UsageError(f"the password from {source} is empty; a key needs a password")
     return password

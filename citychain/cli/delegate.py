@@ -21,39 +21,42 @@ DELEGATED: dict[tuple[str, ...], str] = {
     ("oracle",): "citychain.oracle.service",
 }
 
+# name -> (its line in --help, what it takes), for the commands and for the benchmarks
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "a fresh chain with a simulated city's payments (what make demo runs)",
+        "passed to the demo",
+    ),
+    "oracle": (
+        "anchored BMS telemetry -> battery health and end-of-life predictions on the ledger",
+        "--home H --gateway-store DIR ...",
+    ),
+}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "payments": (
+        "signed transfers through the HTTP ingress: committed tps, p50/p99, ratio",
+        "--txs N --accounts M --json ...",
+    ),
+    "attacks": (
+        "issue 13's attacks while an honest client pays: answers, p99, RSS",
+        "--network N --only ... --check",
+    ),
+    "soak": ("mixed load on 4 validators, sampled each minute", "--minutes M --json --check"),
+}
+
+
+def _list(group: Any, doors: dict[str, tuple[str, str]]) -> None:
+    for name, (summary, takes) in doors.items():
+        door = group.add_parser(name, add_help=False, help=summary)
+        door.add_argument("args", nargs=argparse.REMAINDER, help=takes)
+
 
 def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None:
     """Listed for --help; main() hands these argument lists over before argparse sees them."""
-    demo = commands.add_parser(
-        "demo",
-        add_help=False,
-        help="a fresh chain with a simulated city's payments (what make demo runs)",
-    )
-    demo.add_argument("args", nargs=argparse.REMAINDER, help="passed to the demo")
-    oracle = commands.add_parser(
-        "oracle",
-        add_help=False,
-        help="anchored BMS telemetry -> battery health and end-of-life predictions on the ledger",
-    )
-    oracle.add_argument("args", nargs=argparse.REMAINDER, help="--home H --gateway-store DIR ...")
+    _list(commands, COMMANDS)
     bench = commands.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
-    payments = bench_sub.add_parser(
-        "payments",
-        add_help=False,
-        help="signed transfers through the HTTP ingress: committed tps, p50/p99, ratio",
-    )
-    payments.add_argument("args", nargs=argparse.REMAINDER, help="--txs N --accounts M --json ...")
-    attacks = bench_sub.add_parser(
-        "attacks",
-        add_help=False,
-        help="issue 13's attacks while an honest client pays: answers, p99, RSS",
-    )
-    attacks.add_argument("args", nargs=argparse.REMAINDER, help="--network N --only ... --check")
-    soak = bench_sub.add_parser(
-        "soak", add_help=False, help="mixed load on 4 validators, sampled each minute"
-    )
-    soak.add_argument("args", nargs=argparse.REMAINDER, help="--minutes M --json --check")
+    benchmarks = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    _list(benchmarks, BENCHMARKS)
 
 
 def delegated_command(argv: Sequence[str]) -> tuple[str, list[str]] | None:

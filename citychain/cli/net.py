@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from citychain.cli.common import UsageError, positive, print_json, read_password
+from citychain.net.coordinator import build_genesis, peers_document
 from citychain.net.create import (
     DEFAULT_BASE_PORT,
-    NetOptions,
     add_node,
     create_hosts_network,
     create_network,
 )
 from citychain.net.hosts import HostEntry, read_hosts_file
+from citychain.net.join import join
+from citychain.net.keygen import NetOptions, check_new_home, keygen
 from citychain.net.layout import NetError, NetLayout, NodeSpec
 from citychain.net.member import (
     DEFAULT_P2P_PORT,
@@ -29,11 +31,8 @@ from citychain.net.member import (
     ROLE_NAMES,
     MemberPlan,
     NetInputError,
-    build_genesis,
-    join,
-    keygen,
+    check_roles,
     load_json_file,
-    peers_document,
     read_member,
 )
 from citychain.net.process import (
@@ -68,13 +67,10 @@ def _duration(text: str) -> str:
 
 
 def _roles(text: str) -> tuple[str, ...]:
-    names = tuple(r for r in text.split(",") if r)
-    unknown = [r for r in names if r not in ROLE_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown role {unknown[0]!r}; roles: {', '.join(ROLE_NAMES)}"
-        )
-    return names
+    try:
+        return check_roles([r for r in text.split(",") if r])
+    except NetInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _input_errors(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -251,9 +247,7 @@ def _member_password(entry: HostEntry) -> str | None:
 
 def _write_password(path: Path, password: str) -> None:
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(password + "\n")
+    _write_new(path, password + "\n", mode=0o600)
 
 
 def _init_hosts(args: argparse.Namespace, directory: Path) -> tuple[list[NodeSpec], list[Path]]:
@@ -344,8 +338,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         rpc_listen=args.rpc_listen,
         api_listen=args.api_listen,
     )
-    if home.exists() and (not home.is_dir() or any(home.iterdir())):
-        raise NetError(f"{home} is not empty; choose another --home")
+    check_new_home(home)  # before asking for a password
     password = read_password(args, new=True)
     info = keygen(home, plan, password, _options(args))
     doc = info.to_json()
@@ -361,9 +354,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_new(path: Path, text: str) -> None:
+def _write_new(path: Path, text: str, mode: int = 0o644) -> None:
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         raise NetError(f"{path} exists; choose another file") from None
     with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -14,55 +14,39 @@ citychain registry office-import [--office DIR] --home DIR
 A certificate file holds the registrar-signed credential, a proof of its ledger record and the
 registrar's public key (citychain/client/certificates.py); ``citychain verify certificate``
 checks one offline. The registrar's office keeps each record's content and salt in its own
-register (citychain/client/office.py): encrypted under the office's passphrase, in the folder
-``--office DIR`` (else ``$CITYCHAIN_OFFICE_DIR``, else ``~/.citychain-office``), never inside a
-node's home and never on the ledger.
+encrypted register, never inside a node's home and never on the ledger; its options and the
+``office-*`` commands are in citychain/cli/registry_office.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from citychain.cli.common import (
-    CliFailure,
     UsageError,
     client_for,
     hex_string,
-    home_of,
     print_json,
     read_json_object,
-    require_home,
     resolve_address,
-    stdin_is_tty,
     write_private_json,
 )
+from citychain.cli.registry_office import add_office_commands, office_options, open_office
 from citychain.cli.tx import signing_key, signing_options
 from citychain.client import Client, Wallet
 from citychain.client.certificates import load_certificate, present_bundle, refresh_bundle
-from citychain.client.office import (
-    DEFAULT_OFFICE_DIR,
-    OFFICE_DIR_ENV,
-    OFFICE_PASSPHRASE_ENV,
-    OfficeRegister,
-    enclosing_node_home,
-    is_office,
-)
+from citychain.client.office import OfficeRegister
 from citychain.client.registrar import IssuedCertificate, Registrar
 from citychain.credentials import DEATH, SCHEMAS, CredentialError, credential_schema
 from citychain.credentials.qr import qr_payload, write_qr
 from citychain.modules.registry import REVOCATION_REASONS
 
-__all__ = ["LEGACY_OFFICE_DIR", "register"]
+__all__ = ["register"]
 
-LEGACY_OFFICE_DIR = "registry-office"
-"""Where citychain before issue 13 kept the register, in plain JSON inside the node's home;
-``registry office-import`` moves it into the office's encrypted register."""
 MAX_DATA_BYTES = 64_000
 record_id_arg = hex_string(32, "record id")
 DEATH_LINKS = ("birth_record", "wallets")
@@ -76,12 +60,12 @@ def register(commands: Any, parents: dict[str, argparse.ArgumentParser]) -> None
     sub = registry.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
     node_parents = [parents["home"], parents["node"], parents["json"]]
     signed = [_signing_parent(), *node_parents, parents["password"]]
-    office = _office_parent()
+    office = office_options()
     # in this order: the order of `citychain registry --help`
     _add_registrations(sub, signed, office)
     _add_show(sub, node_parents)
     _add_present(sub, node_parents)
-    _add_office(sub, office, parents)
+    add_office_commands(sub, office, parents)
 
 
 def _add_registrations(
@@ -170,48 +154,6 @@ def _add_present(sub: Any, node_parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_present)
 
 
-def _add_office(
-    sub: Any, office: argparse.ArgumentParser, parents: dict[str, argparse.ArgumentParser]
-) -> None:
-    """The office's own register: read a record back, import an old plain one."""
-    p = sub.add_parser(
-        "office-record",
-        parents=[office, parents["home"], parents["json"]],
-        help="a record's content and salt from the office's encrypted register",
-        description="Decrypt one entry of the office's register (content, salt, height): what "
-        "opens the record's commitment on the ledger, for the office or an auditor it trusts.",
-    )
-    p.add_argument("record_id", metavar="RECORD_ID", type=record_id_arg)
-    p.set_defaults(func=_office_record)
-
-    p = sub.add_parser(
-        "office-import",
-        parents=[office, parents["home"]],
-        help=f"move HOME/{LEGACY_OFFICE_DIR}/ (plain JSON) into the encrypted office register",
-        description=f"Encrypt every entry of an old plain register HOME/{LEGACY_OFFICE_DIR}/ "
-        "into the office register (--office), then delete the plain files.",
-    )
-    p.set_defaults(func=_office_import)
-
-
-def _office_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("the office's register")
-    group.add_argument(
-        "--office",
-        metavar="DIR",
-        help=f"the office's register folder, never inside a node home (else ${OFFICE_DIR_ENV}, "
-        f"else {DEFAULT_OFFICE_DIR})",
-    )
-    group.add_argument(
-        "--office-passphrase-file",
-        metavar="FILE",
-        help=f"the register's passphrase, first line of FILE (else ${OFFICE_PASSPHRASE_ENV}, "
-        "else a prompt)",
-    )
-    return parent
-
-
 def _signing_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     signing_options(parent.add_argument_group("transaction options"), "a registrar's key")
@@ -243,61 +185,6 @@ def _check_out(name: str) -> Path:
 
 
 # --- registrar commands -----------------------------------------------------------------------
-
-
-def _office_dir(args: argparse.Namespace) -> Path:
-    """--office, else $CITYCHAIN_OFFICE_DIR, else ~/.citychain-office; never in a node home."""
-    given = getattr(args, "office", None) or os.environ.get(OFFICE_DIR_ENV)
-    path = Path(given or DEFAULT_OFFICE_DIR).expanduser().absolute()
-    home = enclosing_node_home(path)
-    if home is not None:
-        raise UsageError(
-            f"the office folder {path} is inside the node home {home}: the citizens' data must "
-            "stay apart from the node's; give --office another folder"
-        )
-    return path
-
-
-def _office_passphrase(args: argparse.Namespace, new: bool) -> str:
-    """--office-passphrase-file, else $CITYCHAIN_OFFICE_PASSPHRASE, else a terminal prompt."""
-    name = getattr(args, "office_passphrase_file", None)
-    if name:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --office-passphrase-file {name}: {exc}") from None
-        passphrase = text.splitlines()[0] if text else ""
-    elif os.environ.get(OFFICE_PASSPHRASE_ENV) is not None:
-        passphrase = os.environ[OFFICE_PASSPHRASE_ENV]
-    elif stdin_is_tty():
-        passphrase = getpass.getpass("Office register passphrase: ")
-        if new and getpass.getpass("Repeat the passphrase: ") != passphrase:
-            raise UsageError("the two passphrases differ")
-    else:
-        raise UsageError(
-            "no office passphrase: pass --office-passphrase-file FILE or set "
-            f"{OFFICE_PASSPHRASE_ENV} (there is no terminal to ask on)"
-        )
-    if not passphrase:
-        raise UsageError("the office passphrase is empty")
-    return passphrase
-
-
-def _open_office(args: argparse.Namespace, *, create: bool = True) -> OfficeRegister:
-    """The office's register, opened (or created) before anything reaches the ledger."""
-    path = _office_dir(args)
-    register = OfficeRegister.open(
-        path, _office_passphrase(args, new=not is_office(path)), create=create
-    )
-    home = home_of(args)
-    if home is not None and (home.path / LEGACY_OFFICE_DIR).is_dir():
-        print(
-            f"warning: {home.path / LEGACY_OFFICE_DIR} holds a plain-text register from an "
-            "older citychain; move it into the encrypted one with "
-            "'citychain registry office-import'",
-            file=sys.stderr,
-        )
-    return register
 
 
 def _registrar(
@@ -335,7 +222,7 @@ def _fields(doc: dict[str, Any], kind: str, source: str) -> dict[str, str]:
 def _register_birth(args: argparse.Namespace) -> int:
     fields = _fields(_read_data(args.data), "birth", args.data)
     out = _check_out(args.out)
-    office = _open_office(args)
+    office = open_office(args)
     with client_for(args) as client:
         issued = _registrar(args, client, office).register_birth(fields)
     return _report(args, issued, out)
@@ -362,7 +249,7 @@ def _register_death(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.data}: wallets must be a list of addresses or key names")
     addresses = [resolve_address(w, args) for w in wallets]
     out = _check_out(args.out)
-    office = _open_office(args)
+    office = open_office(args)
     with client_for(args) as client:
         issued = _registrar(args, client, office).register_death(
             fields, birth_record=birth_record, wallets=addresses
@@ -373,7 +260,7 @@ def _register_death(args: argparse.Namespace) -> int:
 def _amend(args: argparse.Namespace) -> int:
     doc = _read_data(args.data)
     out = _check_out(args.out)
-    office = _open_office(args)
+    office = open_office(args)
     with client_for(args) as client:
         kind = str(client.registry_record(args.record_id)["kind"])
         fields = _fields(doc, kind, args.data)
@@ -468,43 +355,4 @@ def _present(args: argparse.Namespace) -> int:
         for name, value in summary.items():
             shown = ", ".join(value) if isinstance(value, list) else value
             print(f"{name:<13}{shown}")
-    return 0
-
-
-# --- the office's register --------------------------------------------------------------------
-
-
-def _office_record(args: argparse.Namespace) -> int:
-    entry = _open_office(args, create=False).read(bytes.fromhex(args.record_id))
-    if args.json:
-        print_json(entry)
-        return 0
-    for name in ("record_id", "kind", "height", "tx_hash", "amends", "salt"):
-        print(f"{name:<10} {entry.get(name)}")
-    for name, value in entry.get("content", {}).items():
-        print(f"  {name:<16} {value}")
-    return 0
-
-
-def _office_import(args: argparse.Namespace) -> int:
-    legacy = require_home(args).path / LEGACY_OFFICE_DIR
-    if not legacy.is_dir():
-        raise UsageError(f"there is no plain register {legacy} to import")
-    office = _open_office(args)
-    files = sorted(legacy.glob("*.json"))
-    imported = 0
-    for path in files:
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            record_id = bytes.fromhex(str(entry["record_id"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CliFailure(f"{path} is not a register entry ({exc}); left as it is") from None
-        if record_id not in office.record_ids():
-            office.keep(record_id, entry)
-            imported += 1
-        office.read(record_id)  # it opens before the plain copy goes
-        path.unlink()
-    if not any(legacy.iterdir()):
-        legacy.rmdir()
-    print(f"imported {imported} of {len(files)} records into {office.path}; plain files deleted")
     return 0

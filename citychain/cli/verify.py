@@ -25,7 +25,7 @@ from citychain.credentials import Check, CredentialError, verify_certificate
 from citychain.credentials.qr import MAGIC, PNG_MAGIC, decode_qr_parts, read_qr_image
 from citychain.genesis import Genesis
 from citychain.home import Home
-from citychain.light.answer import bundle_of, verify_document
+from citychain.light import bundle_of, verify_document
 from citychain.telemetry.proof import ReportProofResult, is_report_proof, verify_report_proof
 
 __all__ = ["register"]

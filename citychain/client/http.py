@@ -24,6 +24,7 @@ CA_FILE_ENV = "CITYCHAIN_CA_FILE"
 # hex, with the JSON around it, stays under the API's default 4 MiB body limit.
 BATCH_MAX_TXS = 5_000
 BATCH_MAX_BYTES = 1_536 * 1024
+READ_REQUEST_HEADER = "X-Citychain-Read-Request"  # a battery read request (docs/battery-api.md)
 
 
 def _batches(raws: list[bytes]) -> list[list[bytes]]:
@@ -234,17 +235,22 @@ class Client:
         )
         return result
 
-    def _battery_gated(
-        self, battery_id: str, what: str, read_request: str, prove: bool
+    def _read_gated(
+        self, path: str, read_request: str, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        params = {"prove": "true"} if prove else {}
+        """A GET behind the battery read gate, with the signed ``read_request`` header."""
         result: dict[str, Any] = self._request(
-            "GET",
-            f"/battery/{battery_id}/{what}",
-            params=params,
-            headers={"X-Citychain-Read-Request": read_request},
+            "GET", path, params=params or {}, headers={READ_REQUEST_HEADER: read_request}
         )
         return result
+
+    def _battery_gated(
+        self, battery_id: str, what: str, read_request: str, prove: bool, after: int | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {} if after is None else {"after": after}
+        if prove:
+            params["prove"] = "true"
+        return self._read_gated(f"/battery/{battery_id}/{what}", read_request, params)
 
     def battery_status(
         self, battery_id: str, read_request: str, prove: bool = False
@@ -255,16 +261,7 @@ class Client:
         self, battery_id: str, read_request: str, prove: bool = False, after: int | None = None
     ) -> dict[str, Any]:
         """One page of the battery's history (``next``: the ``after`` of the next page)."""
-        if after is None:
-            return self._battery_gated(battery_id, "history", read_request, prove)
-        params: dict[str, Any] = {"after": after, **({"prove": "true"} if prove else {})}
-        result: dict[str, Any] = self._request(
-            "GET",
-            f"/battery/{battery_id}/history",
-            params=params,
-            headers={"X-Citychain-Read-Request": read_request},
-        )
-        return result
+        return self._battery_gated(battery_id, "history", read_request, prove, after)
 
     def battery_health(
         self, battery_id: str, read_request: str, prove: bool = False
@@ -279,12 +276,7 @@ class Client:
     def battery_part(self, battery_id: str, part: str, read_request: str) -> dict[str, Any]:
         """A restricted part in clear with its salt (``read_request`` signed for this part);
         check it with ``citychain.passport.restricted.verify_served`` before trusting it."""
-        result: dict[str, Any] = self._request(
-            "GET",
-            f"/battery/{battery_id}/parts/{part}",
-            headers={"X-Citychain-Read-Request": read_request},
-        )
-        return result
+        return self._read_gated(f"/battery/{battery_id}/parts/{part}", read_request)
 
     def deliver_opening(
         self, battery_id: str, part: str, fields: dict[str, Any], salt: bytes
@@ -312,10 +304,4 @@ class Client:
         params: dict[str, Any] = {"limit": limit}
         if after is not None:
             params["after"] = after
-        result: dict[str, Any] = self._request(
-            "GET",
-            "/battery/fleet",
-            params=params,
-            headers={"X-Citychain-Read-Request": read_request},
-        )
-        return result
+        return self._read_gated("/battery/fleet", read_request, params)

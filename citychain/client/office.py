@@ -23,7 +23,6 @@ passphrase is told at once, before anything is submitted to the ledger.
 from __future__ import annotations
 
 import json
-import os
 import stat
 import unicodedata
 from pathlib import Path
@@ -40,6 +39,7 @@ from nacl.bindings import (
 from nacl.pwhash import argon2id
 
 from citychain.client.errors import ClientError
+from citychain.crypto.private_files import write_new_private
 from citychain.home import Home
 
 __all__ = [
@@ -65,7 +65,6 @@ DEFAULT_OFFICE_DIR = Path("~/.citychain-office")
 from any node home."""
 
 FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 PRIVATE_BITS = stat.S_IRWXG | stat.S_IRWXO
 SALT_SIZE = argon2id.SALTBYTES
 KEY_SIZE = crypto_aead_xchacha20poly1305_ietf_KEYBYTES
@@ -128,15 +127,6 @@ def _open(key: bytes, label: bytes, sealed: bytes) -> bytes | None:
         )
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         return None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a new file, mode 0600 from its creation, durably; never over an existing one."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
 
 
 def _check_private(path: Path) -> None:
@@ -203,7 +193,7 @@ class OfficeRegister:
             "check": _seal(key, b"check", CHECK_TEXT).hex(),
         }
         (path / RECORDS_DIR).mkdir(mode=FOLDER_MODE)
-        _write_private(path / HEADER_FILE, (json.dumps(doc, indent=2) + "\n").encode())
+        write_new_private(path / HEADER_FILE, (json.dumps(doc, indent=2) + "\n").encode())
         return cls(path, key)
 
     @staticmethod
@@ -243,7 +233,7 @@ class OfficeRegister:
         path = self._file(record_id)
         plain = json.dumps(entry, sort_keys=True, ensure_ascii=False).encode("utf-8")
         try:
-            _write_private(path, _seal(self._key, record_id, plain))
+            write_new_private(path, _seal(self._key, record_id, plain))
         except FileExistsError:
             raise OfficeError(f"the register already holds record {record_id.hex()}") from None
         return path

@@ -24,9 +24,7 @@ from __future__ import annotations
 import builtins
 import hmac
 import json
-import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from citychain.crypto.errors import (
 )
 from citychain.crypto.keys import PUBLIC_KEY_SIZE, SEED_SIZE, PrivateKey
 from citychain.crypto.mnemonic import generate_mnemonic, private_key_from_mnemonic
+from citychain.crypto.private_files import fsync_directory, write_new_private
 
 KEYSTORE_VERSION = 1
 KDF_NAME = "argon2id"
@@ -237,7 +236,7 @@ class Keystore:
             self._file(name).unlink()
         except FileNotFoundError:
             raise KeyNotFoundError(f"no key named {name!r} in {self._path}") from None
-        _fsync_directory(self._path)
+        fsync_directory(self._path)
 
     def _file(self, name: str) -> Path:
         return self._path / (name + _SUFFIX)
@@ -275,37 +274,13 @@ class Keystore:
         return info
 
     def _write_new(self, name: str, content: bytes) -> None:
-        """Write `<name>.json` atomically, mode 0600, never replacing an existing file.
-
-        The content goes to a temporary file (mkstemp: O_EXCL, mode 0600) that is fsynced and
-        then hard-linked to the final name. link(2) fails if the name exists, so two writers
-        racing for one name cannot overwrite each other's key, and a crash leaves either no
-        file or a complete one. Where the file system has no hard links, fall back to
-        os.replace after an existence check.
-        """
+        """Write `<name>.json` atomically, mode 0600, never replacing an existing file
+        (crypto/private_files.py)."""
         self._path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        final = self._file(name)
-        descriptor, temporary_name = tempfile.mkstemp(
-            prefix=f".{name}.", suffix=".tmp", dir=self._path
-        )
-        temporary = Path(temporary_name)
         try:
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(content)
-                stream.flush()
-                os.fsync(stream.fileno())
-            try:
-                os.link(temporary, final)
-            except FileExistsError:
-                raise KeyExistsError(
-                    f"a key named {name!r} already exists in {self._path}"
-                ) from None
-            except OSError:
-                self._refuse_existing(name)
-                os.replace(temporary, final)
-        finally:
-            temporary.unlink(missing_ok=True)
-        _fsync_directory(self._path)
+            write_new_private(self._file(name), content)
+        except FileExistsError:
+            raise KeyExistsError(f"a key named {name!r} already exists in {self._path}") from None
 
     def _read(self, name: str) -> _KeyFile:
         validate_key_name(name)
@@ -396,17 +371,3 @@ class _Fields:
 
 
 _JSON_TYPE_NAMES: dict[type, str] = {int: "integer", str: "string", dict: "object"}
-
-
-def _fsync_directory(path: Path) -> None:
-    """Make a rename, link or unlink in `path` durable (POSIX); a no-op where unsupported."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)

@@ -18,7 +18,7 @@ adjacent, skipping and chain verification), `bundle` (version-2 proof bundles), 
 bundle, every field of it checked).
 """
 
-from citychain.light.answer import verify_document
+from citychain.light.answer import bundle_of, verify_document
 from citychain.light.bundle import BUNDLE_VERSION, verify_cometbft_bundle
 from citychain.light.encoding import header_hash, precommit_sign_bytes, validator_set_hash
 from citychain.light.errors import Check, LightClientError
@@ -67,6 +67,7 @@ __all__ = [
     "ValidatorSet",
     "VerifyResult",
     "build_trust_chain",
+    "bundle_of",
     "fetch_signed_header",
     "fetch_validators",
     "find_validator_set_changes",

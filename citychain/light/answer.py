@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from citychain.light.claims import VerifyResult, derived_claim, same_value
+from citychain.light.claims import VerifyResult, derived_claim, hex_field, stated_failure
 from citychain.light.verify import verify_bundle
 
 __all__ = ["bundle_of", "proven_fields", "verify_document"]
@@ -36,32 +36,18 @@ def bundle_of(document: Any) -> Any:
 
 
 def proven_fields(bundle: dict[str, Any], result: VerifyResult) -> dict[str, Any]:
-    """The answer fields a valid ``bundle`` proves, as the node writes them."""
-    key = bytes.fromhex(bundle["key"])
-    value_hex = bundle.get("value")
-    value = bytes.fromhex(value_hex) if isinstance(value_hex, str) else None
-    height = result.details["height"]
+    """The answer fields a valid ``bundle`` proves, as the node writes them: the key, value and
+    height of ``GET /state/{key}``, and for a balance key those of the balance route too."""
+    key, value = bytes.fromhex(bundle["key"]), hex_field(bundle, "value", optional=True)
+    proven: dict[str, Any] = {
+        "key": key.hex(),
+        "value": value.hex() if value is not None else None,
+        "height": result.details["height"],
+    }
     claim = derived_claim(key, value)
     if claim["kind"] == "balance":
-        return {
-            "address": claim["address"],
-            "denom": claim["denom"],
-            "balance": claim["amount"],
-            "height": height,
-        }
-    return {"key": key.hex(), "value": value.hex() if value is not None else None, "height": height}
-
-
-def _answer_failure(answer: dict[str, Any], proven: dict[str, Any]) -> str | None:
-    for name in sorted(set(answer) - {BUNDLE_FIELD}):
-        if name not in proven:
-            return (
-                f"the answer states {name!r}, which its proof does not show; verify the bundle "
-                f"under {BUNDLE_FIELD!r} alone"
-            )
-        if not same_value(answer[name], proven[name]):
-            return f"the answer says {name} {answer[name]!r}, its proof shows {proven[name]!r}"
-    return None
+        proven.update(address=claim["address"], denom=claim["denom"], balance=claim["amount"])
+    return proven
 
 
 def verify_document(
@@ -75,7 +61,14 @@ def verify_document(
     result = verify_bundle(bundle, trusted_validators)
     if not result.valid:
         return result
-    failure = _answer_failure(document, proven_fields(bundle, result))
+    stated = {name: value for name, value in document.items() if name != BUNDLE_FIELD}
+    failure = stated_failure(
+        "the answer",
+        stated,
+        proven_fields(bundle, result),
+        proof="its proof",
+        hint=f"; verify the bundle under {BUNDLE_FIELD!r} alone",
+    )
     if failure:
         return VerifyResult(False, failure, result.details)
     return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "hex_field",
     "proven_claim_failure",
     "same_value",
+    "stated_failure",
     "unknown_fields_failure",
     "utc_text",
 ]
@@ -38,6 +39,9 @@ RAW_CLAIM: dict[str, Any] = {"kind": "raw"}
 BALANCE_PREFIX = balance_key(b"", "")
 DENOM = re.compile(r"[a-z][a-z0-9]{1,15}")
 """A denomination as the bank's routes accept it; a key with another tail is not a balance."""
+
+CLAIM_WORDS = {"amount": "balance"}
+"""How a failure names a claim's field: its ``amount`` is the balance it states."""
 
 LAST_RFC3339_SECOND = 253402300799
 """9999-12-31T23:59:59Z: the latest time RFC 3339 can write."""
@@ -82,9 +86,36 @@ def derived_claim(key: bytes, value: bytes | None) -> dict[str, Any]:
     }
 
 
+def stated_failure(
+    subject: str,
+    stated: Mapping[str, Any],
+    proven: Mapping[str, Any],
+    *,
+    proof: str = "the proof",
+    words: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> str | None:
+    """Why ``stated`` says more than ``proven``, or something else: the first field that
+    ``proven`` lacks, or whose value is not the same (``same_value``); None when every stated
+    field is proven. The one check of a bundle's claim and of an answer's fields; ``words``
+    names a field in the message (a claim's ``amount`` is a "balance"), ``hint`` ends the
+    message of an unproven field."""
+    unproven = sorted(set(stated) - set(proven))
+    if unproven:
+        return (
+            f"{subject} states {', '.join(map(repr, unproven))}, which {proof} does not show{hint}"
+        )
+    for name, shown in proven.items():
+        if name in stated and not same_value(stated[name], shown):
+            word = (words or {}).get(name, name)
+            return f"{subject} says {word} {stated[name]!r}, {proof} shows {shown!r}"
+    return None
+
+
 def check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
     """Why ``claim`` says something else than ``key -> value``, or None when it says nothing
-    more: it is empty, the raw claim, or exactly ``derived_claim(key, value)``."""
+    more: it is empty, the raw claim, or exactly ``derived_claim(key, value)`` (a field it
+    leaves out is stated as None, so a claim is whole or refused)."""
     if not isinstance(claim, dict):
         return "claim must be an object"
     if not claim or claim == RAW_CLAIM:
@@ -95,16 +126,7 @@ def check_claim(claim: Any, key: bytes, value: bytes | None) -> str | None:
             f"claim is of kind {claim.get('kind')!r}, the proven key shows a {proven['kind']} "
             f"claim {proven}"
         )
-    extra = sorted(set(claim) - set(proven))
-    if extra:
-        return f"claim states {', '.join(map(repr, extra))}, which the proof does not show"
-    for name, shown in proven.items():
-        stated = claim.get(name)
-        if name == "amount" and not same_value(stated, shown):
-            return f"claim says balance {stated!r}, the proof shows {shown}"
-        if not same_value(stated, shown):
-            return f"claim says {name} {stated!r}, the proven key is of {name} {shown!r}"
-    return None
+    return stated_failure("claim", {**dict.fromkeys(proven), **claim}, proven, words=CLAIM_WORDS)
 
 
 def unknown_fields_failure(bundle: dict[str, Any], known: Iterable[str]) -> str | None:

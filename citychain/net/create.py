@@ -3,8 +3,9 @@
 Each member's home is made as ``net keygen`` makes it on the member's own machine (citychain
 home, engine ``cometbft``, and a CometBFT home from ``cometbft init``), the genesis is built from
 the members' public files as ``net genesis`` builds it, and installed as ``net join`` does
-(citychain/net/member.py). Each authority key (issuer, kyc, registrar, oracle, manufacturer) is
-made in the home of the member that holds the role (``DEFAULT_ROLE_ORGS``, or the hosts file).
+(citychain/net/keygen.py, coordinator.py, join.py). Each authority key (issuer, kyc,
+registrar, oracle, manufacturer) is made in the home of the member that holds the role
+(``DEFAULT_ROLE_ORGS``, or the hosts file).
 
 Two shapes:
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +30,20 @@ from citychain.modules.consortium import (
     ORACLE,
     REGISTRAR,
 )
-from citychain.net.layout import MEMBER_ORGS, NetError, NetLayout, NodeSpec
+from citychain.net.coordinator import build_genesis, peers_document
+from citychain.net.join import join
+from citychain.net.keygen import NetOptions, keygen
+from citychain.net.layout import MEMBER_ORGS, NetError, NetLayout, NodeSpec, moniker_of
 from citychain.net.member import (
     LOOPBACK,
     OPERATOR_KEY,
-    PEERS_FORMAT,
     ROLE_NAMES,
     MemberInfo,
     MemberPlan,
     NetInputError,
-    NetOptions,
-    build_genesis,
     check_chain_id,
+    check_distinct,
     host_port,
-    join,
-    keygen,
-    moniker_of,
-    peers_document,
 )
 
 __all__ = [
@@ -90,13 +89,12 @@ def _check_new_dir(directory: Path) -> None:
 
 def _check_plans(plans: Sequence[MemberPlan]) -> None:
     """What ``build_genesis`` would refuse, before any home is made."""
-    for what, values in (
-        ("name", [plan.name for plan in plans]),
-        ("host and p2p port", [host_port(plan.host, plan.p2p_port) for plan in plans]),
-    ):
-        for i, value in enumerate(values):
-            if value in values[:i]:
-                raise NetInputError(f"two members have the same {what}: {value}")
+    check_distinct(
+        [
+            ("name", [plan.name for plan in plans]),
+            ("host and p2p port", [host_port(plan.host, plan.p2p_port) for plan in plans]),
+        ]
+    )
 
 
 def _build(
@@ -198,10 +196,7 @@ def create_hosts_network(
     check_chain_id(chain_id)
     if not any(plan.roles for plan in plans):
         holders = default_role_holders(len(plans))
-        plans = [
-            MemberPlan(**{**plan.__dict__, "roles": _roles_of(i, holders)})
-            for i, plan in enumerate(plans)
-        ]
+        plans = [replace(plan, roles=_roles_of(i, holders)) for i, plan in enumerate(plans)]
     return _build(directory, plans, passwords, chain_id, options or NetOptions(), extra_balances)
 
 
@@ -222,15 +217,7 @@ def add_node(
     plan = MemberPlan(name=spec.name, host=LOOPBACK, p2p_port=spec.p2p_port, p2p_listen=LOOPBACK)
     info = keygen(layout.node_dir(spec.index), plan, password, options)
     genesis = json.loads((layout.cometbft_home(0) / "config" / "genesis.json").read_text())
-    everyone = [*specs, NodeSpec(**{**spec.__dict__, "node_id": info.node_id})]
-    peers = {
-        "format": PEERS_FORMAT,
-        "chain_id": chain_id,
-        "peers": [
-            {"name": s.name, "node_id": s.node_id, "host": s.host, "p2p_port": s.p2p_port}
-            for s in everyone
-        ],
-    }
-    join(layout.node_dir(spec.index), genesis, peers)
+    everyone = [*specs, replace(spec, node_id=info.node_id)]
+    join(layout.node_dir(spec.index), genesis, peers_document(chain_id, everyone))
     layout.save(chain_id, everyone, roles=layout.role_holders())
     return everyone[-1], info.operator, bytes.fromhex(info.validator_public_key)

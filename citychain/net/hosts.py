@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from citychain.net.layout import MEMBER_ORGS
+from citychain.net.layout import member_name
 from citychain.net.member import (
     DEFAULT_P2P_PORT,
-    MAX_FILE_BYTES,
+    LOOPBACK,
     MemberPlan,
     NetInputError,
     check_host,
     check_port,
     check_roles,
+    read_text_file,
 )
 
 __all__ = ["HostEntry", "parse_hosts", "read_hosts_file"]
@@ -36,10 +37,6 @@ _FIELDS = {"host", "name", "p2p_port", "roles", "rpc_listen", "api_listen", "pas
 class HostEntry:
     plan: MemberPlan
     password_file: Path | None = None
-
-
-def _default_name(index: int) -> str:
-    return MEMBER_ORGS[index] if index < len(MEMBER_ORGS) else f"Member {index}"
 
 
 def _split_host_port(text: str) -> tuple[str, int]:
@@ -59,7 +56,7 @@ def _split_host_port(text: str) -> tuple[str, int]:
 def _from_line(line: str, index: int) -> HostEntry:
     address, _, name = line.partition(" ")
     host, port = _split_host_port(address)
-    name = " ".join(name.split()) or _default_name(index)
+    name = " ".join(name.split()) or member_name(index)
     return HostEntry(MemberPlan(name=name, host=host, p2p_port=port))
 
 
@@ -73,12 +70,12 @@ def _from_object(entry: Any, index: int, base: Path) -> HostEntry:
     if password_file is not None and not isinstance(password_file, str):
         raise NetInputError("password_file must be a path")
     plan = MemberPlan(
-        name=entry.get("name", _default_name(index)),
+        name=entry.get("name", member_name(index)),
         host=check_host(entry["host"]),
         p2p_port=check_port(entry.get("p2p_port", DEFAULT_P2P_PORT)),
         roles=check_roles(entry.get("roles", [])),
-        rpc_listen=entry.get("rpc_listen", "127.0.0.1"),
-        api_listen=entry.get("api_listen", "127.0.0.1"),
+        rpc_listen=entry.get("rpc_listen", LOOPBACK),
+        api_listen=entry.get("api_listen", LOOPBACK),
     )
     return HostEntry(plan, None if password_file is None else base / password_file)
 
@@ -111,14 +108,7 @@ def parse_hosts(text: str, base: Path) -> list[HostEntry]:
 
 
 def read_hosts_file(path: Path) -> list[HostEntry]:
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise NetInputError(f"hosts file {path} is larger than {MAX_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NetInputError(f"cannot read hosts file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise NetInputError(f"hosts file {path} is not UTF-8 text: {exc}") from None
+    text = read_text_file(path, "hosts file")
     try:
         return parse_hosts(text, path.parent)
     except NetInputError as exc:

@@ -27,6 +27,8 @@ __all__ = [
     "NetLayout",
     "NodeSpec",
     "cometbft_binary",
+    "member_name",
+    "moniker_of",
     "validator_public_key",
 ]
 
@@ -42,6 +44,9 @@ MEMBER_ORGS = (
     "University Hospital",
 )
 PORTS_PER_NODE = 10
+# From a node's p2p port, its other listeners: CometBFT's RPC, the app's ABCI socket, the HTTP
+# API, CometBFT's Prometheus metrics.
+RPC_OFFSET, ABCI_OFFSET, API_OFFSET, METRICS_OFFSET = 1, 2, 3, 4
 
 
 class NetError(Exception):
@@ -60,6 +65,15 @@ def cometbft_binary() -> Path:
     if found:
         return Path(found)
     raise NetError("CometBFT is not installed: run `make cometbft` (or set COMETBFT=PATH)")
+
+
+def member_name(index: int) -> str:
+    """The default name of the ``index``-th member: the next member organisation."""
+    return MEMBER_ORGS[index] if index < len(MEMBER_ORGS) else f"Member {index}"
+
+
+def moniker_of(name: str) -> str:
+    return "-".join(name.lower().split())
 
 
 def validator_public_key(cometbft_home: Path) -> bytes:
@@ -96,10 +110,17 @@ class NodeSpec:
 
     @staticmethod
     def at(index: int, base_port: int, name: str | None = None) -> NodeSpec:
-        name = name or (MEMBER_ORGS[index] if index < len(MEMBER_ORGS) else f"Member {index}")
+        name = name or member_name(index)
         port = base_port + PORTS_PER_NODE * index
-        moniker = "-".join(name.lower().split())
-        return NodeSpec(index, name, moniker, port, port + 1, port + 2, port + 3)
+        return NodeSpec(
+            index,
+            name,
+            moniker_of(name),
+            port,
+            port + RPC_OFFSET,
+            port + ABCI_OFFSET,
+            port + API_OFFSET,
+        )
 
 
 @dataclass(frozen=True)

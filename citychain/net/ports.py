@@ -27,7 +27,7 @@ from typing import IO
 
 from citychain.net.layout import PORTS_PER_NODE, NetError
 
-__all__ = ["PORT_BLOCK", "claim_ports", "port_free", "reserved_ports"]
+__all__ = ["PORT_BLOCK", "claim_ports", "hold_lock", "port_free", "reserved_ports"]
 
 PORT_BLOCK = 100
 PORT_LOW, PORT_HIGH = 20_000, 32_700
@@ -54,15 +54,21 @@ def _blocks(prefer: int | None) -> list[int]:
     return [b for b in blocks if b >= prefer] + [b for b in blocks if b < prefer]
 
 
-def _lock(base: int) -> IO[str] | None:
-    """The open, flocked lock file of block ``base``, or None when another holder has it."""
-    lock = open(Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock", "w")  # noqa: SIM115 - returned, held
+def hold_lock(path: Path) -> IO[str] | None:
+    """``path`` opened and flocked, or None when another holder has it. The lock goes when the
+    file is closed or its holder dies."""
+    lock = open(path, "w")  # noqa: SIM115 - returned, held
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
         return None
     return lock
+
+
+def _lock(base: int) -> IO[str] | None:
+    """The held lock of block ``base``, or None when another holder has it."""
+    return hold_lock(Path(tempfile.gettempdir()) / f"citychain-net-ports-{base}.lock")
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ import httpx
 
 from citychain.home import Home, HomeError
 from citychain.net.layout import NetError, NetLayout, NodeSpec, cometbft_binary
+from citychain.net.member import host_port
 
 __all__ = [
     "NodeProcesses",
@@ -296,7 +297,7 @@ def node_status(layout: NetLayout, spec: NodeSpec) -> dict[str, Any]:
 def home_status(path: Path) -> dict[str, Any]:
     """``node_status`` of a member's own home."""
     node = NodeProcesses.of_home(path)
-    api = f"http://{node.api[0]}:{node.api[1]}"
+    api = f"http://{host_port(*node.api)}"
     return {"name": node.name, "node": None, **_status(path, node.rpc_url, api)}
 
 

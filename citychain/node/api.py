@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -44,11 +44,23 @@ from citychain.node.routes.ws import WsGate
 from citychain.node.service import Node
 from citychain.node.settings import DEFAULT_MAX_BODY, ApiSettings
 
-__all__ = ["MAX_BODY_BYTES", "create_api"]
+__all__ = ["MAX_BODY_BYTES", "ROUTERS", "create_api"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = DEFAULT_MAX_BODY
+# Every domain's router, in the order the API includes them.
+ROUTERS: tuple[APIRouter, ...] = (
+    chain.router,
+    bank.router,
+    ws.router,
+    pages.router,
+    consortium.router,
+    registry.router,
+    battery.router,
+    battery_openings.router,
+    devices.router,
+)
 
 
 def create_api(
@@ -103,19 +115,9 @@ def create_api(
         count=count,
     )
     api.add_middleware(CorsByRoute, routes=api.routes)
-    for domain in (
-        chain,
-        bank,
-        ws,
-        pages,
-        consortium,
-        registry,
-        battery,
-        battery_openings,
-        devices,
-    ):
-        check_dispatched(domain.router)
-        api.include_router(domain.router)
+    for router in ROUTERS:
+        check_dispatched(router)
+        api.include_router(router)
     api.mount("/static", StaticFiles(directory=str(pages.WEB)), name="static")
     return api
 

@@ -33,6 +33,7 @@ IPV6_SUBSCRIBER_PREFIX = 64  # an IPv6 subscriber gets a /64 (RFC 6177): one cli
 MAX_REMEMBERED = 100_000  # client addresses whose buckets are kept (least recent forgotten)
 CLOSE = {"Connection": "close"}
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Count = Callable[[str], None]
 """Counts a refusal by its reason (``citychain_api_refused_total``)."""
 
@@ -171,10 +172,18 @@ class TokenBuckets:
 
 def client_key(host: str) -> str:
     """The bucket a client address belongs to: the address, or its /64 for IPv6."""
+    address = _parsed(host)
+    return host if address is None else _key_of(address)
+
+
+def _parsed(host: str) -> IpAddress | None:
     try:
-        address = ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return host
+        return None
+
+
+def _key_of(address: IpAddress) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
@@ -204,8 +213,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        host = client[0] if client else ""
-        wait = 0.0 if self._is_trusted(host) else self.buckets.take(client_key(host))
+        wait = self._wait(client[0] if client else "")
         if not wait:
             await self.app(scope, receive, send)
             return
@@ -221,11 +229,12 @@ class RateLimit:
         )
         await response(scope, receive, send)
 
-    def _is_trusted(self, host: str) -> bool:
-        if not self.trusted:
-            return False
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+    def _wait(self, host: str) -> float:
+        """0 if ``host`` may go on now, else the seconds until it may; its address is parsed
+        once, for both the trusted networks and its bucket."""
+        address = _parsed(host)
+        if address is None:
+            return self.buckets.take(host)
+        if any(address in network for network in self.trusted):
+            return 0.0
+        return self.buckets.take(_key_of(address))

@@ -2,8 +2,9 @@
 
 The engine loop runs the solo engine's block loop or the CometBFT engine's ABCI server, and
 every route's work on the node (node/dispatch.py); the API's thread runs uvicorn: parsing,
-TLS, bodies, JSON and answers (node/api_thread.py). A flood of requests or one huge body can
-slow the API; it cannot delay a block or a consensus answer.
+TLS, bodies, JSON and answers (node/api_thread.py). Parsing a flood of requests or one huge
+body can slow the API, not a block or a consensus answer; what a route does with the node runs
+on the engine loop.
 """
 
 from __future__ import annotations

@@ -91,23 +91,28 @@ class ApiSettings:
         """The settings a home's config states (paths relative to ``base``); ``tls_cert`` and
         ``tls_key`` (the command line's) override the config's. Raises SettingsError."""
         read = _Reader(config)
+        default = cls()
         settings = cls(
-            max_body_bytes=read.integer("api_max_body_bytes", DEFAULT_MAX_BODY, 1),
-            body_timeout_s=read.number("api_body_timeout_s", 30.0),
-            rate_per_second=read.number("api_rate_per_second", 100.0),
-            rate_burst=read.integer("api_rate_burst", 200, 1),
+            max_body_bytes=read.integer("api_max_body_bytes", default.max_body_bytes, 1),
+            body_timeout_s=read.number("api_body_timeout_s", default.body_timeout_s),
+            rate_per_second=read.number("api_rate_per_second", default.rate_per_second),
+            rate_burst=read.integer("api_rate_burst", default.rate_burst, 1),
             rate_trusted=parse_networks(
                 read.strings("api_rate_trusted", LOOPBACK), "api_rate_trusted"
             ),
-            limit_concurrency=read.integer("api_limit_concurrency", 1024, 1),
-            max_header_bytes=read.integer("api_max_header_bytes", 16 * KIB, KIB),
-            keep_alive_s=read.integer("api_keep_alive_s", 15, 1),
-            forwarded_allow_ips=read.strings("api_forwarded_allow_ips", ()),
-            ws_max_connections=read.integer("api_ws_max_connections", 512, 0),
-            ws_max_per_client=read.integer("api_ws_max_per_client", 16, 0),
-            ws_origins=read.strings("api_ws_origins", ()),
-            ws_ping_interval_s=read.number("api_ws_ping_interval_s", 20.0),
-            ws_ping_timeout_s=read.number("api_ws_ping_timeout_s", 20.0),
+            limit_concurrency=read.integer("api_limit_concurrency", default.limit_concurrency, 1),
+            max_header_bytes=read.integer("api_max_header_bytes", default.max_header_bytes, KIB),
+            keep_alive_s=read.integer("api_keep_alive_s", default.keep_alive_s, 1),
+            forwarded_allow_ips=read.strings(
+                "api_forwarded_allow_ips", default.forwarded_allow_ips
+            ),
+            ws_max_connections=read.integer(
+                "api_ws_max_connections", default.ws_max_connections, 0
+            ),
+            ws_max_per_client=read.integer("api_ws_max_per_client", default.ws_max_per_client, 0),
+            ws_origins=read.strings("api_ws_origins", default.ws_origins),
+            ws_ping_interval_s=read.number("api_ws_ping_interval_s", default.ws_ping_interval_s),
+            ws_ping_timeout_s=read.number("api_ws_ping_timeout_s", default.ws_ping_timeout_s),
             tls_cert=read.path("api_tls_cert", base),
             tls_key=read.path("api_tls_key", base),
             tls_ca=read.path("api_tls_ca", base),

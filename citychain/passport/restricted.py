@@ -34,6 +34,7 @@ from citychain.modules.battery import (
     RESTRICTED_PARTS,
     SALT_SIZE,
     Battery,
+    Readable,
     commit_part,
     commitment_of,
     get_battery,
@@ -229,15 +230,30 @@ def authorise(
     state at ``height`` entitles to its part; RestrictedReadError naming the failed check
     otherwise. Checks go from cheapest to the state lookups, and never reveal whether a
     restricted part exists to a reader who fails the signature."""
+    return _authorised(
+        signed, state, height, chain_id=chain_id, now_ms=now_ms, max_age_ms=max_age_ms
+    ).reader
+
+
+def _authorised(
+    signed: SignedReadRequest,
+    state: StateReader,
+    height: int,
+    *,
+    chain_id: str,
+    now_ms: int,
+    max_age_ms: int,
+) -> Readable:
+    """``authorise``, answering with what it found: the reader, the battery and, when the
+    request's secret opens it, the battery's holding."""
+    reader = authenticate(signed, chain_id=chain_id, now_ms=now_ms, max_age_ms=max_age_ms)
     request = signed.request
-    authenticate(signed, chain_id=chain_id, now_ms=now_ms, max_age_ms=max_age_ms)
     if request.part not in PARTS:
         raise RestrictedReadError(
             errors.UNKNOWN_PART, f"part {request.part!r}; parts: {', '.join(PARTS)}"
         )
     battery = _battery(state, request.battery_id)
-    reader = address_of(request.public_key)
-    holding = None
+    found = None
     # Status and history are the battery's holding: read only with its secret, whoever asks.
     holding_routes = [point4_route(request.battery_id, name) for name in ("status", "history")]
     if not request.holding and request.route in holding_routes:
@@ -255,14 +271,14 @@ def authorise(
                 f"the request's holding secret does not open the holding commitment of "
                 f"{request.battery_id.hex()}",
             )
-        holding = found[1]
+    holding = found[1] if found is not None else None
     if not may_read(state, battery, holding, reader, request.part, height):
         raise RestrictedReadError(
             errors.NOT_AUTHORISED,
             f"reader {reader.hex()} may not read {request.part} of {request.battery_id.hex()}"
             + ("" if holding is not None else " (an owner or lessee sends the holding secret)"),
         )
-    return reader
+    return Readable(reader, request.battery_id, battery, found)
 
 
 def verify_served(state: StateReader, served: Opening) -> None:
@@ -321,9 +337,10 @@ class PassportService:
         chain_id: str,
         battery_id: bytes,
         route: str,
-    ) -> bytes:
-        """The reader of ``route`` (a name of ``POINT4_ROUTES``) of ``battery_id``'s point-4
-        data: a request for this node and exactly that route, the part ``health`` of that
+    ) -> Readable:
+        """What the reader of ``route`` (a name of ``POINT4_ROUTES``) may read of
+        ``battery_id``'s point-4 data (its address, the battery and the holding its secret
+        opens): a request for this node and exactly that route, the part ``health`` of that
         battery, valid, authorised and never answered before; its nonce is then spent."""
         request = signed.request
         if request.battery_id != battery_id or request.part != HEALTH:
@@ -333,11 +350,11 @@ class PassportService:
                 f"not {HEALTH!r} of {battery_id.hex()}",
             )
         check_binding(signed, node_id=self.node_id, route=point4_route(battery_id, route))
-        reader = authorise(
+        admitted = _authorised(
             signed, state, height, chain_id=chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
         )
         self._spend(request, now_ms)
-        return reader
+        return admitted
 
     def admit_fleet(self, signed: SignedReadRequest, now_ms: int, *, chain_id: str) -> bytes:
         """The signer of a fleet request for this node, valid and never answered before (the
@@ -368,15 +385,14 @@ class PassportService:
         request = signed.request
         route = part_route(request.battery_id, request.part)
         check_binding(signed, node_id=self.node_id, route=route)
-        authorise(
+        battery = _authorised(
             signed, state, height, chain_id=chain_id, now_ms=now_ms, max_age_ms=self.max_age_ms
-        )
+        ).battery
         if request.part not in RESTRICTED_PARTS:
             raise RestrictedReadError(
                 errors.UNKNOWN_PART, f"{request.part!r} is on the ledger, not an opening"
             )
         self._spend(request, now_ms)
-        battery = _battery(state, request.battery_id)
         current = commitment_of(state, request.battery_id, battery, request.part)
         held = (
             self.store.get(request.battery_id, request.part, current)

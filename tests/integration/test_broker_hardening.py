@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -172,24 +172,50 @@ def test_messages_longer_than_a_report_are_refused(broker: MosquittoBroker) -> N
         gateway.stop()
 
 
+def _device_with_gateway_away(
+    broker: MosquittoBroker, name: str
+) -> tuple[SimDevice, Listener, Publisher]:
+    """A device with its account and its publisher, and the gateway's persistent session with
+    the gateway away: its subscription stays, and the broker queues the reports for it."""
+    device = _device(name)
+    broker.add_devices([device.mqtt_login])
+    gateway = Listener(broker, broker.gateway_login, f"gateway-{name}", keep=True).start()
+    gateway.stop()
+    publisher = Publisher(
+        broker.host, broker.port, client_id=device.id.hex(), login=device.mqtt_login
+    )
+    return device, gateway, publisher
+
+
+def _publish_acknowledged(publisher: Publisher, device: SimDevice, count: int) -> list[bytes]:
+    """``count`` reports of ``device``, each acknowledged by the broker."""
+    raws = [device.report() for _ in range(count)]
+    for raw in raws:
+        publisher.publish(device.id, raw)
+    assert publisher.wait_all_acked(30)
+    return raws
+
+
+def _gateway_receives(
+    gateway: Listener, condition: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """The gateway back on its session until ``condition`` holds."""
+    gateway.start()
+    try:
+        wait_until(condition, timeout, what)
+    finally:
+        gateway.stop()
+
+
 def test_acknowledged_messages_survive_a_sigkill(broker: MosquittoBroker) -> None:
     """The gateway away (its persistent session holds its subscription), a device publishes
     300 reports with QoS 1 and gets every PUBACK; the broker is SIGKILLed at once and
     restarted; the device reconnects (and sends its last DEVICE_RESEND reports again); the
     gateway comes back and receives all 300. With the former ``autosave_interval 1``
     (seconds) the broker lost those of its last second, more than a device sends again."""
-    device = _device("durable")
-    broker.add_devices([device.mqtt_login])
-    gateway = Listener(broker, broker.gateway_login, "gateway-durable", keep=True).start()
-    gateway.stop()
-    publisher = Publisher(
-        broker.host, broker.port, client_id=device.id.hex(), login=device.mqtt_login
-    )
+    device, gateway, publisher = _device_with_gateway_away(broker, "durable")
     try:
-        raws = [device.report() for _ in range(300)]
-        for raw in raws:
-            publisher.publish(device.id, raw)
-        assert publisher.wait_all_acked(30)
+        raws = _publish_acknowledged(publisher, device, 300)
         broker.kill()
         broker.start()
         wait_until(lambda: publisher.resent > 0, 30, "the device reconnected")
@@ -197,13 +223,12 @@ def test_acknowledged_messages_survive_a_sigkill(broker: MosquittoBroker) -> Non
         assert publisher.wait_all_acked(30)
     finally:
         publisher.close()
-    gateway.start()
-    try:
-        wait_until(
-            lambda: set(raws) <= set(gateway.payloads()), 30, "the acknowledged reports delivered"
-        )
-    finally:
-        gateway.stop()
+    _gateway_receives(
+        gateway,
+        lambda: set(raws) <= set(gateway.payloads()),
+        30,
+        "the acknowledged reports delivered",
+    )
 
 
 def test_written_after_every_change_the_broker_alone_keeps_what_it_acknowledged(
@@ -214,29 +239,18 @@ def test_written_after_every_change_the_broker_alone_keeps_what_it_acknowledged(
     answered only after that write. Killed then, the broker loses none of the 300, with no
     help from the device (which here never reconnects)."""
     with MosquittoBroker(tmp_path / "broker", autosave_changes=1) as broker:
-        device = _device("every change")
-        broker.add_devices([device.mqtt_login])
-        gateway = Listener(broker, broker.gateway_login, "gateway-every", keep=True).start()
-        gateway.stop()
-        publisher = Publisher(
-            broker.host, broker.port, client_id=device.id.hex(), login=device.mqtt_login
-        )
+        device, gateway, publisher = _device_with_gateway_away(broker, "every change")
         try:
-            raws = [device.report() for _ in range(300)]
-            for raw in raws:
-                publisher.publish(device.id, raw)
-            assert publisher.wait_all_acked(30)
+            raws = _publish_acknowledged(publisher, device, 300)
             publisher.publish(device.id, device.report())  # the write of the 300th is done
             assert publisher.wait_all_acked(30)
         finally:
             publisher.close()  # before the kill: nothing is sent again
         broker.kill()
         broker.start()
-        gateway.start()
-        try:
-            wait_until(lambda: set(raws) <= set(gateway.payloads()), 30, "the reports delivered")
-        finally:
-            gateway.stop()
+        _gateway_receives(
+            gateway, lambda: set(raws) <= set(gateway.payloads()), 30, "the reports delivered"
+        )
 
 
 def test_a_publisher_loses_nothing_across_sigkills_mid_stream(broker: MosquittoBroker) -> None:
@@ -244,13 +258,7 @@ def test_a_publisher_loses_nothing_across_sigkills_mid_stream(broker: MosquittoB
     reaches the gateway's session (the simulated device sends its last reports again after
     reconnecting, which covers what the broker acknowledged but had not written; duplicates
     are the gateway's to recognise)."""
-    device = _device("stream")
-    broker.add_devices([device.mqtt_login])
-    gateway = Listener(broker, broker.gateway_login, "gateway-stream", keep=True).start()
-    gateway.stop()
-    publisher = Publisher(
-        broker.host, broker.port, client_id=device.id.hex(), login=device.mqtt_login
-    )
+    device, gateway, publisher = _device_with_gateway_away(broker, "stream")
     try:
         for _ in range(3):
             for _i in range(300):
@@ -264,12 +272,9 @@ def test_a_publisher_loses_nothing_across_sigkills_mid_stream(broker: MosquittoB
         assert len(acked) == 900
     finally:
         publisher.close()
-    gateway.start()
-    try:
-        wait_until(
-            lambda: acked <= {report_id(p) for p in gateway.payloads()},
-            60,
-            "every acknowledged report delivered",
-        )
-    finally:
-        gateway.stop()
+    _gateway_receives(
+        gateway,
+        lambda: acked <= {report_id(p) for p in gateway.payloads()},
+        60,
+        "every acknowledged report delivered",
+    )

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import io
 import json
 import logging
@@ -60,10 +59,21 @@ from netutil import (
 )
 
 from citychain.cli.main import main as cli_main
-from citychain.net.layout import MEMBER_ORGS, NetLayout, NodeSpec
-from citychain.net.member import MEMBER_FILE, read_member
+from citychain.net.create import default_role_holders
+from citychain.net.layout import (
+    ABCI_OFFSET,
+    API_OFFSET,
+    MEMBER_ORGS,
+    RPC_OFFSET,
+    NetLayout,
+    NodeSpec,
+    moniker_of,
+)
+from citychain.net.member import DEFAULT_P2P_PORT, MEMBER_FILE, read_member
+from citychain.net.ports import hold_lock
 from citychain.net.process import (
     NodeProcesses,
+    port_open,
     running_in,
     start_processes,
     stop_processes,
@@ -91,8 +101,9 @@ _LINK_NAME = re.compile(rf"^(?:{BRIDGE_PREFIX}(\d+)|{VETH_PREFIX}(\d+)-\d+)$")
 LOCK_FILE = "citychain-netns-{slot}.lock"
 DEVICE = "eth0"
 
-# Every member on its own host: the same ports everywhere (CometBFT's own defaults).
-P2P_PORT, RPC_PORT, ABCI_PORT, API_PORT = 26656, 26657, 26658, 26659
+# Every member on its own host: the same ports everywhere (net keygen's defaults).
+P2P_PORT = DEFAULT_P2P_PORT
+RPC_PORT, ABCI_PORT, API_PORT = (P2P_PORT + o for o in (RPC_OFFSET, ABCI_OFFSET, API_OFFSET))
 RELAY_BACKEND_PORT = P2P_PORT + 100  # CometBFT's real p2p listener behind the relay
 RELAY_ACK_TIMEOUT = 10.0
 START_TIMEOUT = 90.0
@@ -100,11 +111,6 @@ STOP_GRACE = 5.0
 TBF_LATENCY_MS = 400  # how long tbf lets a packet queue
 TBF_MIN_BURST = 16_384  # bytes; at least one MTU, and 10 ms at the rate
 
-ROLES = {  # member index -> its role keys (citychain.net.create.DEFAULT_ROLE_ORGS for 4 members)
-    0: "issuer,registrar",
-    1: "kyc",
-    2: "oracle,manufacturer",
-}
 RELAY = Path(__file__).with_name("netns_relay.py")
 LATENCY_ENV = "CITYCHAIN_NETNS_LATENCY"  # "relay" forces the relay on a kernel with netem
 
@@ -179,22 +185,9 @@ def run_in_namespace(namespace: str, fn: Callable[[], T]) -> T:
     return value  # type: ignore[no-any-return]
 
 
-def _connects(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
 # --- slots and stale runs -------------------------------------------------------------------
 def _lock(slot: int) -> IO[str] | None:
-    path = Path(tempfile.gettempdir()) / LOCK_FILE.format(slot=slot)
-    handle = open(path, "w")  # noqa: SIM115 - returned, held
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
+    return hold_lock(Path(tempfile.gettempdir()) / LOCK_FILE.format(slot=slot))
 
 
 def _namespaces() -> list[str]:
@@ -380,13 +373,15 @@ def make_member_homes(directory: Path, fabric: Fabric) -> list[Path]:
     coordinator = directory / "coordinator"
     (coordinator / "members").mkdir(parents=True)
     homes: list[Path] = []
+    holders = default_role_holders(fabric.size)  # each role key with its member, as net init
     for i in range(fabric.size):
         machine = directory / "machines" / f"m{i}"
         machine.mkdir(parents=True, mode=0o700)
         password = machine / "password.txt"
         password.write_text(secrets.token_urlsafe(18) + "\n")
         password.chmod(0o600)
-        roles = ["--roles", ROLES[i]] if i in ROLES else []
+        held = ",".join(role for role, member in holders.items() if member == i)
+        roles = ["--roles", held] if held else []
         public = coordinator / "members" / f"m{i}.json"  # the one file the member sends out
         _cli("net", "keygen", "--home", machine / "home", "--name", MEMBER_ORGS[i],
              "--host", fabric.address(i), "--p2p-port", str(P2P_PORT), *roles,
@@ -464,7 +459,7 @@ class NetnsNetwork(Network):
             api=("127.0.0.1", API_PORT),
             rpc_url=self.rpc_url(index),
             launcher=("ip", "netns", "exec", namespace),
-            probe=lambda host, port: run_in_namespace(namespace, lambda: _connects(host, port)),
+            probe=lambda host, port: run_in_namespace(namespace, lambda: port_open(port, host)),
         )
 
     # --- processes ------------------------------------------------------------------------------
@@ -554,7 +549,7 @@ class NetnsNetwork(Network):
                 start_new_session=True,
             )  # fmt: skip
         wait_until(
-            lambda: _connects(self.address(index), P2P_PORT) and self._relay_applied(index),
+            lambda: port_open(P2P_PORT, self.address(index)) and self._relay_applied(index),
             RELAY_ACK_TIMEOUT,
             f"node{index}'s relay",
         )
@@ -637,18 +632,18 @@ class NetnsNetwork(Network):
         return (time.monotonic() - started) * 1000
 
 
-def _spec(index: int, home: Path, fabric: Fabric) -> NodeSpec:
-    name = MEMBER_ORGS[index]
+def _spec(index: int, home: Path) -> NodeSpec:
+    member = read_member(home / MEMBER_FILE)
     return NodeSpec(
         index=index,
-        name=name,
-        moniker="-".join(name.lower().split()),
-        p2p_port=P2P_PORT,
+        name=member.name,
+        moniker=moniker_of(member.name),
+        p2p_port=member.p2p_port,
         rpc_port=RPC_PORT,
         abci_port=ABCI_PORT,
         api_port=API_PORT,
-        node_id=read_member(home / MEMBER_FILE).node_id,
-        host=fabric.address(index),
+        node_id=member.node_id,
+        host=member.host,
     )
 
 
@@ -680,7 +675,7 @@ def netns_network(
         if not netem:
             for home in homes:
                 _relay_backend(home)
-        specs = [_spec(i, home, fabric) for i, home in enumerate(homes)]
+        specs = [_spec(i, home) for i, home in enumerate(homes)]
         net = NetnsNetwork(
             NetLayout(directory / "machines"),
             specs,

@@ -9,7 +9,7 @@ relay each way.
 
 * Every chunk read from one side is written to the other ``delay_ms`` after it was read, in
   order: one-way latency ``delay_ms`` for a link, in both directions.
-* ``loss_pct``: a chunk is, with that probability, held ``stall_ms`` longer (and what follows it
+* ``loss_pct``: a chunk is, with that probability, held ``STALL_MS`` longer (and what follows it
   waits behind it). A user-space relay sees a byte stream, not packets, so this is what a TCP
   stream sees when a segment is lost (a stall of about a retransmission timeout), not packet
   loss itself.
@@ -17,8 +17,8 @@ relay each way.
   three octets of the client's IPv4 address: CometBFT refuses a second peer from one address
   unless ``allow_duplicate_ip``, and the members' nodes must not need it.
 
-The control file is JSON ``{"version", "delay_ms", "loss_pct", "stall_ms"}``, re-read when it
-changes; once a version is in force the relay writes it to ``FILE.applied``.
+The control file is JSON ``{"version", "delay_ms", "loss_pct"}``, re-read when it changes; once
+a version is in force the relay writes it to ``FILE.applied``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 
 CHUNK = 1 << 16
 POLL_S = 0.05
-DEFAULT_STALL_MS = 200  # Linux's minimum TCP retransmission timeout
+STALL_MS = 200  # Linux's minimum TCP retransmission timeout
 
 
 @dataclass
@@ -42,13 +42,11 @@ class Settings:
     version: int = 0
     delay_s: float = 0.0
     loss: float = 0.0
-    stall_s: float = DEFAULT_STALL_MS / 1000
 
     def read(self, path: Path) -> None:
         doc = json.loads(path.read_text())
         self.delay_s = max(0, int(doc.get("delay_ms", 0))) / 1000
         self.loss = min(100.0, max(0.0, float(doc.get("loss_pct", 0)))) / 100
-        self.stall_s = max(0, int(doc.get("stall_ms", DEFAULT_STALL_MS))) / 1000
         self.version = int(doc.get("version", 0))
 
 
@@ -75,7 +73,7 @@ async def _pump(
             while data := await reader.read(CHUNK):
                 due = loop.time() + settings.delay_s
                 if settings.loss and rng.random() < settings.loss:
-                    due += settings.stall_s
+                    due += STALL_MS / 1000
                 queue.put_nowait((due, data))
         except OSError:
             pass
@@ -134,7 +132,7 @@ class Relay:
 
 async def watch(control: Path, settings: Settings) -> None:
     """Apply the control file whenever it changes; acknowledge each version."""
-    seen: float | None = None
+    seen: int | None = None
     while True:
         with contextlib.suppress(OSError, ValueError):
             mtime = control.stat().st_mtime_ns
@@ -153,20 +151,17 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def serve(listen: tuple[str, int], relay: Relay, control: Path | None) -> None:
+async def serve(listen: tuple[str, int], relay: Relay, control: Path) -> None:
     server = await asyncio.start_server(relay.handle, *listen, reuse_address=True)
-    tasks = [asyncio.create_task(watch(control, relay.settings))] if control else []
     async with server:
-        await server.serve_forever()
-    for task in tasks:
-        task.cancel()
+        await asyncio.gather(server.serve_forever(), watch(control, relay.settings))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", required=True, type=_host_port)
     parser.add_argument("--target", required=True, type=_host_port)
-    parser.add_argument("--control", type=Path)
+    parser.add_argument("--control", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     asyncio.run(serve(args.listen, Relay(args.target, Settings(), args.seed), args.control))

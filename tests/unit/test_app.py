@@ -1,5 +1,6 @@
-"""The Application: the envelope and ante rules (one `test_invalid_*` per rule, citychain/app.py
-`_ante` and citychain/tx/errors.py), block semantics, check_tx, and restart.
+"""The Application: the envelope and ante rules (one `test_invalid_*` per rule,
+citychain/app/application.py `_ante` and citychain/tx/errors.py), block semantics, check_tx,
+and restart.
 
 A transaction refused by decoding or by the ante step pays nothing and changes nothing; one that
 passes the ante step pays its fee and uses its nonce even if a message then fails.

@@ -1,5 +1,5 @@
 """Members on separate hosts, without starting anything: hosts files, public member files, and
-the genesis a coordinator builds from them (citychain/net/member.py, citychain/net/hosts.py)."""
+the genesis a coordinator builds from them (citychain/net/member.py, coordinator.py, hosts.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,11 @@ from netutil import COMETBFT, requires_cometbft
 from citychain.crypto.address import address_from_public_key
 from citychain.crypto.keys import PrivateKey
 from citychain.genesis import Genesis
+from citychain.net.coordinator import CONSENSUS_PARAMS, build_genesis, peers_document
 from citychain.net.create import default_role_holders
 from citychain.net.hosts import parse_hosts
-from citychain.net.member import (
-    CONSENSUS_PARAMS,
-    MemberInfo,
-    MemberPlan,
-    NetInputError,
-    build_genesis,
-    peers_document,
-)
+from citychain.net.member import MemberInfo, MemberPlan, NetInputError
+from citychain.net.process import home_status
 
 
 def _address(label: str) -> str:
@@ -183,3 +178,22 @@ def test_the_consensus_params_are_what_cometbft_init_writes(tmp_path: Path) -> N
                    capture_output=True, timeout=60)  # fmt: skip
     written = json.loads((tmp_path / "config" / "genesis.json").read_text())
     assert written["consensus_params"] == CONSENSUS_PARAMS
+
+
+def test_a_members_status_names_an_ipv6_api_as_a_url(tmp_path: Path) -> None:
+    """``net status --home`` of a member whose API listens on IPv6: a URL with brackets."""
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "member": "City Hall",
+                "engine": "cometbft",
+                "api": "[::1]:26659",
+                "abci": "tcp://127.0.0.1:26658",
+                "cometbft_rpc": "http://127.0.0.1:26657",
+            }
+        )
+    )
+    (tmp_path / "genesis.json").write_text("{}")
+    status = home_status(tmp_path)  # nothing runs there: no process is asked
+    assert (status["name"], status["running"]) == ("City Hall", False)
+    assert status["api"] == "http://[::1]:26659"

@@ -82,7 +82,9 @@ class CometEngine:
             verify=verifier.verify if verifier is not None else None,
             verify_off_loop=self.verifier.verify_off_loop,
         )
-        self.server = AbciServer(abci_address, self.handler.handle, self.handler.prepare)
+        self.server = AbciServer(
+            abci_address, self.handler.handle, self.handler.prepare, self.handler.mempool_closed
+        )
         self.listeners: list[Callable[[FinalizedBlock], None]] = []
         self.failure: str | None = None
         genesis = cometbft_home / "config" / "genesis.json" if cometbft_home else None

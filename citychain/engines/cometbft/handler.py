@@ -22,7 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from citychain.app import Application, BlockResult, CheckResult, StateCorruptedError
 from citychain.block import CometHeaderInfo, list_hash
 from citychain.codec import encode
-from citychain.engines.verifier import verify_chunk
+from citychain.engines.verifier import Verifier
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.pb.tendermint.abci import types_pb2 as abci
@@ -71,7 +71,7 @@ class AbciHandler:
         self.app = app
         self.verify = verify
         # Proposals' signatures are checked here, never on the event loop (a thread by default).
-        self.verify_off_loop = verify_off_loop or _verify_on_thread
+        self.verify_off_loop = verify_off_loop or Verifier(0).verify_off_loop
         self.max_proposal_txs = max_proposal_txs
         self.on_check = on_check
         self.on_block = on_block
@@ -154,10 +154,8 @@ class AbciHandler:
 
     # --- info / genesis -------------------------------------------------------------------
     def info(self) -> abci.ResponseInfo:
+        # Not only at CometBFT's handshake: its RPC ``abci_info`` asks the same, any time.
         app = self.app
-        # CometBFT asks at its handshake: one (re)started under this process has an empty
-        # mempool, so nothing the last one's mempool held is pending here any more.
-        app.forget_pending_checks()
         height = max(app.height, 0)
         return abci.ResponseInfo(
             data="citychain",
@@ -193,6 +191,13 @@ class AbciHandler:
         return abci.ResponseInitChain(app_hash=app.init_chain(genesis))
 
     # --- mempool --------------------------------------------------------------------------
+    def mempool_closed(self) -> None:
+        """CometBFT's mempool connection closed (``AbciServer``): that CometBFT is gone, and
+        the mempool that held what ``check_tx`` accepted with it; one started again under this
+        process starts empty. So nothing is pending here any more (a payer, or the node's
+        ingress journal, may hand the same transactions over again)."""
+        self.app.forget_pending_checks()
+
     def check_tx(self, request: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         raw = request.tx
         if request.type == abci.RECHECK and self.app.is_pending(hashlib.sha256(raw).digest()):
@@ -399,10 +404,6 @@ class AbciHandler:
 def _time_ms(timestamp: Timestamp) -> int:
     """A block's BFT time in milliseconds, as the Application sees it."""
     return int(timestamp.seconds) * 1000 + int(timestamp.nanos) // 1_000_000
-
-
-async def _verify_on_thread(raws: list[bytes]) -> list[bool]:
-    return await asyncio.to_thread(verify_chunk, raws)
 
 
 def _exception(message: str) -> abci.Response:

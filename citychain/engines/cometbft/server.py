@@ -5,6 +5,10 @@ each; responses must come back in request order on the same connection, and a ``
 must be answered with ``ResponseFlush`` once everything before it is answered. Requests of one
 connection are therefore handled one after another; the connections share the event loop, so
 no two handlers ever run at the same time and the Application needs no locks.
+
+The connection that carries ``CheckTx`` is CometBFT's mempool connection; CometBFT never closes
+one while it runs, so when it closes that CometBFT, and its mempool, are gone
+(``mempool_closed``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ READ_CHUNK = 1 << 20
 Handle = Callable[[abci.Request], Awaitable[abci.Response]]
 # Sees each read's requests before they are handled one by one (to batch work across them).
 Prepare = Callable[[list[abci.Request]], Awaitable[None]]
+CHECK_TX = "check_tx"
 
 
 def parse_address(address: str) -> tuple[str, str | int]:
@@ -42,10 +47,17 @@ def parse_address(address: str) -> tuple[str, str | int]:
 
 
 class AbciServer:
-    def __init__(self, address: str, handle: Handle, prepare: Prepare | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        handle: Handle,
+        prepare: Prepare | None = None,
+        mempool_closed: Callable[[], None] | None = None,
+    ) -> None:
         self.address = address
         self.handle = handle
         self.prepare = prepare
+        self.mempool_closed = mempool_closed
         self.connections = 0
         self.failure: str | None = None
         self._server: asyncio.Server | None = None
@@ -83,12 +95,17 @@ class AbciServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         decoder = FrameDecoder()
+        mempool = False  # this connection has carried CheckTx
         try:
             while self.failure is None:
                 data = await reader.read(READ_CHUNK)
                 if not data:
                     break
-                out = await self._answer(_parse(decoder.feed(data)))
+                requests = _parse(decoder.feed(data))
+                mempool = mempool or any(
+                    not isinstance(r, str) and r.WhichOneof("value") == CHECK_TX for r in requests
+                )
+                out = await self._answer(requests)
                 if out:
                     writer.write(out)
                     await writer.drain()
@@ -98,6 +115,8 @@ class AbciServer:
             pass
         finally:
             self.connections -= 1
+            if mempool and self.mempool_closed is not None:
+                self.mempool_closed()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -276,12 +276,12 @@ class Mempool:
         ]
         for nonce in stale:
             self._unqueue(sender, nonce)
+        fees = sum(entry.fee for entry in waiting.values())
         evicted = len(stale)
-        while sender in self.queued:
-            waiting = self.queued[sender]
-            if self.app.can_pay_fees(sender, sum(entry.fee for entry in waiting.values())):
-                break
-            self._unqueue(sender, max(waiting))
+        while waiting and not self.app.can_pay_fees(sender, fees):
+            highest = max(waiting)
+            fees -= waiting[highest].fee
+            self._unqueue(sender, highest)
             evicted += 1
         return evicted
 

@@ -88,7 +88,7 @@ MODULE = Module(
         MessageRoute(MsgAttestPrediction, handlers.handle_attest_prediction, role=ORACLE),
     ),
     init_genesis=init_genesis,
-    invariants=(invariants.battery_records, invariants.battery_holdings, invariants.fleet_index),
+    invariants=(invariants.battery_records, invariants.battery_holdings),
     genesis_order=60,
 )
 

@@ -164,9 +164,8 @@ def handle_open_holding(ctx: Context, msg: MsgOpenHolding) -> None:
         bms_device_id=msg.bms_device_id or b"",
         opened_height=ctx.height,
         changes=0,
-        owner_slot=index_add(ctx.state, OWNER, msg.owner, msg.holding_id),
-        lessee_slot=0,
     )
+    index_add(ctx.state, OWNER, msg.owner, msg.holding_id)
     holding = _record(ctx, msg.holding_id, holding, REGISTERED, msg.owner)
     set_holding(ctx.state, msg.holding_id, holding)
     ctx.emit(
@@ -200,10 +199,10 @@ def _check_status_sender(ctx: Context, holding_id: bytes, holding: Holding, targ
         )
 
 
-def _drop_lessee(ctx: Context, holding: Holding) -> Holding:
+def _drop_lessee(ctx: Context, holding_id: bytes, holding: Holding) -> Holding:
     """The holding without its lessee, and the lessee's index without the holding."""
-    index_remove(ctx.state, LESSEE, holding.lessee, holding.lessee_slot)
-    return structs.replace(holding, lessee=b"", lease_end_height=0, lessee_slot=0)
+    index_remove(ctx.state, LESSEE, holding.lessee, holding_id)
+    return structs.replace(holding, lessee=b"", lease_end_height=0)
 
 
 def handle_set_status(ctx: Context, msg: MsgSetStatus) -> None:
@@ -223,7 +222,7 @@ def handle_set_status(ctx: Context, msg: MsgSetStatus) -> None:
     if target == WASTE and lessee:
         # Nobody uses a discarded battery: its lease ends with its life.
         changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, lessee)
-        changed = _drop_lessee(ctx, changed)
+        changed = _drop_lessee(ctx, msg.holding_id, changed)
     changed = structs.replace(changed, status=target)
     changed = _record(ctx, msg.holding_id, changed, STATUS_CHANGED)
     set_holding(ctx.state, msg.holding_id, changed)
@@ -252,10 +251,10 @@ def handle_transfer(ctx: Context, msg: MsgTransfer) -> None:
     changed = holding
     if changed.lessee:
         # A lease that ran out is dropped with the ownership it belonged to.
-        changed = _drop_lessee(ctx, changed)
-    index_remove(ctx.state, OWNER, holding.owner, holding.owner_slot)
-    slot = index_add(ctx.state, OWNER, msg.new_owner, msg.holding_id)
-    changed = structs.replace(changed, owner=msg.new_owner, owner_slot=slot)
+        changed = _drop_lessee(ctx, msg.holding_id, changed)
+    index_remove(ctx.state, OWNER, holding.owner, msg.holding_id)
+    index_add(ctx.state, OWNER, msg.new_owner, msg.holding_id)
+    changed = structs.replace(changed, owner=msg.new_owner)
     changed = _record(ctx, msg.holding_id, changed, TRANSFERRED, msg.new_owner)
     set_holding(ctx.state, msg.holding_id, changed)
     ctx.emit(
@@ -271,7 +270,7 @@ def _end_lease(ctx: Context, msg: MsgLease, holding: Holding, active: bool) -> N
         raise BatteryError(errors.BAD_LEASE, "ending a lease takes no end height")
     if not active:
         raise BatteryError(errors.NO_LEASE, f"holding {msg.holding_id.hex()} is not leased")
-    changed = _drop_lessee(ctx, holding)
+    changed = _drop_lessee(ctx, msg.holding_id, holding)
     changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, holding.lessee)
     set_holding(ctx.state, msg.holding_id, changed)
     ctx.emit("battery_lease_ended", holding_id=msg.holding_id, lessee=holding.lessee)
@@ -298,9 +297,9 @@ def handle_lease(ctx: Context, msg: MsgLease) -> None:
         changed = _record(ctx, msg.holding_id, changed, LEASE_ENDED, holding.lessee)
         ctx.emit("battery_lease_ended", holding_id=msg.holding_id, lessee=holding.lessee)
     if changed.lessee:
-        changed = _drop_lessee(ctx, changed)
-    slot = index_add(ctx.state, LESSEE, msg.lessee, msg.holding_id)
-    changed = structs.replace(changed, lessee=msg.lessee, lease_end_height=end, lessee_slot=slot)
+        changed = _drop_lessee(ctx, msg.holding_id, changed)
+    index_add(ctx.state, LESSEE, msg.lessee, msg.holding_id)
+    changed = structs.replace(changed, lessee=msg.lessee, lease_end_height=end)
     changed = _record(ctx, msg.holding_id, changed, LEASED, msg.lessee, end)
     set_holding(ctx.state, msg.holding_id, changed)
     ctx.emit("battery_leased", holding_id=msg.holding_id, lessee=msg.lessee, end_height=end)

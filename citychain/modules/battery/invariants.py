@@ -8,27 +8,24 @@ from citychain.modules.battery.state import (
     BASIS_NAMES,
     BATTERY_PREFIX,
     CHANGE_PREFIX,
-    COUNT_PREFIX,
-    FLEET_PREFIX,
     HEALTH_PREFIX,
     HOLDING_PREFIX,
     INDEX_PREFIX,
+    INDEXED,
     LESSEE,
     OWNER,
     PREDICTION_PREFIX,
     SEQ_BYTES,
-    SLOT_BYTES,
     STATUS_NAMES,
     WASTE,
     Battery,
     Holding,
     Prediction,
     battery_id_of,
-    count_key,
-    split_fleet_key,
+    index_key,
 )
 
-__all__ = ["battery_holdings", "battery_records", "fleet_index"]
+__all__ = ["battery_holdings", "battery_records"]
 
 
 def battery_records(scan: PrefixScan) -> list[str]:
@@ -71,26 +68,19 @@ def _holding_problems(where: str, h: Holding) -> list[str]:
 
 
 def _expected_index(holdings: dict[bytes, Holding]) -> dict[bytes, bytes]:
-    """Every index entry and count the holdings imply, key -> value."""
+    """Every index entry the holdings imply, key -> value."""
     expected: dict[bytes, bytes] = {}
-    counts: dict[bytes, int] = {}
     for holding_id, h in holdings.items():
-        entries = [(OWNER, h.owner, h.owner_slot)]
+        expected[index_key(OWNER, h.owner, holding_id)] = INDEXED
         if h.lessee:
-            entries.append((LESSEE, h.lessee, h.lessee_slot))
-        for kind, address, slot in entries:
-            expected[INDEX_PREFIX[kind] + address + slot.to_bytes(SLOT_BYTES, "big")] = holding_id
-            counts[count_key(kind, address)] = counts.get(count_key(kind, address), 0) + 1
-    for key, count in counts.items():
-        expected[key] = count.to_bytes(SLOT_BYTES, "big")
+            expected[index_key(LESSEE, h.lessee, holding_id)] = INDEXED
     return expected
 
 
 def battery_holdings(scan: PrefixScan) -> list[str]:
     """battery-holdings: each holding has a known status and a lease only with a lessee who
     is not the owner, none once waste; its history is exactly entries 0..changes-1; the owner
-    and lessee indexes hold exactly one entry per holding, at the slot it records, under
-    counts that match."""
+    and lessee indexes hold exactly one entry per holding, under its owner and its lessee."""
     holdings = {
         key[len(HOLDING_PREFIX) :]: decode(value, Holding) for key, value in scan(HOLDING_PREFIX)
     }
@@ -108,26 +98,7 @@ def battery_holdings(scan: PrefixScan) -> list[str]:
             f"battery-holdings: {len(stored_changes ^ expected_changes)} history entries "
             "missing or beyond their holding's counter"
         )
-    stored = {
-        key: value
-        for prefix in (*INDEX_PREFIX.values(), COUNT_PREFIX)
-        for key, value in scan(prefix)
-    }
+    stored = {key: value for prefix in INDEX_PREFIX.values() for key, value in scan(prefix)}
     if stored != _expected_index(holdings):
         broken.append("battery-holdings: the owner and lessee indexes do not match the holdings")
     return broken
-
-
-def fleet_index(scan: PrefixScan) -> list[str]:
-    """fleet-index: the index lists exactly one (predicted day, id) per stored prediction."""
-    expected = sorted(
-        (decode(value, Prediction).eol_day, key[len(PREDICTION_PREFIX) :])
-        for key, value in scan(PREDICTION_PREFIX)
-    )
-    index = [split_fleet_key(key) for key, _ in scan(FLEET_PREFIX)]
-    if index != expected:
-        return [
-            f"fleet-index: index {[(d, i.hex()) for d, i in index]} "
-            f"!= predictions {[(d, i.hex()) for d, i in expected]}"
-        ]
-    return []

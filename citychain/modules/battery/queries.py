@@ -12,6 +12,7 @@ come from the application's ``prove``.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from typing import Any
 
 from citychain.crypto.address import address_from_bytes
@@ -33,10 +34,10 @@ from citychain.modules.battery.state import (
     get_health,
     get_holding,
     get_prediction,
-    index_count,
-    index_entry,
+    index_prefix,
     lease_active,
 )
+from citychain.modules.devices import KeyRange
 from citychain.state.overlay import StateReader
 
 __all__ = [
@@ -58,8 +59,9 @@ __all__ = [
 
 MAX_PAGE = 100
 _EPOCH = datetime.date(1970, 1, 1)
-# fleet cursors: "<o|l>:<slot>", the index and the slot of the page's last entry
+# fleet cursors: "<o|l>:<holding id hex>", the index and the holding id of the page's last entry
 _KINDS = {"o": OWNER, "l": LESSEE}
+_HOLDING_ID_BYTES = 32
 
 
 def _date(day: int) -> str:
@@ -117,13 +119,18 @@ def passport_view(state: StateReader, battery_id: bytes) -> dict[str, Any] | Non
 
 
 class Readable:
-    """A battery whose point-4 data a reader may see, with its holding when proven."""
+    """A battery whose point-4 data ``reader`` may see, with its holding when proven."""
 
-    __slots__ = ("battery", "battery_id", "holding", "holding_id")
+    __slots__ = ("battery", "battery_id", "holding", "holding_id", "reader")
 
     def __init__(
-        self, battery_id: bytes, battery: Battery, found: tuple[bytes, Holding] | None
+        self,
+        reader: bytes,
+        battery_id: bytes,
+        battery: Battery,
+        found: tuple[bytes, Holding] | None,
     ) -> None:
+        self.reader = reader
         self.battery_id = battery_id
         self.battery = battery
         self.holding_id: bytes | None = found[0] if found is not None else None
@@ -162,7 +169,7 @@ def readable(
             errors.NOT_AUTHORISED,
             f"{address_from_bytes(reader)} may not read the health of {battery_id.hex()}",
         )
-    return Readable(battery_id, battery, found)
+    return Readable(reader, battery_id, battery, found)
 
 
 def holding_view(holding_id: bytes, holding: Holding, height: int) -> dict[str, Any]:
@@ -283,50 +290,70 @@ def prediction_record(state: StateReader, battery_id: bytes) -> dict[str, Any] |
     }
 
 
-def parse_cursor(after: str | None) -> tuple[int, int]:
-    """(index number: 0 owner, 1 lessee; first slot to read) from a fleet cursor."""
+def parse_cursor(after: str | None) -> tuple[int, bytes | None]:
+    """(index number: 0 owner, 1 lessee; the holding id to read after) from a fleet cursor."""
     if after is None:
-        return 0, 0
-    kind, _, slot = after.partition(":")
-    if kind not in _KINDS or not slot.isdigit():
-        raise ValueError(f"a fleet cursor is o:<slot> or l:<slot>, got {after!r}")
-    return list(_KINDS).index(kind), int(slot) + 1
+        return 0, None
+    kind, _, last = after.partition(":")
+    try:
+        holding_id = bytes.fromhex(last)
+    except ValueError:
+        holding_id = b""
+    if kind not in _KINDS or len(holding_id) != _HOLDING_ID_BYTES:
+        raise ValueError(f"a fleet cursor is o:<holding id> or l:<holding id>, got {after!r}")
+    return list(_KINDS).index(kind), holding_id
+
+
+def _index_entries(
+    keys_after: KeyRange, prefix: bytes, after: bytes | None, batch: int
+) -> Iterator[bytes]:
+    """The holding ids under index ``prefix`` after the holding id ``after``, in key order,
+    read ``batch`` keys at a time."""
+    start = prefix + after if after is not None else None
+    while True:
+        keys = keys_after(prefix, start, batch)
+        yield from (key[len(prefix) :] for key in keys)
+        if len(keys) < batch:
+            return
+        start = keys[-1]
 
 
 def fleet_view(
     state: StateReader,
+    keys_after: KeyRange,
     reader: bytes,
     height: int,
     *,
     after: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """The holdings ``reader`` owns, then those it leases (lease running), from the owner and
-    lessee indexes: one point read per entry, never a walk of the state.
+    """The holdings ``reader`` owns, then those it leases (lease running), from range reads of
+    the owner and lessee indexes (``keys_after``) and one point read per entry, never a walk
+    of the state.
 
-    ``after`` is the ``next`` cursor of the previous page. An index changes under a reader
-    who pages while the owner transfers (the last entry takes a removed one's slot), so a
-    page may then miss or repeat an entry. The battery ids are not here: the ledger does not
-    link a holding to its battery; the holder knows (its holding files).
+    ``after`` is the ``next`` cursor of the previous page: the index and the holding id of its
+    last entry, so entries added or removed meanwhile do not shift the pages. The battery ids
+    are not here: the ledger does not link a holding to its battery; the holder knows (its
+    holding files).
     """
     _check_limit(limit)
-    first_kind, start = parse_cursor(after)
+    first_kind, last = parse_cursor(after)
     page: list[dict[str, Any]] = []
     kinds = list(_KINDS.items())
     for number in range(first_kind, len(kinds)):
         letter, kind = kinds[number]
-        count = index_count(state, kind, reader)
-        for slot in range(start if number == first_kind else 0, count):
+        start = last if number == first_kind else None
+        prefix = index_prefix(kind, reader)
+        for holding_id in _index_entries(keys_after, prefix, start, limit + 1):
             if len(page) == limit:
                 return {"holdings": page, "next": page[-1]["cursor"]}
-            holding_id = index_entry(state, kind, reader, slot)
-            holding = get_holding(state, holding_id) if holding_id is not None else None
-            if holding_id is None or holding is None:
+            holding = get_holding(state, holding_id)
+            if holding is None:  # the battery-holdings invariant says it never is
                 continue
             if kind == LESSEE and not lease_active(holding, height):
                 continue  # a lapsed lease stays indexed until the owner's next change
             page.append(
-                {"cursor": f"{letter}:{slot}", "role": kind}
+                {"cursor": f"{letter}:{holding_id.hex()}", "role": kind}
                 | holding_view(holding_id, holding, height)
             )
     return {"holdings": page, "next": None}

@@ -5,12 +5,10 @@
 | bat/b/<id32>                 | Battery: public passport, manufacturer, commitments            |
 | bat/k/<hid32>                | Holding: status, owner, lease, BMS device, change counter      |
 | bat/c/<hid32><seq8>          | Change: one entry of the holding's history (seq from 0)        |
-| bat/o/<addr20><slot4>        | hid32: owner index, the holdings an address owns               |
-| bat/l/<addr20><slot4>        | hid32: lessee index, the holdings leased to an address         |
-| bat/n/<kind1><addr20>        | count of the address's owner (o) or lessee (l) index entries   |
+| bat/o/<addr20><hid32>        | 0x01: owner index, the holdings an address owns                |
+| bat/l/<addr20><hid32>        | 0x01: lessee index, the holdings leased to an address          |
 | bat/h/<id32>                 | Health: commitment to the latest dynamic data (point 4)        |
 | bat/x/<id32>                 | Prediction: the latest attested end of life                    |
-| bat/p/<day4><id32>           | 0x01: fleet index, batteries by predicted end-of-life day      |
 | bat/params                   | BatteryParams, absent while equal to the defaults              |
 
 ``id32 = sha256("citychain/battery/id/v1" || 0x00 || identifier)``: fixed-length keys, and one
@@ -22,10 +20,10 @@ history. Those live in the battery's *holding* (``bat/k/``), under ``hid32`` der
 secret the manufacturer draws and hands to the owner with the battery (holding.py); the public
 record carries only a hiding commitment to ``hid32``, so nothing on the ledger links the two.
 
-The index entries are slots (0..count-1) rather than ``<addr><hid>`` keys read by prefix: the
-state answers point reads only (``StateReader.get``), so a page of a fleet costs one read per
-entry and never a walk of the state. A removed entry takes the last one's slot, whose holding
-records its new slot (``owner_slot``/``lessee_slot``).
+An index entry's key says everything (its value only marks presence), so the handlers add and
+remove one by a point write; the node reads an address's entries as a range of the committed
+store's ordered keys (``devices.KeyRange``), so a fleet page costs the page, never a walk of the
+state.
 """
 
 from __future__ import annotations
@@ -44,19 +42,16 @@ HOLDING_PREFIX = b"bat/k/"
 CHANGE_PREFIX = b"bat/c/"
 OWNER_INDEX = b"bat/o/"
 LESSEE_INDEX = b"bat/l/"
-COUNT_PREFIX = b"bat/n/"
 HEALTH_PREFIX = b"bat/h/"
 PREDICTION_PREFIX = b"bat/x/"
-FLEET_PREFIX = b"bat/p/"
 PARAMS_KEY = b"bat/params"
 ID_DOMAIN = b"citychain/battery/id/v1\x00"
 DAY_MS = 86_400_000
 SEQ_BYTES = 8  # a change's sequence number in its key, big-endian: key order is history order
-SLOT_BYTES = 4  # an index slot in its key
-# The two indexes of holdings by address, and the field of Holding that records the slot.
+# The two indexes of holdings by address.
 OWNER, LESSEE = "owner", "lessee"
 INDEX_PREFIX = {OWNER: OWNER_INDEX, LESSEE: LESSEE_INDEX}
-SLOT_FIELD = {OWNER: "owner_slot", LESSEE: "lessee_slot"}
+INDEXED = b"\x01"  # an index entry's value: the key says everything
 
 # Lifecycle statuses (Annex XIII point 4(b) and Art. 3 definitions, plus the EV states
 # installed and swapped). Codes are consensus data: append only.
@@ -132,8 +127,6 @@ class Holding(Struct, frozen=True):
     bms_device_id: bytes  # 32 bytes, or b"" when the battery has no connected BMS
     opened_height: U64
     changes: U64  # entries of its history: bat/c/<hid><0..changes-1>
-    owner_slot: U64  # its slot in the owner's index
-    lessee_slot: U64  # its slot in the lessee's index while ``lessee`` is set, else 0
 
 
 class Health(Struct, frozen=True):
@@ -230,51 +223,21 @@ def changes(state: StateReader, holding_id: bytes, start: int, stop: int) -> lis
 
 
 # --- the owner and lessee indexes -------------------------------------------------------------
-def count_key(kind: str, address: bytes) -> bytes:
-    return COUNT_PREFIX + kind[:1].encode() + address
+def index_prefix(kind: str, address: bytes) -> bytes:
+    """The prefix of ``address``'s ``kind`` index; a range read under it lists its holding ids."""
+    return INDEX_PREFIX[kind] + address
 
 
-def slot_key(kind: str, address: bytes, slot: int) -> bytes:
-    return INDEX_PREFIX[kind] + address + slot.to_bytes(SLOT_BYTES, "big")
+def index_key(kind: str, address: bytes, holding_id: bytes) -> bytes:
+    return INDEX_PREFIX[kind] + address + holding_id
 
 
-def index_count(state: StateReader, kind: str, address: bytes) -> int:
-    raw = state.get(count_key(kind, address))
-    return int.from_bytes(raw, "big") if raw is not None else 0
+def index_add(state: Overlay, kind: str, address: bytes, holding_id: bytes) -> None:
+    state.set(index_key(kind, address, holding_id), INDEXED)
 
 
-def _set_count(state: Overlay, kind: str, address: bytes, count: int) -> None:
-    if count:
-        state.set(count_key(kind, address), count.to_bytes(SLOT_BYTES, "big"))
-    else:
-        state.delete(count_key(kind, address))
-
-
-def index_entry(state: StateReader, kind: str, address: bytes, slot: int) -> bytes | None:
-    return state.get(slot_key(kind, address, slot))
-
-
-def index_add(state: Overlay, kind: str, address: bytes, holding_id: bytes) -> int:
-    """Append ``holding_id`` to ``address``'s ``kind`` index; its slot."""
-    slot = index_count(state, kind, address)
-    state.set(slot_key(kind, address, slot), holding_id)
-    _set_count(state, kind, address, slot + 1)
-    return slot
-
-
-def index_remove(state: Overlay, kind: str, address: bytes, slot: int) -> None:
-    """Drop the entry at ``slot``: the last entry moves into it, and its holding records the
-    move. The holding being removed is the caller's to rewrite."""
-    last = index_count(state, kind, address) - 1
-    if slot != last:
-        moved = state.get(slot_key(kind, address, last))
-        assert moved is not None  # invariant battery-holdings: slots 0..count-1 are filled
-        state.set(slot_key(kind, address, slot), moved)
-        holding = get_holding(state, moved)
-        assert holding is not None
-        set_holding(state, moved, structs.replace(holding, **{SLOT_FIELD[kind]: slot}))
-    state.delete(slot_key(kind, address, last))
-    _set_count(state, kind, address, last)
+def index_remove(state: Overlay, kind: str, address: bytes, holding_id: bytes) -> None:
+    state.delete(index_key(kind, address, holding_id))
 
 
 # --- health, prediction, fleet by day -----------------------------------------------------------
@@ -300,23 +263,9 @@ def get_prediction(state: StateReader, battery_id: bytes) -> Prediction | None:
     return decode(raw, Prediction) if raw is not None else None
 
 
-def fleet_key(eol_day: int, battery_id: bytes) -> bytes:
-    # Big-endian day first: key order is the order of predicted replacement.
-    return FLEET_PREFIX + eol_day.to_bytes(4, "big") + battery_id
-
-
-def split_fleet_key(key: bytes) -> tuple[int, bytes]:
-    rest = key[len(FLEET_PREFIX) :]
-    return int.from_bytes(rest[:4], "big"), rest[4:]
-
-
 def set_prediction(state: Overlay, battery_id: bytes, prediction: Prediction) -> None:
-    """Store the latest prediction and move the battery's entry in the fleet index."""
-    old = get_prediction(state, battery_id)
-    if old is not None:
-        state.delete(fleet_key(old.eol_day, battery_id))
+    """Store the latest prediction."""
     state.set(PREDICTION_PREFIX + battery_id, encode(prediction))
-    state.set(fleet_key(prediction.eol_day, battery_id), b"\x01")
 
 
 def get_params(state: StateReader) -> BatteryParams:

@@ -47,7 +47,6 @@ from citychain.modules.battery import (
     passport_view,
     prediction_key,
     prediction_record,
-    readable,
 )
 from citychain.node.routes.battery_access import (
     GATED,
@@ -67,8 +66,8 @@ __all__ = ["router"]
 # The health curve holds at most this many of a battery's newest opened updates.
 MAX_SERIES = 2_000
 SERIES_FIELDS = ("soh_permyriad", "equivalent_full_cycles_x100", "remaining_capacity_mah")
-# A fleet cursor: the index (o: owned, l: leased) and slot of the last entry given.
-FLEET_CURSOR = "^[ol]:[0-9]{1,10}$"
+# A fleet cursor: the index (o: owned, l: leased) and holding id of the last entry given.
+FLEET_CURSOR = "^[ol]:[0-9a-fA-F]{64}$"
 # An answer and the state key a proof of it proves.
 Answer = tuple[dict[str, Any], bytes]
 
@@ -113,15 +112,20 @@ async def fleet(
     ] = None,
 ) -> Any:
     """The battery holdings the signer owns, then those it leases while the lease runs (the
-    owner and lessee indexes: one state read per entry). Battery ids are not given: the
-    ledger does not link a holding to its battery (the holder's holding files do)."""
+    owner and lessee indexes: a range read, then one state read per entry). Battery ids are
+    not given: the ledger does not link a holding to its battery (the holder's holding files
+    do)."""
     await settled_reads(node)
     app = node.app
     try:
         reader = fleet_reader(node, read_request)
     except Refused as refusal:
         return refusal.response
-    view = fleet_view(app.committed, reader, app.height, after=after, limit=limit)
+    # The indexes read as ranges of the store's ordered state table: settled_reads just made
+    # the store hold exactly app.committed, and nothing awaits in between.
+    view = fleet_view(
+        app.committed, app.store.state_keys_after, reader, app.height, after=after, limit=limit
+    )
     return {**view, "height": app.height}
 
 
@@ -154,21 +158,20 @@ async def _gated(
 ) -> Any:
     """One restricted read of ``route`` (its name: status, history, health, prediction): the
     battery must exist, the signed read request must be for this node and route and let its
-    signer read this battery's point-4 data, then ``build(node, readable)`` answers, with a
-    proof of the key it names when asked."""
+    signer read this battery's point-4 data, then ``build(node, readable)`` answers with what
+    the request was authorised for (the holding its secret opens), with a proof of the key it
+    names when asked."""
     await settled_reads(node)
     app = node.app
     raw = known_battery(app, battery_id)
     try:
         # authorise() (through reader_of) refuses status and history without a holding secret,
         # before the request's nonce is spent.
-        reader = reader_of(node, read_request, raw, route)
+        admitted = reader_of(node, parse_read_request(read_request), raw, route)
     except Refused as refusal:
         return refusal.response
-    # reader_of accepted the request: its holding secret (if any) opens the battery's holding.
-    secret = parse_read_request(read_request).request.holding
     try:
-        answer, key = build(node, readable(app.committed, raw, secret, reader, app.height))
+        answer, key = build(node, admitted)
     except BatteryError as exc:
         return Refused(status.HTTP_403_FORBIDDEN, exc.code, exc.codespace, exc.message).response
     out = {**answer, "height": app.height}

@@ -21,7 +21,7 @@ from starlette import status
 
 from citychain.app import Application
 from citychain.errors import CityError
-from citychain.modules.battery import get_battery
+from citychain.modules.battery import Readable, get_battery
 from citychain.node.service import Node
 from citychain.passport import errors as passport_errors
 from citychain.passport.errors import RestrictedReadError
@@ -136,10 +136,10 @@ def parse_read_request(header: str | None) -> SignedReadRequest:
         raise refused(exc) from None
 
 
-def reader_of(node: Node, header: str | None, battery_id: bytes, route: str) -> bytes:
-    """The reader of ``route`` (status, history, health or prediction) of ``battery_id``'s
-    point-4 data, its request's nonce spent; Refused otherwise."""
-    signed = parse_read_request(header)
+def reader_of(node: Node, signed: SignedReadRequest, battery_id: bytes, route: str) -> Readable:
+    """What the signer of ``signed`` (``parse_read_request``) may read of ``route`` (status,
+    history, health or prediction) of ``battery_id``'s point-4 data, its nonce spent; Refused
+    otherwise."""
     app = node.app
     try:
         return node.passport_service.admit(

@@ -71,7 +71,7 @@ async def owned(
 ) -> dict[str, Any]:
     """The devices registered by ``owner``, by device id, decommissioned ones included;
     ``next`` is the cursor of the following page (null on the last). Read from the owner
-    index ``dev/o/<owner>``: a page costs the same however large the state."""
+    index ``dev/o/<owner>``: a page costs a seek and a read per device, not a walk of the state."""
     # A checksum no JSON Schema can express: 400 like /accounts/{address}.
     raw_owner = parse_address(owner)
     await settled_reads(node)

@@ -5,15 +5,16 @@ Three threads:
 - paho's network thread receives QoS 1 PUBLISHes on a persistent session (fixed client id,
   ``clean_session`` false) and queues them; nothing is acknowledged automatically
   (``manual_ack``);
-- the ingest thread takes them in groups: decode, topic and ranges (no lookup yet), then the
-  group's devices (cached from the ledger, looked up in parallel and within a budget:
-  citychain.telemetry.gateway.devices), signature, status, counter; stores the accepted ones in
-  one SQLite transaction, and only then acknowledges the whole group, in arrival order (MQTT
-  3.1.1 §4.6). A gateway killed before its commit never acknowledged those messages, so the
-  broker delivers them again; one killed after its commit but before the PUBACKs gets them
-  again and recognises them by id (``duplicate``). A group with a report whose device lookup
-  got no answer (the node slow, down or restarting) is neither stored nor acknowledged: it is
-  held and tried again until every lookup is answered;
+- the ingest thread takes them in groups and checks them (citychain.telemetry.gateway.checks):
+  decode, topic and ranges (no lookup yet), then the group's devices (cached from the ledger,
+  looked up in parallel and within a budget: citychain.telemetry.gateway.devices), signature,
+  status; then here the counter. It stores the accepted ones in one SQLite transaction, and
+  only then acknowledges the whole group, in arrival order (MQTT 3.1.1 §4.6). A gateway killed
+  before its commit never acknowledged those messages, so the broker delivers them again; one
+  killed after its commit but before the PUBACKs gets them again and recognises them by id
+  (``duplicate``). A group with a report whose device lookup got no answer (the node slow, down
+  or restarting) is neither stored nor acknowledged: it is held and tried again until every
+  lookup is answered;
 - the anchor thread (``Anchorer``) submits each pending batch as its own transaction
   (``devices/anchor``) and marks it anchored with the committed height. A batch is written as
   pending before it is submitted; after a restart, or any error, its anchor is first looked up
@@ -37,19 +38,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from citychain.client import Client, Wallet
-from citychain.modules.devices import STATUS_ACTIVE, Device
 from citychain.telemetry import report as rep
 from citychain.telemetry.gateway.anchorer import Anchorer
-from citychain.telemetry.gateway.devices import DeviceCache, Resolved
+from citychain.telemetry.gateway.checks import Answers, GroupChecker, Held, Incoming
+from citychain.telemetry.gateway.devices import DeviceCache
+from citychain.telemetry.gateway.metrics import GatewayMetrics, Stats
 from citychain.telemetry.gateway.mqtt import BufferedClient
 from citychain.telemetry.gateway.store import Batch, GatewayStore
 from citychain.telemetry.gateway.topics import (
@@ -68,6 +69,7 @@ __all__ = [
     "Anchorer",
     "Gateway",
     "GatewayConfig",
+    "Stats",
     "bucket_of",
     "report_topic",
     "shard_buckets",
@@ -77,18 +79,12 @@ __all__ = [
 
 log = logging.getLogger("citychain.telemetry.gateway")
 
-COUNTER_LIMIT = 2**63 - 1  # SQLite's INTEGER; a device never counts that far
-MIN_CHUNK = 32  # signatures per verifier thread below which a thread is not worth it
 QUEUE_WAIT_S = 0.5  # a QoS 1 message waiting for room in the queue looks at stop() this often
-DROP_LOG_EVERY = 1_000  # a full queue logs its first drop, then one in this many
-REJECT_LOG_S = 1.0  # a rejection is logged at most this often per reason (a flood, one line/s)
 # A group held for an unanswered device lookup is tried again after HOLD_WAIT_S, doubling up to
-# HOLD_WAIT_MAX_S while the node stays unreachable; one warning per HOLD_LOG_S at most.
+# HOLD_WAIT_MAX_S while the node stays unreachable.
 HOLD_WAIT_S = 0.25
 HOLD_WAIT_MAX_S = 2.0
-HOLD_LOG_S = 10.0
 FAIL_WAIT_S = 0.5  # a group whose ingest failed (an exception) is tried again after this
-HELD = "held"  # the rate-limited log's key for held groups
 
 
 @dataclass
@@ -132,120 +128,6 @@ class GatewayConfig:
         return base if self.shards == 1 else f"{base}-{self.shard}of{self.shards}"
 
 
-@dataclass
-class Stats:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rep.REASONS, 0))
-    batches_anchored: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    generation: int
-
-
-@dataclass(slots=True)
-class _Check:
-    """One message through the gateway's checks (Gateway._verify)."""
-
-    item: _Incoming
-    report: rep.Report | None = None
-    device: Device | None = None
-    error: rep.ReportError | None = None
-    signature_ok: bool = False
-    unanswered: bool = False  # a lookup it needs got no answer: the group is held
-
-    def attach(self, found: Resolved) -> None:
-        """Its device from a lookup: unknown (no such device), throttled (no lookup allowed),
-        or unanswered (no answer yet: neither refused nor accepted)."""
-        assert self.report is not None
-        device_id = self.report.body.device_id
-        if device_id in found.devices:
-            device = found.devices[device_id]
-            if device is None:
-                self.error = rep.ReportError(rep.UNKNOWN_DEVICE, f"no device {device_id.hex()}")
-            else:
-                self.device = device
-        elif device_id in found.throttled:
-            self.error = rep.ReportError(
-                rep.THROTTLED, f"device {device_id.hex()} not looked up: lookup budget spent"
-            )
-        else:
-            self.unanswered = True
-
-    def pair(self) -> tuple[rep.Report, Device]:
-        assert self.report is not None and self.device is not None
-        return self.report, self.device
-
-    def device_id(self) -> bytes:
-        """Its report's device id."""
-        assert self.report is not None
-        return self.report.body.device_id
-
-    def suspect(self) -> bool:
-        """A failed signature or an inactive device: worth one look at the ledger's record."""
-        _, device = self.pair()
-        return not self.signature_ok or device.status != STATUS_ACTIVE
-
-    def awaits(self, refreshed: Resolved) -> bool:
-        """A failed signature of an active device whose refresh got no answer: only the
-        ledger's current key tells a rotation from a forgery. (A decommissioning is final, so
-        a cached inactive record settles the report.)"""
-        report, device = self.pair()
-        return (
-            not self.signature_ok
-            and device.status == STATUS_ACTIVE
-            and report.body.device_id in refreshed.unanswered
-        )
-
-    def settle(self, refreshed: dict[bytes, Device | None]) -> None:
-        """Signature (under a refreshed key if it rotated), status, kind; ReportError else."""
-        report, device = self.pair()
-        body = report.body
-        fresh = refreshed.get(body.device_id)
-        if not self.signature_ok:
-            if (
-                fresh is None
-                or fresh.public_key == device.public_key
-                or not report.signature_valid(fresh.public_key)
-            ):
-                raise rep.ReportError(rep.FORGED, f"bad signature for {body.device_id.hex()}")
-            device = fresh
-        if device.status != STATUS_ACTIVE:
-            if fresh is None or fresh.status != STATUS_ACTIVE:
-                raise rep.ReportError(rep.DECOMMISSIONED, f"{body.device_id.hex()} is retired")
-            device = fresh
-        if body.kind != device.kind:
-            raise rep.ReportError(
-                rep.MALFORMED, f"{body.kind} readings from a {device.kind} device"
-            )
-        self.device = device
-
-
-@dataclass(slots=True)
-class _Answers:
-    """The device lookups answered for one group, kept while the group is held, so that each
-    try asks only for what is still unanswered (not again for what the cache expired since)."""
-
-    devices: dict[bytes, Device | None] = field(default_factory=dict)
-    refreshed: dict[bytes, Device | None] = field(default_factory=dict)
-
-
-class _Held(Exception):
-    """A group with reports whose device lookups got no answer: neither stored nor acknowledged,
-    tried again (Gateway._ingest_until_settled)."""
-
-    def __init__(self, reports: int, devices: int) -> None:
-        super().__init__(f"{reports} reports of {devices} devices")
-        self.reports = reports
-        self.devices = devices
-
-
 class Gateway:
     def __init__(
         self, config: GatewayConfig, store: GatewayStore, wallet: Wallet | None, client: Client
@@ -260,20 +142,19 @@ class Gateway:
         # dying) would load counters that miss the other's commits.
         store.acquire_writer_lock()
         store.check_layout(config.shard, config.shards)
-        self.devices = DeviceCache(
+        devices = DeviceCache(
             client,
             ttl_s=config.device_ttl_s,
             max_known=config.device_cache_size,
             max_missing=max(1, config.device_cache_size // 10),
             unknown_per_s=config.unknown_lookups_per_s,
         )
-        self.stats = Stats()
+        self.checker = GroupChecker(devices, config.verify_threads, config.lookup_timeout_s)
         self._counters = store.counters()
-        self._queue: queue.Queue[_Incoming] = queue.Queue(maxsize=config.queue_size)
-        self.dropped = 0
+        self._queue: queue.Queue[Incoming] = queue.Queue(maxsize=config.queue_size)
+        self.metrics = GatewayMetrics(config.queue_size, self._queue.qsize)
         self._in_hand = 0  # messages the ingest thread has taken and not yet settled
         self.connect_error = ""
-        self._reject_log: dict[str, tuple[float, int]] = {}  # reason: (last logged, left out)
         self._stop = threading.Event()
         self._anchor_wake = threading.Event()
         self._generation = 0
@@ -282,43 +163,6 @@ class Gateway:
         if self._unbatched:
             self._first_unbatched = time.monotonic()
         self._threads: list[threading.Thread] = []
-        self._pool = ThreadPoolExecutor(max(1, config.verify_threads), "gateway-verify")
-        self.registry = CollectorRegistry()
-        self._m_accepted = Counter(
-            "citychain_gateway_reports_accepted", "reports stored", registry=self.registry
-        )
-        self._m_rejected = Counter(
-            "citychain_gateway_reports_rejected",
-            "reports refused, by reason",
-            ["reason"],
-            registry=self.registry,
-        )
-        for reason in rep.REASONS:
-            self._m_rejected.labels(reason)
-        self._m_duplicates = Counter(
-            "citychain_gateway_reports_duplicate",
-            "redeliveries of stored reports (acknowledged, not stored again)",
-            registry=self.registry,
-        )
-        self._m_held = Counter(
-            "citychain_gateway_groups_held",
-            "tries of a group held back because a device lookup got no answer (node unreachable)",
-            registry=self.registry,
-        )
-        self._m_dropped = Counter(
-            "citychain_gateway_messages_dropped",
-            "QoS 0 messages dropped because the ingest queue was full",
-            registry=self.registry,
-        )
-        self._m_queue_full = Counter(
-            "citychain_gateway_queue_full",
-            "QoS 1 messages that waited for room in the full ingest queue",
-            registry=self.registry,
-        )
-        depth = Gauge(
-            "citychain_gateway_queue_depth", "messages waiting for ingest", registry=self.registry
-        )
-        depth.set_function(self._queue.qsize)
         self.anchorer: Anchorer | None = None
         if config.anchor:
             if wallet is None:
@@ -326,7 +170,27 @@ class Gateway:
             self.anchorer = Anchorer(
                 [store], wallet, client, config.gateway_device, self.registry, self._on_anchored
             )
-        self.mqtt = BufferedClient(
+        self._subscribed = threading.Event()
+        self.mqtt = self._mqtt_client()
+
+    @property
+    def devices(self) -> DeviceCache:
+        """The cache of the ledger's devices the checks look up."""
+        return self.checker.devices
+
+    @property
+    def stats(self) -> Stats:
+        return self.metrics.stats
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def _mqtt_client(self) -> BufferedClient:
+        """A persistent session (fixed client id, ``clean_session`` false) that acknowledges
+        nothing by itself (``manual_ack``)."""
+        config = self.config
+        client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=config.mqtt_client_id,
             clean_session=False,
@@ -334,15 +198,15 @@ class Gateway:
             manual_ack=True,
         )
         if config.mqtt_username:
-            self.mqtt.username_pw_set(config.mqtt_username, config.mqtt_password)
-        self.mqtt.on_connect = self._on_connect
-        self.mqtt.on_message = self._on_message
-        self.mqtt.on_subscribe = self._on_subscribe
-        self._subscribed = threading.Event()
-        self.mqtt.reconnect_delay_set(1, 2)
+            client.username_pw_set(config.mqtt_username, config.mqtt_password)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.reconnect_delay_set(1, 2)
+        return client
 
     def _on_anchored(self, batch: Batch) -> None:
-        self.stats.batches_anchored += 1
+        self.metrics.anchored()
 
     # --- MQTT -----------------------------------------------------------------------------
     def _on_connect(
@@ -377,12 +241,12 @@ class Gateway:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         # Anything longer than a report is refused by its length alone: keep no more of it.
         payload = msg.payload[: rep.MAX_WIRE_BYTES + 1]
-        item = _Incoming(msg.mid, msg.qos, msg.topic, payload, self._generation)
+        item = Incoming(msg.mid, msg.qos, msg.topic, payload, self._generation)
         if msg.qos == 0:
             try:
                 self._queue.put_nowait(item)
             except queue.Full:
-                self._drop(item)
+                self.metrics.dropped(item.topic)
             return
         # QoS 1: wait for room. The broker has at most max_inflight_messages of ours unacknowledged,
         # so the queue cannot overflow by much; while paho's thread waits here, it reads nothing.
@@ -390,7 +254,7 @@ class Gateway:
             self._queue.put_nowait(item)
             return
         except queue.Full:
-            self._m_queue_full.inc()
+            self.metrics.queue_full()
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=QUEUE_WAIT_S)
@@ -398,17 +262,6 @@ class Gateway:
             except queue.Full:
                 continue
         # Stopping: the message stays unacknowledged, and the broker delivers it again.
-
-    def _drop(self, item: _Incoming) -> None:
-        self.dropped += 1
-        self._m_dropped.inc()
-        if self.dropped % DROP_LOG_EVERY == 1:
-            log.warning(
-                "ingest queue full (%d): dropped a QoS 0 message on %s (%d dropped so far)",
-                self.config.queue_size,
-                item.topic,
-                self.dropped,
-            )
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> Gateway:
@@ -439,8 +292,7 @@ class Gateway:
             thread.join(timeout=30)
         self.mqtt.disconnect()
         self.mqtt.loop_stop()
-        self._pool.shutdown()
-        self.devices.close()
+        self.checker.close()
         self.store.close()
 
     def idle(self) -> bool:
@@ -474,27 +326,21 @@ class Gateway:
             self._in_hand = 0
             self._maybe_cut(time.monotonic())
 
-    def _ingest_until_settled(self, group: list[_Incoming]) -> bool:
+    def _ingest_until_settled(self, group: list[Incoming]) -> bool:
         """Ingest ``group``, trying again until it is settled; False if stopped meanwhile.
 
         Its messages are unacknowledged, and a broker redelivers those only on a new
         connection, so dropping them would stall. A group held for a device lookup with no
         answer (the node slow or unreachable) waits briefly and is tried again with what was
         answered so far; so does one whose ingest failed."""
-        answers = _Answers()
+        answers = Answers()
         hold_wait = HOLD_WAIT_S
         while True:
             try:
                 self._ingest(group, answers)
                 return True
-            except _Held as held:
-                self._m_held.inc()
-                self._log_limited(
-                    HELD,
-                    HOLD_LOG_S,
-                    f"holding a group of {len(group)} messages: no answer yet to the device "
-                    f"lookups of {held} (the node slow or unreachable); trying again",
-                )
+            except Held as held:
+                self.metrics.held(len(group), str(held))
                 wait_s, hold_wait = hold_wait, min(2 * hold_wait, HOLD_WAIT_MAX_S)
             except Exception:
                 log.exception("ingest failed for a group of %d messages", len(group))
@@ -502,14 +348,14 @@ class Gateway:
             if self._stop.wait(wait_s):
                 return False
 
-    def _ingest(self, group: list[_Incoming], answers: _Answers | None = None) -> None:
-        """Check, store and acknowledge ``group``; _Held (nothing stored or acknowledged) if a
+    def _ingest(self, group: list[Incoming], answers: Answers | None = None) -> None:
+        """Check, store and acknowledge ``group``; Held (nothing stored or acknowledged) if a
         device lookup it needs got no answer. ``answers`` carries lookups over between tries."""
-        checks = self._verify(group, answers or _Answers())
+        checks = self.checker.check(group, answers or Answers(), vouched=self._counters)
         held = [check for check in checks if check.unanswered]
         if held:
             devices = {check.device_id() for check in held}
-            raise _Held(len(held), len(devices))
+            raise Held(f"{len(held)} reports of {len(devices)} devices")
         rows: list[tuple[bytes, bytes, int, bytes]] = []
         seen: set[bytes] = set()
         pending_counters: dict[bytes, int] = {}
@@ -520,9 +366,7 @@ class Gateway:
                 assert check.report is not None
                 accepted = self._check_counter(check.report, pending_counters, seen)
             except rep.ReportError as exc:
-                self.stats.rejected[exc.reason] += 1
-                self._m_rejected.labels(exc.reason).inc()
-                self._log_rejection(check.item.topic, exc)
+                self.metrics.rejected(check.item.topic, exc)
                 continue
             if accepted is None:
                 continue
@@ -532,8 +376,7 @@ class Gateway:
         if rows:
             self.store.add_reports(rows)
             self._counters.update(pending_counters)
-            self.stats.accepted += len(rows)
-            self._m_accepted.inc(len(rows))
+            self.metrics.accepted(len(rows))
             if self._first_unbatched is None:
                 self._first_unbatched = time.monotonic()
             self._unbatched += len(rows)
@@ -545,99 +388,6 @@ class Gateway:
             [item.mid for item in group if item.qos == 1 and item.generation == generation]
         )
 
-    def _log_rejection(self, topic: str, exc: rep.ReportError) -> None:
-        self._log_limited(exc.reason, REJECT_LOG_S, f"rejected report on {topic}: {exc}")
-
-    def _log_limited(self, key: str, every_s: float, message: str) -> None:
-        """One line per ``key`` every ``every_s`` at most, saying how many it left out since."""
-        now = time.monotonic()
-        last, skipped = self._reject_log.get(key, (-every_s, 0))
-        if now - last < every_s:
-            self._reject_log[key] = (last, skipped + 1)
-            return
-        more = f" (and {skipped} more {key} since the last line)" if skipped else ""
-        log.warning("%s%s", message, more)
-        self._reject_log[key] = (now, 0)
-
-    def _verify(self, group: list[_Incoming], answers: _Answers) -> list[_Check]:
-        """Every check of a group but the counter's. What needs no device first (decode, topic,
-        ranges); then the group's devices, looked up together (DeviceCache.resolve); then the
-        signatures, on threads; then one refresh of the devices whose key or status failed.
-        A check whose lookup got no answer is marked ``unanswered``, neither refused nor
-        accepted."""
-        checks = [_Check(item) for item in group]
-        for check in checks:
-            try:
-                check.report = self._parse(check.item)
-            except rep.ReportError as exc:
-                check.error = exc
-        ids = [c.report.body.device_id for c in checks if c.report is not None and not c.error]
-        found = self._resolve(ids, answers.devices, refresh=False)
-        live: list[_Check] = []
-        for check in checks:
-            if check.report is not None and check.error is None:
-                check.attach(found)
-                if check.device is not None:
-                    live.append(check)
-        pairs = [check.pair() for check in live]
-        for check, ok in zip(live, self._verify_signatures(pairs), strict=True):
-            check.signature_ok = ok
-        suspects = [check.device_id() for check in live if check.suspect()]
-        refreshed = self._resolve(suspects, answers.refreshed, refresh=True)
-        for check in live:
-            if check.awaits(refreshed):
-                check.unanswered = True
-                continue
-            try:
-                check.settle(refreshed.devices)
-            except rep.ReportError as exc:
-                check.error = exc
-        return checks
-
-    def _resolve(
-        self, ids: list[bytes], answered: dict[bytes, Device | None], *, refresh: bool
-    ) -> Resolved:
-        """The devices of ``ids``: those ``answered`` on an earlier try of the group as they
-        were, the rest from the cache (DeviceCache.resolve); new answers into ``answered``.
-        Devices whose reports this gateway has stored are looked up outside the budget."""
-        ask = [device_id for device_id in ids if device_id not in answered]
-        if not ask:
-            return Resolved(answered, frozenset(), frozenset())
-        found = self.devices.resolve(
-            ask, self.config.lookup_timeout_s, refresh=refresh, vouched=self._counters
-        )
-        for device_id, device in found.devices.items():
-            if device_id not in found.unanswered:
-                answered[device_id] = device
-        return Resolved({**answered, **found.devices}, found.throttled, found.unanswered)
-
-    @staticmethod
-    def _parse(item: _Incoming) -> rep.Report:
-        """Decode the payload and check what needs no device: the topic is the report's
-        device's, the counter fits, the readings are in range (ReportError otherwise)."""
-        report = rep.parse_report(item.payload)
-        body = report.body
-        if item.topic != report_topic(body.device_id):
-            raise rep.ReportError(rep.MALFORMED, f"device {body.device_id.hex()} on {item.topic}")
-        if body.counter > COUNTER_LIMIT:
-            raise rep.ReportError(rep.OUT_OF_RANGE, f"counter {body.counter} > 2^63-1")
-        rep.check_ranges(body)
-        return report
-
-    def _verify_signatures(self, pairs: list[tuple[rep.Report, Device]]) -> list[bool]:
-        """Check a group's signatures, split over threads: libsodium runs without the GIL, so
-        they verify on every core while paho's thread keeps reading the socket."""
-
-        def verify_chunk(chunk: list[tuple[rep.Report, Device]]) -> list[bool]:
-            return [report.signature_valid(device.public_key) for report, device in chunk]
-
-        threads = self.config.verify_threads
-        if threads <= 1 or len(pairs) < 2 * MIN_CHUNK:
-            return verify_chunk(pairs)
-        size = max(MIN_CHUNK, -(-len(pairs) // threads))
-        chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-        return [ok for result in self._pool.map(verify_chunk, chunks) for ok in result]
-
     def _check_counter(
         self, report: rep.Report, pending: dict[bytes, int], seen: set[bytes]
     ) -> rep.Report | None:
@@ -647,8 +397,7 @@ class Gateway:
         last = pending.get(body.device_id, self._counters.get(body.device_id, -1))
         if body.counter <= last:
             if report.id in seen or self.store.has_report(report.id):
-                self.stats.duplicates += 1
-                self._m_duplicates.inc()
+                self.metrics.duplicate()
                 return None
             raise rep.ReportError(
                 rep.REPLAYED, f"counter {body.counter} of {body.device_id.hex()} <= {last}"

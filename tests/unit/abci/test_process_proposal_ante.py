@@ -6,15 +6,18 @@ signed but fail the ante step (no funds for the fee, a nonce gap, a replay): the
 stay in the chain for ever. ProcessProposal now runs the block's transactions in order on a
 scratch branch of the committed state and REJECTs such a block; PrepareProposal leaves them
 out, so an honest proposal is always accepted. Signatures are verified off the event loop.
+FinalizeBlock of the block a proposal check ran takes that run rather than running it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import ALICE, BOB, CCY, CHAIN_ID, DAVE, addr, key, make_genesis
@@ -30,6 +33,7 @@ from citychain.engines.cometbft.engine import (
 from citychain.engines.cometbft.handler import MAX_PROPOSAL_TXS, AbciHandler
 from citychain.genesis import Genesis
 from citychain.modules.bank.messages import MsgSend
+from citychain.modules.base import Context
 from citychain.pb.tendermint.abci import types_pb2 as abci
 from citychain.pb.tendermint.crypto import keys_pb2
 from citychain.store.sqlite import BlockStore
@@ -73,7 +77,12 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def handler(tmp_path: Path) -> AbciHandler:
-    handler = AbciHandler(Application(BlockStore(tmp_path / "chain.sqlite")))
+    return started(tmp_path / "chain.sqlite")
+
+
+def started(db_file: Path) -> AbciHandler:
+    """A handler over a new Application after InitChain."""
+    handler = AbciHandler(Application(BlockStore(db_file)))
     genesis = genesis_doc()
     init = abci.RequestInitChain(
         chain_id=CHAIN_ID,
@@ -103,18 +112,34 @@ def prepare(handler: AbciHandler, txs: list[bytes], height: int = 1) -> list[byt
     return list(response.prepare_proposal.txs)
 
 
-def commit_block(handler: AbciHandler, height: int, txs: list[bytes]) -> None:
-    async def scenario() -> None:
+def commit_block(handler: AbciHandler, height: int, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
+    async def scenario() -> abci.ResponseFinalizeBlock:
         request = abci.RequestFinalizeBlock(
             height=height, txs=txs, hash=hashlib.sha256(b"%d" % height).digest()
         )
         request.time.seconds = BLOCK_TIME_S + height
-        await handler.handle(abci.Request(finalize_block=request))
+        finalized = await handler.handle(abci.Request(finalize_block=request))
         await handler.handle(abci.Request(commit=abci.RequestCommit()))
         assert handler.writing is not None
         await handler.writing
+        return finalized.finalize_block
 
-    run(scenario())
+    response: abci.ResponseFinalizeBlock = run(scenario())
+    return response
+
+
+def count_transfers(handler: AbciHandler) -> list[bytes]:
+    """The hash of each transaction whose transfer the Application runs, from now on."""
+    calls: list[bytes] = []
+    app = handler.app
+    route = app.routes[MsgSend.TYPE]
+
+    def counting(ctx: Context, message: Any) -> bytes | None:
+        calls.append(ctx.tx_hash)
+        return route.handler(ctx, message)
+
+    app.routes[MsgSend.TYPE] = dataclasses.replace(route, handler=counting)
+    return calls
 
 
 def test_a_good_proposal_is_accepted(handler: AbciHandler) -> None:
@@ -235,3 +260,58 @@ def test_engine_block_limits_follow_the_cometbft_genesis(tmp_path: Path) -> None
         cometbft_home=tmp_path / "cometbft",
     )
     assert engine.block_limits() == (MAX_PROPOSAL_TXS, 4194304 - 1048576 - 64 * 1024)
+
+
+# --- a proposal's run is the block's ------------------------------------------------------------
+def a_block() -> list[bytes]:
+    """A block whose transfers, fees and a failing message all move money between them."""
+    return [pay(ALICE, 0, 100, to=DAVE), pay(DAVE, 0, 10), pay(ALICE, 1, 10**9), pay(BOB, 0)]
+
+
+def test_finalize_takes_the_run_of_the_proposal_it_accepted(
+    handler: AbciHandler, tmp_path: Path
+) -> None:
+    """ProcessProposal ran the block's transactions already: FinalizeBlock of that block does
+    not run them again, and answers exactly what a node that never saw the proposal computes
+    (a block replayed after a crash)."""
+    txs = a_block()
+    transfers = count_transfers(handler)
+    assert process(handler, txs) == ACCEPT
+    assert len(transfers) == len(txs)
+    finalized = commit_block(handler, 1, txs)
+    assert len(transfers) == len(txs)  # not run again
+    replayed = commit_block(started(tmp_path / "replay.sqlite"), 1, txs)
+    assert finalized == replayed
+    # The third fails in its message (an overdraft) after paying its fee.
+    assert [r.code == 0 for r in finalized.tx_results] == [True, True, False, True]
+
+
+def test_the_proposer_runs_its_block_once(handler: AbciHandler, tmp_path: Path) -> None:
+    mempool = [*a_block(), pay(DAVE, 5)]  # a nonce gap PrepareProposal leaves out
+    transfers = count_transfers(handler)
+    proposed = prepare(handler, mempool)
+    assert proposed == mempool[:-1]
+    assert process(handler, proposed) == ACCEPT
+    finalized = commit_block(handler, 1, proposed)
+    assert transfers == [hashlib.sha256(raw).digest() for raw in proposed]
+    assert finalized == commit_block(started(tmp_path / "replay.sqlite"), 1, proposed)
+
+
+def test_a_block_other_than_the_proposal_is_run_again(handler: AbciHandler, tmp_path: Path) -> None:
+    txs = a_block()
+    transfers = count_transfers(handler)
+    assert process(handler, txs) == ACCEPT  # round 0's proposal
+    assert process(handler, txs[:2]) == ACCEPT  # round 1's
+    decided = txs[:1]  # round 2's, decided without this node's ProcessProposal
+    before = len(transfers)
+    finalized = commit_block(handler, 1, decided)
+    assert len(transfers) == before + len(decided)
+    assert finalized == commit_block(started(tmp_path / "replay.sqlite"), 1, decided)
+    # The same transactions at another time are another block.
+    later = [pay(ALICE, 1)]
+    assert process(handler, later, height=2) == ACCEPT
+    before = len(transfers)
+    request = abci.RequestFinalizeBlock(height=2, txs=later)
+    request.time.seconds = BLOCK_TIME_S + 99
+    run(handler.handle(abci.Request(finalize_block=request)))
+    assert len(transfers) == before + len(later)

@@ -60,7 +60,6 @@ from citychain.modules.battery.queries import (
 )
 from citychain.modules.battery.state import (
     DAY_MS,
-    FLEET_PREFIX,
     get_health,
     get_params,
     health_key,
@@ -298,19 +297,3 @@ def test_without_the_holding_secret_only_the_manufacturer_reads(chain: Chain) ->
     with pytest.raises(BatteryError) as raised:
         status_view(state, bid(), bytes(32), addr(FLEET), height)
     assert raised.value.error == errors.NOT_AUTHORISED
-
-
-def test_the_fleet_index_by_replacement_day_follows_the_predictions(tmp_path: Path) -> None:
-    chain = battery_chain(tmp_path)
-    days = {"B-1": 500, "B-2": 100, "B-3": 300}
-    for identifier in days:
-        register(chain, identifier)
-    for identifier, offset in days.items():
-        assert chain.run(ORACLE, prediction(FIRST_DAY + offset, bid(identifier))).ok
-    # A new prediction moves the battery in the index (invariant fleet-index, checked after
-    # every block).
-    assert chain.run(ORACLE, prediction(FIRST_DAY + 400, bid("B-2"))).ok
-    index = [
-        key[len(FLEET_PREFIX) :] for key, _ in chain.app.committed.items_with_prefix(FLEET_PREFIX)
-    ]
-    assert [bid_ for bid_ in (i[4:] for i in index)] == [bid("B-3"), bid("B-2"), bid("B-1")]

@@ -5,7 +5,9 @@ change and paged, and the owner and lessee indexes read without a walk of the st
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
+from typing import Any
 
 import pytest
 from battery_chain import (
@@ -89,7 +91,7 @@ def test_the_label_leads_to_no_owner_lessee_status_or_history(tmp_path: Path) ->
     # The committed state: every key or value that holds the battery id is the public record,
     # its health or its prediction; none of them holds a person or the holding id.
     linked = {k: v for k, v in state.items() if battery_id in k or battery_id in v}
-    assert {k[:6] for k in linked} == {b"bat/b/", b"bat/h/", b"bat/x/", b"bat/p/"}
+    assert {k[:6] for k in linked} == {b"bat/b/", b"bat/h/", b"bat/x/"}
     for key, value in linked.items():
         for secret in (*people, holding_id, HOLDING_SECRET):
             assert secret not in key and secret not in value, key
@@ -183,16 +185,25 @@ def test_history_is_one_key_per_change_and_paged(tmp_path: Path) -> None:
         history_view(state, bid(), HOLDING_SECRET, addr(FLEET), chain.height, limit=101)
 
 
-class PointReads:
-    """A state that answers point reads only, and records them: no prefix walk is possible."""
+class RecordedReads:
+    """A state that answers point reads and the store's range read of keys (``keys_after``,
+    as ``BlockStore.state_keys_after``) only, and records every key it gives: no walk of the
+    state is possible."""
 
     def __init__(self, values: dict[bytes, bytes]) -> None:
-        self.values = values
+        self.values = dict(values)
+        self.ordered = sorted(values)
         self.keys: list[bytes] = []
 
     def get(self, key: bytes) -> bytes | None:
         self.keys.append(key)
         return self.values.get(key)
+
+    def keys_after(self, prefix: bytes, after: bytes | None, limit: int) -> list[bytes]:
+        first = bisect_right(self.ordered, after) if after is not None else 0
+        found = [key for key in self.ordered[first:] if key.startswith(prefix)][:limit]
+        self.keys.extend(found)
+        return found
 
 
 def test_the_fleet_reads_the_owner_and_lessee_indexes_only(tmp_path: Path) -> None:
@@ -207,24 +218,49 @@ def test_the_fleet_reads_the_owner_and_lessee_indexes_only(tmp_path: Path) -> No
     assert chain.run(STRANGER, MsgLease(hid("B-OTHER"), addr(FLEET), None)).ok
     for i in range(100):  # unrelated state the fleet must not walk
         assert chain.run(MAKER, register_msg(f"NOISE-{i}")).ok
-    reads = PointReads(chain.app.committed.values)
-    first = fleet_view(reads, addr(FLEET), chain.height, limit=3)
-    rest = fleet_view(reads, addr(FLEET), chain.height, after=first["next"], limit=3)
+    reads = RecordedReads(chain.app.committed.values)
+    first = fleet_view(reads, reads.keys_after, addr(FLEET), chain.height, limit=3)
+    rest = fleet_view(
+        reads, reads.keys_after, addr(FLEET), chain.height, after=first["next"], limit=3
+    )
     entries = first["holdings"] + rest["holdings"]
     assert rest["next"] is None
     expected = {hid(n).hex() for n in names if n != "B-1"}
     owned = {e["holding_id"] for e in entries if e["role"] == "owner"}
     assert owned == expected
     assert [e["holding_id"] for e in entries if e["role"] == "lessee"] == [hid("B-OTHER").hex()]
-    # Every read is an index count, an index slot or a listed holding: a dozen, not 100+.
-    allowed = (b"bat/n/", b"bat/o/", b"bat/l/", b"bat/k/")
+    # Every key read is an index entry or a listed holding: a dozen, not 100+.
+    allowed = (b"bat/o/", b"bat/l/", b"bat/k/")
     assert all(k.startswith(allowed) for k in reads.keys), reads.keys
     assert len(reads.keys) <= 2 * len(entries) + 4
     # The lessee sees its lease; the one it ended is gone from the index.
-    driver = fleet_view(reads, addr(DRIVER), chain.height)["holdings"]
+    driver = fleet_view(reads, reads.keys_after, addr(DRIVER), chain.height)["holdings"]
     assert [(e["holding_id"], e["role"]) for e in driver] == [(hid("B-2").hex(), "lessee")]
     assert chain.run(FLEET, MsgLease(hid("B-2"), None, None)).ok
-    assert fleet_view(chain.app.committed, addr(DRIVER), chain.height)["holdings"] == []
+    after = RecordedReads(chain.app.committed.values)
+    assert fleet_view(after, after.keys_after, addr(DRIVER), chain.height)["holdings"] == []
+
+
+def test_a_fleet_page_survives_a_transfer_of_an_entry_before_it(tmp_path: Path) -> None:
+    """The cursor names the page's last holding, so a holding leaving the index between two
+    pages shifts nothing (before, the last entry took the freed slot and the next page
+    missed it)."""
+    chain = battery_chain(tmp_path)
+    by_hid = {hid(name).hex(): name for name in ("B-0", "B-1", "B-2")}
+    for name in by_hid.values():
+        register(chain, name)
+
+    def page(after: str | None, limit: int) -> dict[str, Any]:
+        keys_after = chain.app.store.state_keys_after
+        return fleet_view(
+            chain.app.committed, keys_after, addr(FLEET), chain.height, after=after, limit=limit
+        )
+
+    first = page(None, 1)
+    [listed] = [entry["holding_id"] for entry in first["holdings"]]
+    assert chain.run(FLEET, MsgTransfer(hid(by_hid[listed]), addr(RECYCLER))).ok
+    rest = [entry["holding_id"] for entry in page(first["next"], 10)["holdings"]]
+    assert sorted([listed, *rest]) == sorted(by_hid)
 
 
 def test_status_without_the_holding_secret_is_refused_before_its_nonce_is_spent(
@@ -243,7 +279,7 @@ def test_status_without_the_holding_secret_is_refused_before_its_nonce_is_spent(
         return service.admit(
             signed, chain.app.committed, chain.height, NOW_MS,
             chain_id=CHAIN_ID, battery_id=bid(), route=route,
-        )  # fmt: skip
+        ).reader  # fmt: skip
 
     # The manufacturer reads the prediction without the holding, the status only with it.
     assert admit("prediction", b"") == addr(MAKER)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from battery_chain import (
     COMPOSITION_FIELDS,
+    HOLDING_SECRET,
     MAKER,
     SALT_COMPOSITION,
     STRANGER,
@@ -27,6 +28,7 @@ from fastapi.testclient import TestClient
 from helpers import CHAIN_ID, Chain
 
 from citychain.crypto.keys import PrivateKey
+from citychain.modules.battery import holding as holding_module
 from citychain.node.api import create_api
 from citychain.passport import OpeningStore, PassportService
 from citychain.passport.restricted import (
@@ -34,6 +36,7 @@ from citychain.passport.restricted import (
     FLEET_PART,
     FLEET_ROUTE,
     READ_HEADER,
+    SignedReadRequest,
     part_route,
     point4_route,
     sign_read_request,
@@ -91,6 +94,7 @@ class Gate:
         part: str = "health",
         battery_id: bytes | None = None,
         node_id: bytes | None = None,
+        holding: bytes = b"",
     ) -> dict[str, str]:
         signed = sign_read_request(
             key,
@@ -100,6 +104,7 @@ class Gate:
             battery_id=bid() if battery_id is None else battery_id,
             part=part,
             issued_at_ms=int(time.time() * 1000),
+            holding=holding,
         )
         return {READ_HEADER: signed.to_bytes().hex()}
 
@@ -209,3 +214,27 @@ def test_the_replay_is_refused_after_a_restart(gate: Gate, chain: Chain) -> None
         assert _error(restarted.get(f"{base}/health", captured), 401)["code"] == 4
     finally:
         restarted.close()
+
+
+def test_a_gated_read_parses_and_authorises_its_request_once(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route answers from what the request was authorised for: one parse of the header
+    and one check of its holding secret per request (before: two of each)."""
+    calls = {"parse": 0, "holding proof": 0}
+    parse, commitment = SignedReadRequest.from_bytes, holding_module.holding_commitment
+
+    def counted_parse(cls: type[SignedReadRequest], data: bytes) -> SignedReadRequest:
+        calls["parse"] += 1
+        return parse(data)
+
+    def counted_commitment(battery_id: bytes, secret: bytes) -> bytes:
+        calls["holding proof"] += 1
+        return commitment(battery_id, secret)
+
+    monkeypatch.setattr(SignedReadRequest, "from_bytes", classmethod(counted_parse))
+    monkeypatch.setattr(holding_module, "holding_commitment", counted_commitment)
+    header = gate.header(point4_route(bid(), "status"), holding=HOLDING_SECRET)
+    answer = gate.get(f"/battery/{bid().hex()}/status", header)
+    assert answer.status_code == 200, answer.text
+    assert calls == {"parse": 1, "holding proof": 1}

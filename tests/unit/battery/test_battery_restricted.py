@@ -292,7 +292,7 @@ def test_point_four_requests_are_answered_once_across_routes(
     def admit(signed: SignedReadRequest, route: str) -> bytes:
         return service.admit(
             signed, state, height, NOW_MS, chain_id=CHAIN_ID, battery_id=bid(), route=route
-        )
+        ).reader
 
     captured = request(MAKER, HEALTH, service, route=point4_route(bid(), "status"))
     assert admit(captured, "status") == addr(MAKER)

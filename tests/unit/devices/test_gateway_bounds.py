@@ -25,8 +25,8 @@ from citychain.modules.devices import STATUS_ACTIVE, Device, device_key
 from citychain.sim.devices import SimDevice
 from citychain.telemetry import report as rep
 from citychain.telemetry.gateway import Gateway, GatewayConfig, GatewayStore
+from citychain.telemetry.gateway.checks import Answers, Held
 from citychain.telemetry.gateway.devices import DeviceCache
-from citychain.telemetry.gateway.service import _Answers, _Held
 from citychain.telemetry.gateway.topics import report_topic
 
 FLOOD = 100_000
@@ -235,14 +235,14 @@ def test_a_group_of_unknown_devices_does_not_stall_ingest(gateway_for: MakeGatew
         gateway._on_message(NO_CLIENT, None, msg)
     group = _drain(gateway)
     try:
-        with pytest.raises(_Held):
+        with pytest.raises(Held):
             gateway._ingest(group)
         assert gateway.devices.lookups == BURST and gateway.devices.throttled == GROUP - (BURST - 1)
         assert acks == [] and gateway.stats.accepted == 0
         assert sum(gateway.stats.rejected.values()) == 0
     finally:
         node.release()
-    answers = _Answers()
+    answers = Answers()
     wait_until(lambda: _settled(gateway, group, answers), 60, "the group settled")
     assert gateway.stats.accepted == 1
     refused = gateway.stats.rejected
@@ -257,7 +257,7 @@ def _frozen_cache(gateway: Gateway, node: FakeNode) -> Clock:
     """Give ``gateway`` a device cache on a clock that moves only when the test says."""
     clock = Clock()
     gateway.devices.close()
-    gateway.devices = DeviceCache(as_client(node), unknown_burst=BURST, clock=clock)
+    gateway.checker.devices = DeviceCache(as_client(node), unknown_burst=BURST, clock=clock)
     return clock
 
 
@@ -272,11 +272,11 @@ def _record_acks(gateway: Gateway) -> list[list[int]]:
     return acks
 
 
-def _settled(gateway: Gateway, group: list[Any], answers: _Answers) -> bool:
+def _settled(gateway: Gateway, group: list[Any], answers: Answers) -> bool:
     """One more try of a held group (what Gateway._ingest_until_settled does): True once in."""
     try:
         gateway._ingest(group, answers)
-    except _Held:
+    except Held:
         return False
     return True
 
@@ -345,9 +345,9 @@ def test_a_rotated_key_waits_for_an_unreachable_node(gateway_for: MakeGateway) -
     clock.now += 2.0  # the cached key old enough to refresh (REFRESH_MIN_S)
     gateway._on_message(NO_CLIENT, None, _message(report_topic(device.id), device.report()))
     group = _drain(gateway)
-    answers = _Answers()
+    answers = Answers()
     for _ in range(3):
-        with pytest.raises(_Held):
+        with pytest.raises(Held):
             gateway._ingest(group, answers)
     assert sum(gateway.stats.rejected.values()) == 0
     node.failures = 0
@@ -386,7 +386,7 @@ def test_the_queue_holds_its_bound_under_a_flood(gateway_for: MakeGateway) -> No
     for i in range(10_000):
         gateway._on_message(NO_CLIENT, None, _message(report_topic(device.id), raw, mid=i))
     assert gateway._queue.qsize() == 100
-    assert gateway.dropped == 9_900
+    assert gateway.stats.dropped == 9_900
     assert gateway.registry.get_sample_value("citychain_gateway_messages_dropped_total") == 9_900
     assert gateway.registry.get_sample_value("citychain_gateway_queue_depth") == 100
 
@@ -404,7 +404,7 @@ def test_the_queue_holds_its_bound_under_a_flood(gateway_for: MakeGateway) -> No
     gateway._queue.get_nowait()
     waiting.join(10)
     assert not waiting.is_alive() and gateway._queue.qsize() == 100
-    assert gateway.dropped == 9_900  # the QoS 1 message was not dropped
+    assert gateway.stats.dropped == 9_900  # the QoS 1 message was not dropped
 
     stuck = threading.Thread(
         target=gateway._on_message,
@@ -426,7 +426,7 @@ def test_a_device_the_gateway_has_stored_needs_no_token(gateway_for: MakeGateway
     node.register(new)
     gateway = gateway_for(node)
     gateway.devices.close()
-    gateway.devices = DeviceCache(as_client(node), unknown_burst=0, clock=Clock())
+    gateway.checker.devices = DeviceCache(as_client(node), unknown_burst=0, clock=Clock())
     gateway._counters[seen.id] = 0  # as loaded from the store after a restart
     raw = seen.report()
     gateway._on_message(NO_CLIENT, None, _message(report_topic(seen.id), raw))

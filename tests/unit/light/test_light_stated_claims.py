@@ -219,27 +219,45 @@ def test_a_raw_or_empty_claim_states_nothing_and_the_result_says_what_is_proven(
         assert result.details["claim"]["amount"] == BALANCE
 
 
-def test_a_solo_bundle_states_its_header_height_version_and_genesis_set() -> None:
-    bundle, trusted = _solo_bundle()
-    cases: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
-        "height": (lambda b: b.update(height=SOLO_HEIGHT + 1), "header is at height 5"),
-        "version": (lambda b: b.update(version=7), "version must be 1"),
-        "engine": (lambda b: b.update(engine="solo"), "field(s) 'engine'"),
-        "power": (lambda b: b["validators"][0].update(power=9), "not the trusted genesis'"),
-        "another validator listed": (
-            lambda b: b["validators"].append(
-                {"name": "x", "public_key": (b"\x01" * 32).hex(), "power": 1}
-            ),
-            "not the trusted genesis'",
+SOLO_TAMPERINGS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "height": (lambda b: b.update(height=SOLO_HEIGHT + 1), "header is at height 5"),
+    "version": (lambda b: b.update(version=7), "version must be 1"),
+    "engine": (lambda b: b.update(engine="solo"), "field(s) 'engine'"),
+    "power": (lambda b: b["validators"][0].update(power=9), "not the trusted genesis'"),
+    "another validator listed": (
+        lambda b: b["validators"].append(
+            {"name": "x", "public_key": (b"\x01" * 32).hex(), "power": 1}
         ),
-        "validator field": (lambda b: b["validators"][0].update(city="x"), "validators:"),
-    }
-    for what, (change, reason) in cases.items():
-        altered = copy.deepcopy(bundle)
-        change(altered)
-        result = verify_bundle(altered, trusted)
-        assert not result.valid, f"{what}: accepted"
-        assert reason in result.reason, f"{what}: {result.reason}"
+        "not the trusted genesis'",
+    ),
+    "validator field": (lambda b: b["validators"][0].update(city="x"), "validators:"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(SOLO_TAMPERINGS))
+def test_a_solo_bundle_states_its_header_height_version_and_genesis_set(what: str) -> None:
+    bundle, trusted = _solo_bundle()
+    change, reason = SOLO_TAMPERINGS[what]
+    change(bundle)
+    result = verify_bundle(bundle, trusted)
+    assert not result.valid, f"{what}: accepted"
+    assert reason in result.reason, f"{what}: {result.reason}"
+
+
+def test_the_state_answer_of_a_balance_key_states_only_what_is_proven(
+    engine: tuple[dict[str, Any], Trusted],
+) -> None:
+    """``GET /state/{key}?prove=true`` of a balance key answers its key, value and height with a
+    raw claim: each proven, though the key is a balance's; a changed value is refused."""
+    bundle, trusted = engine
+    bundle["claim"] = {"kind": "raw"}
+    answer = {"key": bundle["key"], "value": bundle["value"], "height": bundle["height"]}
+    answer["proof"] = bundle
+    result = verify_document(copy.deepcopy(answer), trusted)
+    assert result.valid, result.reason
+    answer["value"] = (BALANCE + 1).to_bytes(8, "big").hex()
+    refused = verify_document(answer, trusted)
+    assert not refused.valid and "the answer says value" in refused.reason, refused.reason
 
 
 def test_a_claim_that_is_not_an_object_is_refused(

@@ -1,15 +1,5 @@
-"""The Application: citychain's deterministic state machine, in the shape of ABCI.
-
-``info``, ``init_chain``, ``check_tx``, ``finalize_block``, ``commit`` and ``query`` mirror
-CometBFT's ABCI methods (spec/abci/abci++_methods.md). State and results after ``finalize_block``
-depend only on the previous state and the block (abci++_app_requirements.md, Requirements 11-12):
-handlers see the block's height and time, never a clock, and iterate nothing unordered.
-
-Each transaction runs in two layers: the ante step (chain id, signature, expiry, fee, nonce, role;
-the auth module's ``run_ante``) writes the fee and the nonce into the block's state; its messages
-then run in a branch of that state, merged only if every message succeeds. A failing transaction
-therefore leaves no partial writes but still pays its fee.
-"""
+"""The Application (see the package's docstring): genesis, checks, proposals, blocks, commits
+and queries over the modules' handlers."""
 
 from __future__ import annotations
 
@@ -17,31 +7,29 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from citychain.codec import Struct, encode
-from citychain.crypto.address import ADDRESS_SIZE
+from citychain.app.block_run import BlockRun
+from citychain.app.results import (
+    AppInfo,
+    BlockResult,
+    CheckResult,
+    TxResult,
+    block_records,
+    error_result,
+)
 from citychain.errors import CityError
 from citychain.genesis import Genesis, GenesisError
 from citychain.modules import auth, bank, battery, consortium, devices, registry
 from citychain.modules.auth import RoutedMessage, get_nonce, run_ante
-from citychain.modules.base import Context, Event, MessageRoute, Module, ValidatorUpdate
+from citychain.modules.base import Context, MessageRoute, Module, ValidatorUpdate
 from citychain.state import MerkleTree, Proof
 from citychain.state.overlay import Committed, Overlay
-from citychain.store.sqlite import BlockRecord, BlockStore, TxRecord
+from citychain.store.sqlite import BlockRecord, BlockStore
 from citychain.tx import errors as tx_errors
 from citychain.tx.envelope import DecodedTx, decode_tx
 
-__all__ = [
-    "DEFAULT_MODULES",
-    "AppInfo",
-    "Application",
-    "BlockResult",
-    "CheckResult",
-    "StateCorruptedError",
-    "TxResult",
-]
+__all__ = ["DEFAULT_MODULES", "VERIFIED_CACHE_SIZE", "Application", "StateCorruptedError"]
 
 DEFAULT_MODULES: tuple[Module, ...] = (
     auth.MODULE,
@@ -58,102 +46,8 @@ DEFAULT_MODULES: tuple[Module, ...] = (
 VERIFIED_CACHE_SIZE = 500_000
 
 
-class TxResult(Struct, frozen=True):
-    """A transaction's outcome; ``code``, ``codespace`` and ``data`` are consensus data."""
-
-    code: int
-    codespace: str
-    log: str
-    data: bytes
-    events: tuple[Event, ...]
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
-
-    def consensus_hash(self) -> bytes:
-        return hashlib.sha256(encode((self.code, self.codespace, self.data))).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    code: int
-    codespace: str
-    log: str
-    tx: DecodedTx | None
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
-
-
-@dataclass(frozen=True, slots=True)
-class AppInfo:
-    chain_id: str
-    height: int  # -1 before genesis
-    app_hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class BlockResult:
-    height: int
-    time_ms: int
-    tx_hashes: list[bytes]
-    tx_raws: list[bytes]
-    tx_results: list[TxResult]
-    tx_senders: list[bytes | None]  # None for bytes that did not decode
-    app_hash: bytes
-    validator_updates: list[ValidatorUpdate] = field(default_factory=list)
-
-
 class StateCorruptedError(RuntimeError):
     """The stored state does not hash to the stored app hash: refuse to run rather than diverge."""
-
-
-def _error_result(exc: CityError, events: tuple[Event, ...] = ()) -> TxResult:
-    return TxResult(exc.code, exc.codespace, exc.message, b"", events)
-
-
-def _block_records(
-    pending: BlockResult,
-) -> tuple[list[TxRecord], list[tuple[bytes, int, int]], list[tuple[str, int, int]]]:
-    """The block's transaction records, and its account and event-type indexes: each
-    transaction is listed under its signer, every 20-byte event attribute (an address) and
-    every event type it emitted, each once, sorted."""
-    height = pending.height
-    txs: list[TxRecord] = []
-    account_index: list[tuple[bytes, int, int]] = []
-    event_index: list[tuple[str, int, int]] = []
-    for index, (tx_hash, raw, result, signer) in enumerate(
-        zip(
-            pending.tx_hashes,
-            pending.tx_raws,
-            pending.tx_results,
-            pending.tx_senders,
-            strict=True,
-        )
-    ):
-        txs.append(TxRecord(tx_hash, height, index, raw, encode(result)))
-        accounts, types = _touched(signer, result)
-        account_index.extend((a, height, index) for a in sorted(accounts))
-        event_index.extend((t, height, index) for t in sorted(types))
-    return txs, account_index, event_index
-
-
-def _touched(signer: bytes | None, result: TxResult) -> tuple[set[bytes], set[str]]:
-    """The accounts a transaction touched (its signer, addresses in its events) and its
-    event types."""
-    accounts: set[bytes] = set()
-    types: set[str] = set()
-    if signer is not None:
-        accounts.add(signer)
-    for event in result.events:
-        types.add(event.type)
-        for _, value in event.attributes:
-            # Events carry addresses as raw bytes of exactly an address's size.
-            if isinstance(value, bytes) and len(value) == ADDRESS_SIZE:
-                accounts.add(value)
-    return accounts, types
 
 
 class Application:
@@ -187,6 +81,8 @@ class Application:
         # block has included yet, in the order they were checked (see rebase_check_state).
         self.track_pending = False
         self._pending_checks: dict[bytes, DecodedTx] = {}
+        # The last proposal whose transactions all passed the ante step, run (block_run.py).
+        self._ahead: BlockRun | None = None
         self._block: Overlay | None = None
         self._pending: BlockResult | None = None
         # The newest block header, which may be ahead of the store while its write is queued.
@@ -289,10 +185,10 @@ class Application:
         return tx_hash in self._pending_checks
 
     def forget_pending_checks(self) -> None:
-        """The mempool that held the transactions ``check_tx`` accepted is gone (a CometBFT
-        restarted under this process starts with an empty one): the check state becomes the
-        committed state again, so they can be checked in again. A mempool that still holds
-        some re-adds them at its next recheck."""
+        """The mempool that held the transactions ``check_tx`` accepted is gone (its CometBFT's
+        mempool connection closed; one restarted under this process starts with an empty
+        one): the check state becomes the committed state again, so they can be checked in
+        again."""
         self._pending_checks.clear()
         self._check = Overlay(self.committed)
 
@@ -348,18 +244,22 @@ class Application:
         the ante step (wrong chain, bad signature, expired, fee too low or unpayable, nonce used
         or ahead, unknown message or role), as ``(index, error)``, or None if none would.
 
-        The transactions run in block order on a scratch branch of the committed state exactly
-        as ``finalize_block`` will run them (messages included, since they move the money that
+        The transactions run in block order on a branch of the committed state exactly as
+        ``finalize_block`` will run them (messages included, since they move the money that
         a later fee is paid from), so two transactions of one sender with consecutive nonces
-        pass. A signature missing from the verified cache is verified here, on the calling
-        thread (the ABCI handler verifies a proposal's unknown signatures off the event loop
-        first); the answer depends only on the state and the bytes.
+        pass; a block that passes is kept, run, for ``finalize_block`` (block_run.py). A
+        signature missing from the verified cache is verified here, on the calling thread (the
+        ABCI handler verifies a proposal's unknown signatures off the event loop first); the
+        answer depends only on the state and the bytes.
         """
-        scratch = Overlay(self.committed)
+        if self._ran_ahead(height, time_ms, [tx.hash for tx in txs]):
+            return None  # this very block passed already (the proposer's own, or asked again)
+        run = self._new_run(height, time_ms)
         for index, tx in enumerate(txs):
-            error = self._run_for_proposal(scratch, tx, height, time_ms)
+            error = self._run_for_proposal(run, tx)
             if error is not None:
                 return index, error
+        self._ahead = run
         return None
 
     def proposal_ante_passing(
@@ -367,60 +267,79 @@ class Application:
     ) -> list[int]:
         """PrepareProposal's filter: the indexes of ``txs`` that pass the ante step when run in
         order after the ones kept before them; a proposal of exactly those passes
-        ``proposal_ante_failure``."""
-        scratch = Overlay(self.committed)
-        return [
-            index
-            for index, tx in enumerate(txs)
-            if self._run_for_proposal(scratch, tx, height, time_ms) is None
-        ]
+        ``proposal_ante_failure`` (which finds it run already)."""
+        run = self._new_run(height, time_ms)
+        kept = [index for index, tx in enumerate(txs) if self._run_for_proposal(run, tx) is None]
+        self._ahead = run
+        return kept
 
-    def _run_for_proposal(
-        self, scratch: Overlay, tx: DecodedTx, height: int, time_ms: int
-    ) -> CityError | None:
-        """Run ``tx`` on ``scratch`` as a block would; its ante error (nothing written), or None
-        once it has paid its fee (whether or not its messages then succeed)."""
+    def _ran_ahead(self, height: int, time_ms: int, tx_hashes: Sequence[bytes]) -> bool:
+        ahead = self._ahead
+        return ahead is not None and ahead.matches(self.height, height, time_ms, tx_hashes)
+
+    def _new_run(self, height: int, time_ms: int) -> BlockRun:
+        return BlockRun(self.height, height, time_ms, Overlay(self.committed))
+
+    def _run_for_proposal(self, run: BlockRun, tx: DecodedTx) -> CityError | None:
+        """Run ``tx`` as the block would and add it to ``run``; its ante error (nothing
+        written, nothing added), or None once it has paid its fee (whether or not its
+        messages then succeed)."""
         try:
-            routed = self._ante(scratch, tx, height)
+            routed = self._ante(run.block, tx, run.height)
         except CityError as exc:
             return exc
-        self._run_messages(scratch, tx, routed, height, time_ms)
+        run.add(
+            tx.hash, tx.sender, self._run_messages(run.block, tx, routed, run.height, run.time_ms)
+        )
         return None
 
     # --- ABCI: FinalizeBlock / Commit -----------------------------------------------------
     def finalize_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> BlockResult:
+        """Run the block; a proposal of the same block already run (``_ahead``) is taken as
+        it is, since running it again would give the same writes and results."""
         if height != self.height + 1:
             raise ValueError(f"expected block {self.height + 1}, got {height}")
-        block = Overlay(self.committed)
-        results: list[TxResult] = []
-        hashes: list[bytes] = []
-        senders: list[bytes | None] = []
-        decoded_cache = self._decoded
-        pending_checks = self._pending_checks
-        for raw in txs:
-            tx_hash = hashlib.sha256(raw).digest()
-            hashes.append(tx_hash)
-            tx = decoded_cache.pop(tx_hash, None)
-            included = pending_checks.pop(tx_hash, None)
-            if tx is None:
-                tx = included
-            if tx is None:
-                try:
-                    tx = decode_tx(raw)
-                except CityError as exc:
-                    results.append(_error_result(exc))
-                    senders.append(None)
-                    continue
-            senders.append(tx.sender)
-            results.append(self._run_tx(block, tx, height, time_ms))
+        hashes = [hashlib.sha256(raw).digest() for raw in txs]
+        # Each transaction leaves the decode cache and the pending checks either way.
+        known = [self._take_decoded(tx_hash) for tx_hash in hashes]
+        run, self._ahead = self._ahead, None
+        if run is None or not run.matches(self.height, height, time_ms, hashes):
+            run = self._run_block(height, time_ms, txs, hashes, known)
+        block = run.block
         updates = self._end_block(block, height, time_ms)
         self._block = block
         self.tree.update(block.writes.items())
         app_hash = self.tree.root()
         self._pending = BlockResult(
-            height, time_ms, hashes, list(txs), results, senders, app_hash, updates
+            height, time_ms, hashes, list(txs), run.results, run.senders, app_hash, updates
         )
         return self._pending
+
+    def _take_decoded(self, tx_hash: bytes) -> DecodedTx | None:
+        """The decoded transaction this node holds for ``tx_hash``, if any, no longer cached
+        or pending once a block includes it."""
+        tx = self._decoded.pop(tx_hash, None)
+        included = self._pending_checks.pop(tx_hash, None)
+        return tx if tx is not None else included
+
+    def _run_block(
+        self,
+        height: int,
+        time_ms: int,
+        txs: Sequence[bytes],
+        hashes: Sequence[bytes],
+        known: Sequence[DecodedTx | None],
+    ) -> BlockRun:
+        run = self._new_run(height, time_ms)
+        for raw, tx_hash, tx in zip(txs, hashes, known, strict=True):
+            if tx is None:
+                try:
+                    tx = decode_tx(raw)
+                except CityError as exc:
+                    run.add(tx_hash, None, error_result(exc))
+                    continue
+            run.add(tx_hash, tx.sender, self._run_tx(run.block, tx, height, time_ms))
+        return run
 
     def _end_block(self, block: Overlay, height: int, time_ms: int) -> list[ValidatorUpdate]:
         updates: list[ValidatorUpdate] = []
@@ -444,7 +363,7 @@ class Application:
         if pending is None or overlay is None:
             raise RuntimeError("commit without finalize_block")
         height = pending.height
-        txs, account_index, event_index = _block_records(pending)
+        txs, account_index, event_index = block_records(pending)
         meta: list[tuple[str, bytes]] = []
         if pending.validator_updates:
             # CometBFT applies updates from FinalizeBlock(H) at H+2; light-client proofs need the
@@ -512,7 +431,7 @@ class Application:
         try:
             routed = self._ante(parent, tx, height)
         except CityError as exc:
-            return _error_result(exc)
+            return error_result(exc)
         return self._run_messages(parent, tx, routed, height, time_ms)
 
     def _ante(self, parent: Overlay, tx: DecodedTx, height: int) -> list[RoutedMessage]:
@@ -553,6 +472,6 @@ class Application:
                 if returned:
                     data = returned
         except CityError as exc:
-            return _error_result(exc)
+            return error_result(exc)
         branch.merge_into_parent()
         return TxResult(0, "", "", data, tuple(ctx.events))
